@@ -1,0 +1,5 @@
+import sys
+
+from livecam.cli import main
+
+sys.exit(main())

