@@ -98,13 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     be = sub.add_parser("bench", help="latency/throughput of the live path on a replayed clip")
     be.add_argument("clip", type=Path, nargs="?", help="video to replay (default: ../shared street clip)")
-    be.add_argument("--size", default="1280x720")
+    be.add_argument("--size", default="1280x720", help="replay size (default 1280x720)")
     be.add_argument("--fps", type=_float, default=30.0)
     be.add_argument("--seconds", type=_float, default=20.0)
     _add_effect_options(be)
-    for action in be._actions:
-        if action.dest == "size":
-            action.help = "replay size (default 1280x720)"
 
     tr = sub.add_parser("tray", help="run with a system tray icon and global hotkeys")
     _add_effect_options(tr)

@@ -34,3 +34,16 @@ def load_detector(model: str | Path | None = None, *, device: str = "auto", dete
     from livecam.detectors.yolo import YoloFaceDetector
 
     return YoloFaceDetector(Path(model), device=dev, detect_size=detect_size, threshold=threshold)
+
+
+def set_cpu_threads(n: int) -> None:
+    """Threads PyTorch may use on the CPU (the live path keeps a core for capture and output)."""
+    import torch
+
+    torch.set_num_threads(max(1, int(n)))
+
+
+def live_cpu_threads() -> int:
+    import os
+
+    return max(1, (os.cpu_count() or 2) - 1)

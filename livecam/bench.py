@@ -1,0 +1,131 @@
+"""``livecam bench``: the full live path on a replayed clip, into a fake virtual camera.
+
+Replays a clip (default ``../shared/data/clips/street-1080p.mp4`` scaled to 1280x720) at
+30 fps like a camera, runs capture -> detection -> tracker -> effect -> the real
+``pyvirtualcam.Camera`` with a recording backend, and reports output fps, added latency
+(capture to virtual camera), detection rate and time, and the share of fully obscured
+(fail-closed) frames after the first second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from livecam.errors import LivecamError
+from livecam.settings import Settings, parse_size
+
+BACKEND = "livecam-recorder"
+
+
+class RecordingBackend:
+    """A pyvirtualcam backend that keeps what it is sent (no device needed). Registered as ``livecam-recorder``."""
+
+    instances: list["RecordingBackend"] = []
+
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, keep: bool = False, **kw):
+        import pyvirtualcam
+        from pyvirtualcam.util import decode_fourcc
+
+        fmt = pyvirtualcam.PixelFormat(decode_fourcc(fourcc))
+        if fmt not in (pyvirtualcam.PixelFormat.BGR, pyvirtualcam.PixelFormat.RGB):
+            raise RuntimeError(f"recording backend supports RGB/BGR, not {fmt}")
+        self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
+        self._device = device or "recorder"
+        self.keep = keep
+        self.frames: list[np.ndarray] = []
+        self.sent_t: list[float] = []
+        self.closed = 0
+        self._lock = threading.Lock()
+        RecordingBackend.instances.append(self)
+
+    def send(self, frame: np.ndarray) -> None:
+        with self._lock:
+            self.sent_t.append(time.monotonic())
+            if self.keep:
+                self.frames.append(frame.reshape(self.height, self.width, 3).copy())
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def device(self) -> str:
+        return self._device
+
+    def native_fourcc(self):
+        return None
+
+
+def register() -> None:
+    import pyvirtualcam
+
+    pyvirtualcam.register_backend(BACKEND, RecordingBackend)
+
+
+@dataclass
+class BenchResult:
+    seconds: float
+    frames_in: int
+    frames_out: int
+    latency_ms: np.ndarray
+    obscured_after_1s: float
+    detect_hz: float
+    detector_ms: float
+    detect_size: int | None
+    reports: list = field(default_factory=list)
+
+    @property
+    def fps_out(self) -> float:
+        return self.frames_out / self.seconds
+
+    def table(self) -> str:
+        lat = self.latency_ms
+        rows = [
+            ("output fps", f"{self.fps_out:.1f}"),
+            ("added latency p50 / p95 / max", f"{np.percentile(lat, 50):.1f} / {np.percentile(lat, 95):.1f} / {lat.max():.1f} ms"),
+            ("detection rate", f"{self.detect_hz:.1f} Hz"),
+            ("detector time (median)", f"{self.detector_ms:.1f} ms at width {self.detect_size}"),
+            ("fully obscured frames after 1 s", f"{self.obscured_after_1s:.1%}"),
+            ("frames in / out", f"{self.frames_in} / {self.frames_out}"),
+        ]
+        return "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+
+
+def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float, seconds: float) -> BenchResult:
+    from livecam.live import build_pipeline, open_sinks
+    from livecam.sources import ReplaySource
+
+    register()
+    src = ReplaySource.from_video(clip, size=size, fps=fps, loop=True)
+    reports = []
+    sink = open_sinks(settings, src.width, src.height, fps, vcam_backend=BACKEND)
+    pipe = build_pipeline(settings, lambda: src, sink, first_source=src, on_frame=reports.append)
+    pipe.prepare(src.frames[0])  # model load and size choice before the clock starts, as a warm start
+    t0 = time.monotonic()
+    pipe.start()
+    pipe.wait(seconds)
+    status = pipe.status
+    pipe.stop()
+    pipe.wait(5)
+    elapsed = time.monotonic() - t0
+    if pipe.error is not None:
+        raise LivecamError(f"benchmark pipeline failed: {pipe.error}")
+    start = reports[0].capture_t if reports else t0
+    lat = np.array([(r.sent_t - r.capture_t) * 1000 for r in reports])
+    late = [r for r in reports if r.capture_t - start > 1.0]
+    obscured = float(np.mean([r.obscured_all for r in late])) if late else 1.0
+    return BenchResult(elapsed, src.index + 1, len(reports), lat, obscured, status.detect_hz, status.detector_ms,
+                       status.detect_size, reports)
+
+
+def run_cli(settings: Settings, args) -> str:
+    clip = args.clip or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips" / "street-1080p.mp4"
+    if not Path(clip).is_file():
+        raise LivecamError(f"benchmark clip not found: {clip}; give one: livecam bench CLIP")
+    size = parse_size(args.size)
+    res = run_bench(settings, Path(clip), size, args.fps, args.seconds)
+    head = f"live path: {Path(clip).name} replayed at {size[0]}x{size[1]} @ {args.fps:g} fps for {res.seconds:.1f} s\n\n"
+    return head + res.table()

@@ -1,0 +1,545 @@
+"""The live path: camera -> newest frame -> anonymize -> virtual camera, failing closed.
+
+Threads and who owns what:
+
+* the **capture thread** (``sources.Grabber``) keeps only the newest camera frame;
+* the **detection thread** (``DetectionWorker``) is the only one that calls the detector; it
+  always takes the newest frame offered and hands back results;
+* the **pipeline thread** (``LivePipeline``) owns all pipeline state: settings, tracker,
+  presenter choice, fail-closed decision. It never waits for the detector: every frame is
+  sent as soon as it arrives, covered with the tracker's boxes predicted to its capture time;
+* anyone else (tray, hotkeys, CLI) talks to it only through ``send(Command)`` and reads the
+  immutable ``status`` / ``settings`` snapshots it publishes.
+
+Fail closed: the whole frame is obscured (with a notice) whenever the face boxes cannot be
+trusted: before the first detection, after the detector raised, when the newest detection
+is older than ``settings.stale_ms`` (a hung or too-slow detector), when the model failed
+to load, and while the camera is lost. It recovers by itself when detections flow again.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from livecam import effects
+from livecam.detectors import Detector
+from livecam.errors import LivecamError
+from livecam.faces import Faces
+from livecam.settings import Settings
+from livecam.sources import Captured, FrameSource, Grabber
+from livecam.tracker import FaceTracker
+
+log = logging.getLogger(__name__)
+
+
+class Mode(enum.Enum):
+    STARTING = "starting"
+    ANONYMIZING = "anonymizing"
+    PAUSED = "paused"              # raw camera: only by an explicit choice
+    PRIVACY = "privacy screen"     # whole frame covered by choice
+    FAILING_CLOSED = "failing closed"
+
+
+@dataclass(frozen=True)
+class Status:
+    mode: Mode = Mode.STARTING
+    reason: str | None = None
+    detect_hz: float = 0.0
+    detector_ms: float = 0.0
+    detect_size: int | None = None
+    frames_out: int = 0
+    camera: str = ""
+
+
+@dataclass(frozen=True)
+class FrameReport:
+    """What the pipeline did with one captured frame (for benchmarks and tests)."""
+
+    seq: int            # 0 for a frame sent while the camera is lost (not from the camera)
+    index: int          # the source's frame index (replay) or seq; -1 while the camera is lost
+    capture_t: float
+    sent_t: float
+    obscured_all: bool
+    faces: Faces
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Command:
+    """A change for the pipeline thread to apply to its own settings: ``apply(settings) -> settings``."""
+
+    name: str
+    apply: Callable[[Settings], Settings]
+
+
+STOP = Command("stop", lambda s: s)
+
+
+def toggle(field_name: str) -> Command:
+    return Command(f"toggle {field_name}", lambda s: s.replace(**{field_name: not getattr(s, field_name)}))
+
+
+def set_values(**values) -> Command:
+    return Command("set " + ", ".join(values), lambda s: s.replace(**values))
+
+
+def cycle_effect() -> Command:
+    order = list(effects.Effect)
+    return Command("cycle effect", lambda s: s.replace(effect=order[(order.index(s.effect) + 1) % len(order)]))
+
+
+@dataclass(frozen=True)
+class DetResult:
+    seq: int
+    t: float                 # capture time of the frame it ran on
+    faces: Faces | None      # None when the detector raised
+    error: str | None
+    ms: float
+    thumb: np.ndarray        # grey thumbnail of that frame (see ``thumbnail``)
+
+
+# Scene-change gate: mean absolute difference (grey levels, 0..255) between 160-px-wide
+# thumbnails of an output frame and of the frame the newest detection ran on. Measured on the
+# shared clips at 1-3 frames of detection lag: ordinary motion stays below 20 (street p99 19,
+# stage p99 29 with its camera cuts), a jump cut of a YouTube Faces clip gives 43. Above this
+# the tracker's boxes may point at the wrong places, so the frame is obscured until a
+# detection of the new scene arrives.
+SCENE_CHANGE = 28.0
+
+
+def thumbnail(frame: np.ndarray) -> np.ndarray:
+    """Grey ``int16 (h, 160)`` thumbnail of a BGR frame, for the scene-change gate."""
+    h, w = frame.shape[:2]
+    small = cv2.resize(frame, (160, max(1, round(h * 160 / w))), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.int16)
+
+
+# Detector widths tried by the automatic choice, largest first.
+AUTO_SIZES = (1024, 896, 768, 640, 512, 416, 320)
+
+
+class DetectionWorker:
+    """Runs the detector in its own thread on the newest frame offered; never blocks the caller."""
+
+    def __init__(self, make_detector: Callable[[], Detector], settings: Settings, budget_ms: float | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self._make = make_detector
+        self._min_interval = 1.0 / settings.detect_hz if settings.detect_hz else 0.0
+        self._fixed_size = settings.detect_size
+        self._budget_ms = budget_ms
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._pending: Captured | None = None
+        self._results: list[DetResult] = []
+        self._stop = threading.Event()
+        self.load_error: str | None = None
+        self.ready = False
+        self.detect_size: int | None = None
+        self.detector: Detector | None = None
+        self._thread = threading.Thread(target=self._run, name="livecam-detect", daemon=True)
+
+    def start(self) -> DetectionWorker:
+        self._thread.start()
+        return self
+
+    def offer(self, cap: Captured) -> None:
+        with self._cond:
+            self._pending = cap  # replaces any older frame not started yet: newest wins
+            self._cond.notify()
+
+    def results(self) -> list[DetResult]:
+        with self._cond:
+            out, self._results = self._results, []
+        return out
+
+    def stop(self, join_s: float = 2.0) -> None:
+        """Stop after the current detection; waits up to ``join_s`` (a hung detector is left behind)."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(join_s)
+
+    def prepare(self, sample: np.ndarray) -> None:
+        """Load the model and choose the detector width now, in the caller's thread (before ``start``)."""
+        self.detector = self._make()
+        self._choose_size(sample)
+        self.ready = True
+
+    def _take(self) -> Captured | None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending is not None or self._stop.is_set())
+            cap, self._pending = self._pending, None
+        return cap
+
+    def _run(self) -> None:
+        try:
+            if self.detector is None:
+                self.detector = self._make()
+        except Exception as e:  # the pipeline fails closed and says why
+            self.load_error = str(e) or type(e).__name__
+            log.error("face model failed to load: %s", self.load_error)
+            return
+        last_start = -1e9
+        while not self._stop.is_set():
+            cap = self._take()
+            if cap is None:
+                break
+            if not self.ready:
+                self._choose_size(cap.frame)
+                self.ready = True
+            wait = last_start + self._min_interval - self._clock()
+            if wait > 0:
+                if self._stop.wait(wait):
+                    break
+                with self._cond:  # a newer frame may have come while we waited
+                    if self._pending is not None:
+                        cap, self._pending = self._pending, None
+            last_start = self._clock()
+            t0 = time.perf_counter()
+            try:
+                faces, error = self.detector(cap.frame), None
+            except Exception as e:  # reported to the pipeline, which fails closed
+                faces, error = None, f"{type(e).__name__}: {e}"
+            ms = (time.perf_counter() - t0) * 1000
+            thumb = thumbnail(cap.frame)
+            with self._cond:
+                self._results.append(DetResult(cap.seq, cap.t, faces, error, ms, thumb))
+
+    def _choose_size(self, frame: np.ndarray) -> None:
+        """Pick the detector width from measured times, unless the user set one."""
+        det = self.detector
+        if not hasattr(det, "detect_size"):
+            return
+        if self._fixed_size:
+            det.detect_size = self.detect_size = self._fixed_size
+            return
+        width = frame.shape[1]
+        candidates = sorted({min(width, s) for s in AUTO_SIZES}, reverse=True)
+        budget = self._budget_ms if self._budget_ms is not None else _default_budget_ms(det)
+        chosen = candidates[-1]
+        for size in candidates:
+            det.detect_size = size
+            det(frame)  # warm-up at this size
+            t0 = time.perf_counter()
+            for _ in range(2):
+                det(frame)
+            ms = (time.perf_counter() - t0) * 500
+            log.debug("detector at width %d: %.1f ms", size, ms)
+            if ms <= budget:
+                chosen = size
+                break
+        det.detect_size = self.detect_size = chosen
+        log.info("detector width %d px (chosen for <= %.0f ms per detection)", chosen, budget)
+
+
+def _default_budget_ms(det) -> float:
+    dev = getattr(getattr(det, "device", None), "type", "cpu")
+    # CPU: leave room for a 10+ Hz detection rate beside the 30 fps output on the other core.
+    return 15.0 if dev == "cuda" else 45.0
+
+
+class LivePipeline:
+    """Owns the live pipeline state in its own thread. See the module docstring."""
+
+    def __init__(self, grabber: Grabber, worker: DetectionWorker, sink, settings: Settings,
+                 out_size: tuple[int, int], fps: float, camera_name: str = "",
+                 on_frame: Callable[[FrameReport], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self._grabber = grabber
+        self._worker = worker
+        self._sink = sink
+        self._settings = settings
+        self._out_w, self._out_h = out_size
+        self._fps = fps
+        self._clock = clock
+        self._on_frame = on_frame
+        self._commands: queue.Queue[Command] = queue.Queue()
+        self._listeners: list[Callable[[Status, Settings], None]] = []
+        self._tracker = FaceTracker()
+        from livecam.presenter import PresenterChooser
+
+        self._presenter = PresenterChooser()
+        self._last_ok_t: float | None = None
+        self._det_thumb: np.ndarray | None = None
+        self._last_error: str | None = None
+        self._det_times: deque[float] = deque(maxlen=64)
+        self._det_ms: deque[float] = deque(maxlen=32)
+        self._status = Status(camera=camera_name)
+        self._fail_reason: str | None = "starting"
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livecam-pipeline", daemon=True)
+
+    # -- public, thread-safe --------------------------------------------------------------
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def add_listener(self, fn: Callable[[Status, Settings], None]) -> None:
+        """``fn(status, settings)`` is called from the pipeline thread after every change."""
+        self._listeners.append(fn)
+
+    def send(self, command: Command) -> None:
+        self._commands.put(command)
+
+    def prepare(self, sample: np.ndarray) -> None:
+        """Load the detector and choose its size before ``start`` (otherwise done on the first frame)."""
+        self._worker.prepare(sample)
+
+    def start(self) -> LivePipeline:
+        self._grabber.start()
+        self._worker.start()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.send(STOP)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    # -- pipeline thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as e:  # reported to whoever waits on us (the CLI)
+            self.error = e
+            log.debug("pipeline stopped by an error", exc_info=True)
+        finally:
+            self._worker.stop()
+            self._grabber.stop()
+            try:
+                self._sink.close()
+            except Exception as e:
+                log.warning("closing the output failed: %s", e)
+            self._done.set()
+
+    def _loop(self) -> None:
+        last_seq = 0
+        last_frame: np.ndarray | None = None
+        last_capture = self._clock()
+        last_sent = 0.0
+        interval = 1.0 / self._fps
+        while True:
+            if not self._drain_commands():
+                return
+            cap = self._grabber.latest(last_seq, timeout=interval)
+            self._take_results()
+            now = self._clock()
+            if cap is None:
+                # No new frame: keep the virtual camera alive with an obscured frame once the
+                # camera has been silent for longer than the stale limit.
+                silent = now - last_capture
+                if silent > self._settings.stale_ms / 1000 and now - last_sent >= interval * 0.9:
+                    reason = self._grabber.lost_reason or f"no camera frame for {silent:.1f} s"
+                    base = last_frame if last_frame is not None else np.zeros((self._out_h, self._out_w, 3), np.uint8)
+                    self._set_status(Mode.FAILING_CLOSED, f"camera lost: {reason}; reconnecting")
+                    self._sink.send(effects.obscure_all(base, "livecam: camera lost - reconnecting"))
+                    last_sent = self._clock()
+                    if self._on_frame is not None:
+                        self._on_frame(FrameReport(0, -1, now, last_sent, True, Faces.empty(), self._status.reason))
+                continue
+            last_seq, last_capture = cap.seq, cap.t
+            self._worker.offer(cap)
+            frame = cap.frame
+            if frame.shape[1] != self._out_w or frame.shape[0] != self._out_h:
+                frame = cv2.resize(frame, (self._out_w, self._out_h), interpolation=cv2.INTER_AREA)
+            out, faces, reason = self._render(frame, cap.t)
+            self._sink.send(out)
+            last_sent = self._clock()
+            last_frame = frame
+            self._status = replace(self._status, frames_out=self._status.frames_out + 1)
+            if self._on_frame is not None:
+                self._on_frame(FrameReport(cap.seq, cap.index, cap.t, last_sent, reason is not None, faces, reason))
+
+    def _drain_commands(self) -> bool:
+        changed = False
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            if cmd is STOP:
+                return False
+            try:
+                self._settings = cmd.apply(self._settings)
+                changed = True
+                log.info("%s", cmd.name)
+            except LivecamError as e:
+                log.warning("ignored %s: %s", cmd.name, e)
+        if changed:
+            self._notify()
+        return True
+
+    def _take_results(self) -> None:
+        for r in self._worker.results():
+            self._det_times.append(r.t)
+            self._det_ms.append(r.ms)
+            if r.faces is None:
+                if self._last_error is None:
+                    log.warning("face detector failed: %s; failing closed until it works again", r.error)
+                self._last_error = r.error
+                continue
+            if self._last_error is not None:
+                log.info("face detector works again")
+            self._last_error = None
+            t = r.t if self._tracker.time is None else max(r.t, self._tracker.time)
+            self._tracker.update(r.faces, t)
+            self._last_ok_t = t
+            self._det_thumb = r.thumb
+        if len(self._det_times) >= 2:
+            span = self._det_times[-1] - self._det_times[0]
+            hz = (len(self._det_times) - 1) / span if span > 0 else 0.0
+            self._status = replace(self._status, detect_hz=hz, detector_ms=float(np.median(self._det_ms)),
+                                   detect_size=self._worker.detect_size)
+
+    def _distrust(self, t: float, frame: np.ndarray) -> str | None:
+        """Why the face boxes for ``frame`` (captured at ``t``) cannot be trusted, or None."""
+        if self._worker.load_error:
+            return f"face model failed to load: {self._worker.load_error}"
+        if self._last_error:
+            return f"face detector failed: {self._last_error}"
+        if self._last_ok_t is None:
+            return "starting: loading the face model" if not self._worker.ready else "starting: first detection"
+        age = t - self._last_ok_t
+        if age * 1000 > self._settings.stale_ms:
+            return f"face detection stalled: newest result is {age * 1000:.0f} ms old"
+        if self._det_thumb is not None:
+            now = thumbnail(frame)
+            if now.shape == self._det_thumb.shape:
+                change = float(np.abs(now - self._det_thumb).mean())
+                if change > SCENE_CHANGE:
+                    return f"scene change: waiting for a detection (change {change:.0f})"
+        return None
+
+    def _render(self, frame: np.ndarray, t: float) -> tuple[np.ndarray, Faces, str | None]:
+        s = self._settings
+        if s.privacy_screen:
+            self._set_status(Mode.PRIVACY, None)
+            return effects.obscure_all(frame, "privacy screen"), Faces.empty(), "privacy screen"
+        distrust = self._distrust(t, frame)
+        if not s.anonymize:
+            self._set_status(Mode.PAUSED, None)
+            return frame, Faces.empty(), None
+        if distrust:
+            self._set_status(Mode.FAILING_CLOSED, distrust)
+            return effects.obscure_all(frame, "livecam: " + distrust.split(":")[0]), Faces.empty(), distrust
+        self._set_status(Mode.ANONYMIZING, None)
+        faces = self._tracker.predict(t)
+        if s.presenter:
+            faces = self._presenter.others(faces, frame.shape[1], frame.shape[0])
+        else:
+            self._presenter.reset()
+        return effects.apply(frame, faces, s.effect_params()), faces, None
+
+    def _set_status(self, mode: Mode, reason: str | None) -> None:
+        """Publish a mode change. Reasons differing only after their ':' (e.g. an age in ms) are one state."""
+        kind = (reason or "").split(":")[0]
+        if mode is self._status.mode and kind == (self._status.reason or "").split(":")[0]:
+            return
+        if mode is Mode.FAILING_CLOSED:
+            log.warning("failing closed (whole frame obscured): %s", reason)
+        elif self._status.mode is Mode.FAILING_CLOSED and mode is not Mode.FAILING_CLOSED:
+            log.info("%s again", mode.value)
+        self._status = replace(self._status, mode=mode, reason=reason)
+        self._notify()
+
+    def _notify(self) -> None:
+        for fn in self._listeners:
+            try:
+                fn(self._status, self._settings)
+            except Exception:  # a broken listener must not stop the video
+                log.exception("status listener failed")
+
+
+def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], sink, *,
+                   first_source: FrameSource | None = None, make_detector: Callable[[], Detector] | None = None,
+                   on_frame: Callable[[FrameReport], None] | None = None, camera_name: str = "",
+                   budget_ms: float | None = None) -> LivePipeline:
+    """Wire capture, detection and output for ``settings``; call ``.start()`` on the result."""
+    src = first_source or open_source()
+    if make_detector is None:
+        def make_detector() -> Detector:
+            from livecam.detectors import live_cpu_threads, load_detector, set_cpu_threads
+
+            set_cpu_threads(live_cpu_threads())
+            return load_detector(settings.model, device=settings.device, detect_size=settings.detect_size,
+                                 threshold=settings.threshold)
+    fps = settings.fps or src.fps or 30.0
+    grabber = Grabber(open_source, first=src)
+    worker = DetectionWorker(make_detector, settings, budget_ms=budget_ms)
+    return LivePipeline(grabber, worker, sink, settings, (src.width, src.height), fps, camera_name=camera_name,
+                        on_frame=on_frame)
+
+
+def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam: bool = True, preview: bool = False,
+               output=None, vcam_backend: str | None = None):
+    from livecam.sinks import FanOut, FileSink, PreviewSink, VirtualCameraSink
+
+    sinks = []
+    try:
+        if vcam:
+            sinks.append(VirtualCameraSink(width, height, fps, device=settings.vcam_device, backend=vcam_backend))
+        if output is not None:
+            sinks.append(FileSink(output, width, height, fps))
+        if preview:
+            sinks.append(PreviewSink())
+    except BaseException:
+        FanOut(sinks).close()
+        raise
+    if not sinks:
+        raise LivecamError("nothing to send the video to: drop --no-vcam, or add --preview or --output FILE")
+    return FanOut(sinks)
+
+
+def run_cli(settings: Settings, args) -> int:
+    """``livecam run``: until Ctrl+C / SIGTERM; returns the exit code."""
+    import signal
+
+    from livecam.sources import CameraSource, open_camera
+
+    cam = open_camera(None if settings.camera == "0" and getattr(args, "camera", None) is None else settings.camera,
+                      settings.size, settings.fps)
+    spec = cam.spec
+    fps = settings.fps or cam.fps
+    try:
+        sink = open_sinks(settings, cam.width, cam.height, fps, vcam=not getattr(args, "no_vcam", False),
+                          preview=getattr(args, "preview", False), output=getattr(args, "output", None))
+    except BaseException:
+        cam.close()
+        raise
+    pipeline = build_pipeline(settings, lambda: CameraSource(spec, settings.size, settings.fps), sink,
+                              first_source=cam, camera_name=f"camera {spec} ({cam.width}x{cam.height} @ {fps:g} fps)")
+    pipeline.start()
+    log.info("running: %s -> anonymized output. Select the 'livecam' camera in your app; Ctrl+C stops.",
+             pipeline.status.camera)
+    old = signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
+    try:
+        while not pipeline.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        log.info("stopping")
+        pipeline.stop()
+        pipeline.wait(5)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    if pipeline.error is not None:
+        if isinstance(pipeline.error, LivecamError):
+            raise pipeline.error
+        raise LivecamError(f"the live pipeline stopped: {type(pipeline.error).__name__}: {pipeline.error}")
+    return 0

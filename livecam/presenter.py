@@ -1,0 +1,70 @@
+"""Presenter mode: keep the main face visible, cover everyone else.
+
+The main face is the tracked face with the best score (size x closeness to the centre). A
+face must be the best candidate for ``dwell_s`` before it becomes the main face, and a
+challenger must beat the main face by ``switch_ratio`` for ``dwell_s`` to take over: no
+hand-over to a bystander for a frame. When the main face's track ends, nobody is uncovered
+until a face qualifies again. Faces without a track id are always covered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from livecam.faces import Faces
+
+
+@dataclass(frozen=True)
+class PresenterParams:
+    dwell_frames: int = 20       # ~0.7 s at 30 fps
+    switch_ratio: float = 1.6
+    min_height: float = 0.08     # of the frame height; smaller faces are never the presenter
+
+
+class PresenterChooser:
+    """Stateful choice of the main face; owned by the pipeline thread (or a file-mode loop)."""
+
+    def __init__(self, params: PresenterParams | None = None):
+        self.params = params or PresenterParams()
+        self.reset()
+
+    def reset(self) -> None:
+        self.main_id: int | None = None
+        self._candidate: int | None = None
+        self._streak = 0
+
+    def scores(self, faces: Faces, width: int, height: int) -> np.ndarray:
+        if len(faces) == 0:
+            return np.zeros(0)
+        cx = (faces.xyxy[:, 0] + faces.xyxy[:, 2]) / 2 / width - 0.5
+        cy = (faces.xyxy[:, 1] + faces.xyxy[:, 3]) / 2 / height - 0.5
+        size = faces.height / height
+        centrality = 1.0 - np.clip(np.hypot(cx, cy) / 0.75, 0, 0.8)
+        score = size * centrality
+        score[(faces.track_id < 0) | (size < self.params.min_height)] = 0
+        return score
+
+    def others(self, faces: Faces, width: int, height: int) -> Faces:
+        """The faces to cover: all of ``faces`` but the main one."""
+        score = self.scores(faces, width, height)
+        ids = faces.track_id
+        if self.main_id is not None and self.main_id not in ids:
+            self.main_id = None  # main face gone: everyone is covered until one qualifies again
+        best = int(np.argmax(score)) if len(score) and score.max() > 0 else None
+        best_id = int(ids[best]) if best is not None else None
+        if best_id is not None and best_id != self.main_id:
+            main_score = score[ids == self.main_id][0] if self.main_id is not None else 0.0
+            if self.main_id is None or score[best] > self.params.switch_ratio * main_score:
+                self._streak = self._streak + 1 if best_id == self._candidate else 1
+                self._candidate = best_id
+                if self._streak >= self.params.dwell_frames:
+                    self.main_id, self._candidate, self._streak = best_id, None, 0
+            else:
+                self._candidate, self._streak = None, 0
+        else:
+            self._candidate, self._streak = None, 0
+        if self.main_id is None:
+            return faces
+        return faces[ids != self.main_id]

@@ -1,0 +1,170 @@
+"""Where anonymized frames go: the virtual camera, a file, a preview window, nowhere.
+
+Every sink takes BGR ``uint8 (H, W, 3)`` frames of the size it was opened with, and is a
+context manager whose ``close()`` is safe to call twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from livecam.errors import DeviceError
+
+log = logging.getLogger(__name__)
+
+V4L2LOOPBACK_HELP = (
+    "no virtual camera device: install and load v4l2loopback, e.g. on Debian/Ubuntu "
+    "`sudo apt install v4l2loopback-dkms` then "
+    "`sudo modprobe v4l2loopback devices=1 video_nr=10 card_label=livecam exclusive_caps=1` "
+    "(exclusive_caps=1 is what Chrome and other browsers need to list it)"
+)
+OBS_HELP = ("no virtual camera device: install OBS Studio (https://obsproject.com), start its Virtual Camera "
+            "once so that it is registered, then stop it and run livecam again")
+
+
+def vcam_help() -> str:
+    return V4L2LOOPBACK_HELP if sys.platform.startswith("linux") else OBS_HELP
+
+
+class Sink(Protocol):
+    def send(self, frame_bgr: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _Closing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        pass
+
+
+class VirtualCameraSink(_Closing):
+    """pyvirtualcam's ``Camera`` in BGR (v4l2loopback on Linux, the OBS Virtual Camera elsewhere)."""
+
+    def __init__(self, width: int, height: int, fps: float, device: str | None = None, backend: str | None = None):
+        import pyvirtualcam
+
+        try:
+            self._cam = pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.BGR, device=device,
+                                            backend=backend)
+        except Exception as e:  # pyvirtualcam gathers every backend's error into one RuntimeError
+            detail = " / ".join(line.strip() for line in str(e).splitlines() if line.strip())
+            if device:
+                raise DeviceError(f"cannot open virtual camera {device}: {detail}; {vcam_help()}") from None
+            raise DeviceError(f"{vcam_help()} ({detail})") from None
+        self.device = self._cam.device
+        log.info("virtual camera: %s (%s), %dx%d @ %g fps", self.device, self._cam.backend, width, height, fps)
+
+    def send(self, frame_bgr: np.ndarray) -> None:
+        self._cam.send(frame_bgr)
+
+    def close(self) -> None:
+        cam, self._cam = getattr(self, "_cam", None), None
+        if cam is not None:
+            cam.close()
+
+
+class FileSink(_Closing):
+    """Records to a video file (H.264) with timestamps from the wall clock, so a stall shows as a stall."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float):
+        import av
+
+        self.path = Path(path)
+        try:
+            self._out = av.open(str(self.path), "w")
+        except (OSError, av.error.FFmpegError) as e:
+            raise DeviceError(f"cannot write {self.path}: {getattr(e, 'strerror', None) or e}") from None
+        self._stream = self._out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self._stream.width, self._stream.height = width, height
+        self._stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        self._stream.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "20"}
+        self._stream.time_base = Fraction(1, 1000)
+        self._t0: float | None = None
+        self._last_pts = -1
+
+    def send(self, frame_bgr: np.ndarray) -> None:
+        import av
+
+        now = time.monotonic()
+        self._t0 = now if self._t0 is None else self._t0
+        pts = max(self._last_pts + 1, int((now - self._t0) * 1000))
+        self._last_pts = pts
+        f = av.VideoFrame.from_ndarray(frame_bgr, format="bgr24").reformat(format=self._stream.pix_fmt)
+        f.pts, f.time_base = pts, self._stream.time_base
+        for p in self._stream.encode(f):
+            self._out.mux(p)
+
+    def close(self) -> None:
+        out, self._out = getattr(self, "_out", None), None
+        if out is not None:
+            for p in self._stream.encode(None):
+                out.mux(p)
+            out.close()
+
+
+class PreviewSink(_Closing):
+    """An OpenCV window showing the output (needs a display)."""
+
+    def __init__(self, title: str = "livecam preview"):
+        self.title = title
+        self._open = False
+
+    def send(self, frame_bgr: np.ndarray) -> None:
+        import cv2
+
+        try:
+            cv2.imshow(self.title, frame_bgr)
+            cv2.waitKey(1)
+            self._open = True
+        except cv2.error as e:
+            raise DeviceError(f"cannot show the preview window (no display?): {e.msg.strip()}") from None
+
+    def close(self) -> None:
+        if self._open:
+            import cv2
+
+            cv2.destroyWindow(self.title)
+            self._open = False
+
+
+class NullSink(_Closing):
+    def send(self, frame_bgr: np.ndarray) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FanOut(_Closing):
+    """Sends each frame to several sinks; closes all of them, even if one fails."""
+
+    def __init__(self, sinks: Sequence[Sink]):
+        self.sinks = list(sinks)
+
+    def send(self, frame_bgr: np.ndarray) -> None:
+        for s in self.sinks:
+            s.send(frame_bgr)
+
+    def close(self) -> None:
+        errors = []
+        for s in self.sinks:
+            try:
+                s.close()
+            except Exception as e:  # close the others anyway, then report
+                errors.append(e)
+        self.sinks = []
+        if errors:
+            raise errors[0]

@@ -1,0 +1,255 @@
+"""Frame sources for the live path: a real camera (OpenCV) and a clip replayed in real time.
+
+A source's ``read()`` blocks until the next frame and returns a BGR ``uint8 (H, W, 3)``
+array, or ``None`` when the device stopped delivering (unplugged, busy, end of stream).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import cv2
+import numpy as np
+
+from livecam.errors import DeviceError
+
+log = logging.getLogger(__name__)
+
+
+class FrameSource(Protocol):
+    width: int
+    height: int
+    fps: float
+
+    def read(self) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
+
+
+def _backend() -> int:
+    if sys.platform.startswith("linux"):
+        return cv2.CAP_V4L2
+    if sys.platform == "win32":
+        return cv2.CAP_DSHOW
+    if sys.platform == "darwin":
+        return cv2.CAP_AVFOUNDATION
+    return cv2.CAP_ANY
+
+
+class CameraSource:
+    """A physical camera through ``cv2.VideoCapture``; MJPG is requested (raw YUYV at 720p+ is often
+    capped at low frame rates). ``spec`` is an index (``"0"``) or a device path / URL."""
+
+    def __init__(self, spec: str = "0", size: tuple[int, int] | None = None, fps: float | None = None):
+        self.spec = spec
+        index = int(spec) if spec.isdigit() else None
+        cap = cv2.VideoCapture(index, _backend()) if index is not None else cv2.VideoCapture(spec)
+        if not cap.isOpened():
+            cap.release()
+            raise DeviceError(f"no camera at {_name(spec)}")
+        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+        if size:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        if fps:
+            cap.set(cv2.CAP_PROP_FPS, fps)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # newest frame wins: no driver-side queue
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            cap.release()
+            raise DeviceError(f"camera {_name(spec)} opened but sends no frames: it is probably busy "
+                              "(close other apps using it) or not a capture device")
+        self.height, self.width = frame.shape[:2]
+        got_fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        self.fps = float(got_fps) if got_fps > 0 else float(fps or 30.0)
+        if size and (self.width, self.height) != tuple(size):
+            cap.release()
+            raise DeviceError(f"camera {_name(spec)} does not support {size[0]}x{size[1]}: it offered "
+                              f"{self.width}x{self.height} (use --size {self.width}x{self.height})")
+        if fps and got_fps > 0 and abs(got_fps - fps) > 0.1 * fps:
+            cap.release()
+            raise DeviceError(f"camera {_name(spec)} does not support {fps:g} fps at {self.width}x{self.height}: "
+                              f"it offered {got_fps:g} fps (use --fps {got_fps:g})")
+        self._cap = cap
+        self._first: np.ndarray | None = frame
+
+    def read(self) -> np.ndarray | None:
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
+        ok, frame = self._cap.read()
+        return frame if ok and frame is not None and frame.ndim == 3 else None
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def _name(spec: str) -> str:
+    return f"index {spec}" if spec.isdigit() else spec
+
+
+def open_camera(spec: str | None, size=None, fps=None, probe: int = 5) -> CameraSource:
+    """Open ``spec``, or the first camera that works among indices 0..probe-1 when ``spec`` is None."""
+    if spec is not None:
+        try:
+            return CameraSource(spec, size, fps)
+        except DeviceError as e:
+            raise DeviceError(f"{e} (list cameras with `livecam devices`)") from None
+    tried = []
+    for i in range(probe):
+        try:
+            return CameraSource(str(i), size, fps)
+        except DeviceError as e:
+            if "does not support" in str(e) or "busy" in str(e):
+                raise
+            tried.append(str(i))
+    raise DeviceError(f"no camera found (tried indices {', '.join(tried)}); plug one in, or name it with --camera")
+
+
+class ReplaySource:
+    """Replays frames (a video file, a list of images) at ``fps`` in real time, like a camera.
+
+    Frames are decoded and resized up front, so replay costs nothing while it runs.
+    ``loop`` restarts at the end; otherwise ``read()`` returns ``None`` after the last frame.
+    ``index`` is the index of the frame last returned (for tests that compare with labels).
+    """
+
+    def __init__(self, frames: list[np.ndarray], fps: float, loop: bool = False, clock: Callable[[], float] = time.monotonic):
+        if not frames:
+            raise DeviceError("replay source has no frames")
+        self.frames = frames
+        self.height, self.width = frames[0].shape[:2]
+        self.fps = float(fps)
+        self.loop = loop
+        self.index = -1
+        self._clock = clock
+        self._t0: float | None = None
+        self._closed = threading.Event()
+
+    @classmethod
+    def from_video(cls, path: Path, size: tuple[int, int] | None = None, fps: float | None = None,
+                   loop: bool = False, max_frames: int | None = None) -> ReplaySource:
+        from livecam import media
+
+        info = media.probe_video(path)
+        frames = []
+        for frame, _ in media.iter_video(path):
+            frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if size else frame)
+            if max_frames and len(frames) >= max_frames:
+                break
+        return cls(frames, fps or info.fps, loop=loop)
+
+    def read(self) -> np.ndarray | None:
+        if self._closed.is_set():
+            return None
+        n = self.index + 1
+        if n >= len(self.frames) and not self.loop:
+            return None
+        if self._t0 is None:
+            self._t0 = self._clock()
+        due = self._t0 + n / self.fps
+        wait = due - self._clock()
+        if wait > 0 and self._closed.wait(wait):
+            return None
+        self.index = n
+        return self.frames[n % len(self.frames)]
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+@dataclass(frozen=True)
+class Captured:
+    seq: int          # 1, 2, 3... per frame captured
+    frame: np.ndarray  # BGR uint8 (H, W, 3); never written after capture
+    t: float          # capture time (monotonic seconds)
+    index: int        # the source's own frame index where it has one (replay), else seq
+
+
+class Grabber:
+    """The capture thread: reads the source as fast as it delivers and keeps only the newest frame.
+
+    Nothing queues: a frame the pipeline did not take before the next one arrived is dropped.
+    When the source fails (``read()`` returns ``None`` or raises) it is closed and reopened
+    with ``open_source`` every ``retry_s`` until it works again or ``stop()`` is called.
+    """
+
+    def __init__(self, open_source: Callable[[], FrameSource], retry_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic, first: FrameSource | None = None):
+        self._open = open_source
+        self._retry_s = retry_s
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._latest: Captured | None = None
+        self._seq = 0
+        self._stop = threading.Event()
+        self.lost_reason: str | None = None
+        self._source = first
+        self._thread = threading.Thread(target=self._run, name="livecam-capture", daemon=True)
+
+    def start(self) -> Grabber:
+        self._thread.start()
+        return self
+
+    def latest(self, after_seq: int, timeout: float) -> Captured | None:
+        """The newest frame newer than ``after_seq``, waiting up to ``timeout`` s; else ``None``."""
+        with self._cond:
+            self._cond.wait_for(lambda: (self._latest is not None and self._latest.seq > after_seq)
+                                or self._stop.is_set(), timeout)
+            c = self._latest
+            return c if c is not None and c.seq > after_seq else None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            src = self._source
+            if src is None:
+                try:
+                    src = self._source = self._open()
+                    if self.lost_reason:
+                        log.info("camera is back")
+                    self.lost_reason = None
+                except Exception as e:  # keep retrying: the camera may come back
+                    self.lost_reason = str(e)
+                    self._stop.wait(self._retry_s)
+                    continue
+            try:
+                frame = src.read()
+            except Exception as e:  # a driver error is a lost camera, not a crash
+                frame = None
+                log.debug("camera read failed: %s", e)
+            if frame is None:
+                if self._stop.is_set():
+                    break
+                self.lost_reason = "camera stopped sending frames (unplugged?)"
+                log.warning("%s; reconnecting", self.lost_reason)
+                try:
+                    src.close()
+                except Exception:  # already gone
+                    pass
+                self._source = None
+                self._stop.wait(self._retry_s)
+                continue
+            t = self._clock()
+            with self._cond:
+                self._seq += 1
+                self._latest = Captured(self._seq, frame, t, getattr(src, "index", self._seq))
+                self._cond.notify_all()
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        src = self._source
+        if isinstance(src, ReplaySource):
+            src.close()  # wakes a replay that is waiting for its next frame
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=3)

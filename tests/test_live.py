@@ -1,0 +1,241 @@
+"""The live path end to end: replayed real clips -> real pyvirtualcam.Camera with a recording
+backend. Faces covered in every frame sent, and fail-closed behaviour with bad detectors."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from livecam import bench, effects, live
+from livecam.effects import Effect
+from livecam.errors import ModelError
+from livecam.faces import Faces
+from livecam.settings import Settings
+from livecam.sources import ReplaySource
+from tests.conftest import DATA, box_coverage, is_magenta
+from tests.helpers import ytf_tracks
+from tests.test_effects import retained_detail
+
+bench.register()
+
+
+def _ytf(clip):
+    track = ytf_tracks()[clip]
+    return [cv2.imread(str(DATA / "ytf-clips-dev" / t["frame"])) for t in track], track
+
+
+def _run(frames, settings, seconds=None, make_detector=None, fps=25.0, commands=(), source=None, open_source=None,
+         warm=True, loop=False):
+    """Run the live pipeline on replayed frames; returns (backend, reports, pipeline).
+
+    ``warm``: load the detector before the replay starts (as if livecam had been running)."""
+    bench.RecordingBackend.instances.clear()
+    src = source or ReplaySource(frames, fps, loop=loop)
+    reports = []
+    sink = live.open_sinks(settings, src.width, src.height, fps, vcam_backend=bench.BACKEND)
+    backend = bench.RecordingBackend.instances[-1]
+    backend.keep = True
+    pipe = live.build_pipeline(settings, open_source or (lambda: src), sink, first_source=src,
+                               make_detector=make_detector, on_frame=reports.append)
+    if warm:
+        pipe.prepare(frames[0])
+    pipe.start()
+    for at, cmd in commands:
+        time.sleep(at)
+        pipe.send(cmd)
+    pipe.wait(seconds if seconds is not None else len(frames) / fps + 1.0)
+    pipe.stop()
+    assert pipe.wait(10), "pipeline did not stop"
+    assert pipe.error is None, pipe.error
+    assert len(backend.frames) == len(reports) > 0
+    return backend, reports, pipe
+
+
+def _source_frame(frames, report):
+    return frames[report.index % len(frames)] if report.index >= 0 else frames[-1]
+
+
+@pytest.mark.parametrize("clip", sorted(ytf_tracks()))
+def test_labelled_face_covered_in_every_frame_sent(clip):
+    frames, track = _ytf(clip)
+    s = Settings(effect=Effect.SOLID, color=(255, 0, 255))
+    backend, reports, pipe = _run(frames, s)
+    assert (backend.width, backend.height) == (frames[0].shape[1], frames[0].shape[0])
+    import pyvirtualcam
+    assert backend.fmt is pyvirtualcam.PixelFormat.BGR
+    assert all(f.shape == frames[0].shape and f.dtype == np.uint8 for f in backend.frames)
+    assert backend.closed == 1
+    anonymized = 0
+    for out, r in zip(backend.frames, reports):
+        if r.index < 0:  # the clip ended: "camera lost" frames
+            assert r.obscured_all and r.reason.startswith("camera lost")
+            continue
+        box = track[r.index]["box"]
+        if r.obscured_all:
+            assert retained_detail(_source_frame(frames, r), out) < 0.05
+        else:
+            anonymized += 1
+            assert box_coverage(is_magenta(out, tol=0), box) >= 0.7, f"frame {r.index}: labelled face not covered"
+    assert anonymized >= 0.8 * len(reports), "should be anonymizing (not failing closed) most of the time"
+
+
+class Raising:
+    def __init__(self, fail_first=10 ** 9):
+        self.calls, self.fail_first = 0, fail_first
+
+    def __call__(self, frame):
+        self.calls += 1
+        if self.calls <= self.fail_first:
+            raise RuntimeError("CUDA error: an illegal memory access")
+        return Faces.empty()
+
+
+class Hanging:
+    def __init__(self, ok_calls=3):
+        self.calls, self.ok_calls, self.release = 0, ok_calls, threading.Event()
+
+    def __call__(self, frame):
+        self.calls += 1
+        if self.calls > self.ok_calls:
+            self.release.wait()
+        return Faces.empty()
+
+
+class Slow:
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __call__(self, frame):
+        time.sleep(self.seconds)
+        return Faces.empty()
+
+
+def _street(n=60):
+    return ReplaySource.from_video(DATA / "clips" / "street-1080p.mp4", size=(640, 360), max_frames=n).frames
+
+
+def _assert_obscured(frames, backend, reports, which):
+    for out, r in zip(backend.frames, reports):
+        if which(r):
+            assert r.obscured_all, r
+            assert retained_detail(_source_frame(frames, r), out) < 0.05
+            assert not np.array_equal(out, _source_frame(frames, r))
+
+
+def test_raising_detector_fails_closed_on_every_frame():
+    frames = _street(40)
+    backend, reports, pipe = _run(frames, Settings(), make_detector=lambda: Raising(), seconds=2, loop=True)
+    _assert_obscured(frames, backend, reports, lambda r: True)
+    assert pipe.status.mode is live.Mode.FAILING_CLOSED
+    assert pipe.status.reason.startswith("face detector failed: RuntimeError: CUDA error")
+
+
+def test_detector_that_recovers_ends_failing_closed():
+    frames = _street(60)
+    backend, reports, pipe = _run(frames, Settings(), make_detector=lambda: Raising(fail_first=8), seconds=2.5,
+                                  loop=True)
+    first_ok = next(i for i, r in enumerate(reports) if not r.obscured_all)
+    assert first_ok > 0
+    _assert_obscured(frames, backend, reports, lambda r: reports.index(r) < first_ok)
+    # once it works, only the replay's loop point (a scene change) may obscure frames again
+    assert not any(r.obscured_all and not r.reason.startswith("scene change") for r in reports[first_ok:])
+    assert pipe.status.mode is live.Mode.ANONYMIZING
+
+
+def test_hanging_detector_fails_closed_after_the_stale_limit():
+    frames = _street(60)
+    det = Hanging(ok_calls=3)
+    s = Settings(stale_ms=200)
+    try:
+        backend, reports, pipe = _run(frames, s, make_detector=lambda: det, seconds=2.5, loop=True)
+    finally:
+        det.release.set()
+    assert any(not r.obscured_all for r in reports), "worked before it hung"
+    last_ok = max(i for i, r in enumerate(reports) if not r.obscured_all)
+    # after the last good frame, every frame is obscured, and that starts within the stale limit
+    _assert_obscured(frames, backend, reports, lambda r: reports.index(r) > last_ok)
+    stale_start = reports[last_ok + 1].capture_t
+    hung_at = min(r.capture_t for r in reports if r.reason and "stalled" in r.reason)
+    assert hung_at == stale_start
+    assert len(reports) - last_ok > 20
+    assert "stalled" in pipe.status.reason
+
+
+def test_slow_detector_fails_closed_and_says_so():
+    frames = _street(50)
+    backend, reports, pipe = _run(frames, Settings(stale_ms=100), make_detector=lambda: Slow(0.3), seconds=2.5,
+                                  loop=True)
+    stale = [r for r in reports if r.reason and "stalled" in r.reason]
+    assert len(stale) > len(reports) / 2
+    _assert_obscured(frames, backend, reports, lambda r: r.reason is not None)
+    # a frame is only shown anonymized while its detection is fresh
+    for r in reports:
+        if not r.obscured_all:
+            assert r.reason is None
+
+
+def test_model_that_fails_to_load_fails_closed():
+    def broken():
+        raise ModelError("model file not found: /nope.onnx")
+
+    frames = _street(30)
+    backend, reports, pipe = _run(frames, Settings(), make_detector=broken, warm=False, seconds=1.5, loop=True)
+    _assert_obscured(frames, backend, reports, lambda r: True)
+    assert pipe.status.reason == "face model failed to load: model file not found: /nope.onnx"
+
+
+class Unplugging:
+    """A camera that stops after ``n`` frames; reopening fails ``down`` times, then works."""
+
+    def __init__(self, frames, n, down):
+        self.frames, self.n, self.down = frames, n, down
+        self.opens = 0
+
+    def first(self):
+        return ReplaySource(self.frames[: self.n], 25.0)
+
+    def reopen(self):
+        self.opens += 1
+        if self.opens <= self.down:
+            raise OSError("no such device")
+        return ReplaySource(self.frames, 25.0)
+
+
+def test_unplugged_camera_keeps_sending_obscured_frames_then_reconnects():
+    frames = _street(40)
+    cam = Unplugging(frames, n=15, down=2)
+    s = Settings(stale_ms=200)
+    backend, reports, pipe = _run(frames, s, seconds=6.0, make_detector=lambda: Slow(0.01),
+                                  source=cam.first(), open_source=cam.reopen)
+    # frames kept flowing to the virtual camera during the outage (no gap longer than ~stale + 1 frame)
+    assert max(np.diff(backend.sent_t)) < 0.2 + 2 / 25 + 0.1
+    assert cam.opens == 3
+    lost = [i for i, r in enumerate(reports) if r.index < 0]
+    assert len(lost) > 10, "obscured frames must be sent while the camera is gone"
+    for i in lost:
+        assert reports[i].obscured_all and reports[i].reason.startswith("camera lost")
+        assert retained_detail(frames[14], backend.frames[i]) < 0.05
+    back = [r for r in reports[lost[0]:] if r.index >= 0]
+    assert sum(not r.obscured_all for r in back) > 10  # anonymizing again after reconnecting
+
+
+def test_commands_privacy_pause_and_effect_apply_at_once():
+    frames, track = _ytf("Aaron_Guiel5")
+    s = Settings(effect=Effect.SOLID, color=(255, 0, 255))
+    cmds = [(1.5, live.toggle("privacy_screen")), (1.0, live.toggle("privacy_screen")),
+            (0.01, live.toggle("anonymize")), (1.0, live.toggle("anonymize"))]
+    backend, reports, pipe = _run(frames, s, commands=cmds, seconds=1.5, loop=True)
+    reasons = [r.reason for r in reports]
+    assert "privacy screen" in reasons
+    raw = [r for r, out in zip(reports, backend.frames) if np.array_equal(out, _source_frame(frames, r))]
+    assert raw, "anonymize off must pass the camera through (explicit choice)"
+    assert pipe.settings.anonymize and not pipe.settings.privacy_screen
+    assert pipe.status.mode is live.Mode.ANONYMIZING
+    # privacy frames are fully obscured
+    for r, out in zip(reports, backend.frames):
+        if r.reason == "privacy screen":
+            assert retained_detail(_source_frame(frames, r), out) < 0.05
