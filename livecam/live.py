@@ -162,7 +162,7 @@ class DetectionWorker:
             out, self._results = self._results, []
         return out
 
-    def stop(self, join_s: float = 2.0) -> None:
+    def stop(self, join_s: float = 5.0) -> None:
         """Stop after the current detection; waits up to ``join_s`` (a hung detector is left behind)."""
         self._stop.set()
         with self._cond:
@@ -229,6 +229,8 @@ class DetectionWorker:
         budget = self._budget_ms if self._budget_ms is not None else _default_budget_ms(det)
         chosen = candidates[-1]
         for size in candidates:
+            if self._stop.is_set():
+                break
             det.detect_size = size
             det(frame)  # warm-up at this size
             t0 = time.perf_counter()

@@ -92,6 +92,7 @@ class FileSink(_Closing):
         self._stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
         self._stream.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "20"}
         self._stream.time_base = Fraction(1, 1000)
+        self._stream.codec_context.time_base = Fraction(1, 1000)  # pts in ms, also for the encoder
         self._t0: float | None = None
         self._last_pts = -1
 

@@ -1,0 +1,86 @@
+"""`livecam` / `livecam run` and `livecam devices` from the command line (no camera, no v4l2loopback here)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import DATA, box_coverage
+from tests.helpers import livecam, read_video
+
+STREET = DATA / "clips" / "street-1080p.mp4"
+
+
+def _one_error_line(r):
+    errors = [line for line in r.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith("livecam: error: "), r.stderr
+    assert "Traceback" not in r.stderr
+    return errors[0]
+
+
+@pytest.mark.skipif(os.path.exists("/dev/video0"), reason="this machine has a camera")
+def test_no_camera_names_the_indices_tried():
+    r = livecam()
+    assert r.returncode == 4
+    assert _one_error_line(r) == ("livecam: error: no camera found (tried indices 0, 1, 2, 3, 4); plug one in, "
+                                  "or name it with --camera")
+
+
+def test_named_camera_missing():
+    r = livecam("run", "--camera", "/dev/video-nope")
+    assert r.returncode == 4
+    assert "no camera at /dev/video-nope (list cameras with `livecam devices`)" in _one_error_line(r)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.path.exists("/dev/video10"),
+                    reason="checks the v4l2loopback message on a Linux machine without it")
+def test_no_virtual_camera_says_how_to_install_v4l2loopback():
+    # a video file stands in for the camera (OpenCV opens it like a device)
+    r = livecam("--camera", STREET)
+    assert r.returncode == 4
+    line = _one_error_line(r)
+    assert "no virtual camera device: install and load v4l2loopback" in line
+    assert "sudo modprobe v4l2loopback devices=1 video_nr=10 card_label=livecam exclusive_caps=1" in line
+
+
+def test_unsupported_size_says_what_the_camera_offered():
+    r = livecam("run", "--camera", STREET, "--size", "640x480", "--no-vcam", "--preview")
+    assert r.returncode == 4
+    assert "does not support 640x480: it offered 1920x1080 (use --size 1920x1080)" in _one_error_line(r)
+
+
+def test_nothing_to_send_to():
+    r = livecam("run", "--camera", STREET, "--no-vcam")
+    assert r.returncode == 2
+    assert "nothing to send the video to" in _one_error_line(r)
+
+
+def test_run_records_anonymized_output_and_stops_cleanly_on_sigterm(tmp_path):
+    out = tmp_path / "live.mp4"
+    p = subprocess.Popen([sys.executable, "-m", "livecam", "run", "--camera", STREET, "--no-vcam", "--output", out,
+                          "--effect", "solid", "--color", "magenta"], stderr=subprocess.PIPE, text=True)
+    time.sleep(12)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    frames, ts, _ = read_video(out)
+    assert len(frames) > 20 and frames[0].shape == (1080, 1920, 3)
+    # frames are either fully obscured (start-up) or have magenta face masks
+    from tests.conftest import is_magenta
+    assert max(is_magenta(f).mean() for f in frames) > 0.005
+
+
+def test_devices_lists_cameras_and_virtual_camera():
+    r = livecam("devices")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("cameras:\n")
+    assert "virtual camera:" in r.stdout
+    if not os.path.exists("/dev/video0"):
+        assert "none found (tried indices 0-7)" in r.stdout
+    if sys.platform.startswith("linux") and not os.path.exists("/sys/devices/virtual/video4linux"):
+        assert "v4l2loopback" in r.stdout
