@@ -49,7 +49,7 @@ def _add_effect_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--effect", choices=[e.value for e in Effect], help="how faces are hidden (default: blur)")
     g.add_argument("--strength", type=_float, help="blur/pixel coarseness, 0.5..4 (default 1)")
     g.add_argument("--shape", choices=[s.value for s in Shape], help="mask shape (default: ellipse)")
-    g.add_argument("--margin", type=_float, help="grow each face box by this share on every side (default 0.25: whole head)")
+    g.add_argument("--margin", type=_float, help="grow each face box by this share on every side (default 0.2: the head)")
     g.add_argument("--color", help="solid colour: name, #rrggbb or r,g,b (default black)")
     g.add_argument("--region", choices=[r.value for r in Region], help="face = whole face, eyes = upper face only")
     g.add_argument("--threshold", type=_float, help="detector confidence threshold (default 0.2: lower covers more)")
@@ -57,6 +57,8 @@ def _add_effect_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detect-size", type=_positive_int, dest="detect_size",
                    help="detector input width in pixels (default: automatic)")
     g.add_argument("--model", help="a YOLO face model in ONNX (default: bundled CenterFace)")
+    g.add_argument("--small-faces-every", type=_float, dest="small_faces_s", metavar="SECONDS",
+                   help="run the thorough pass for small (~10 px) and large faces this often; 0 = off (default 0.5)")
     g.add_argument("--config", type=Path, help="settings file (default: the one in your config folder)")
 
 
@@ -110,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SETTING_KEYS = ("effect", "strength", "shape", "margin", "color", "region", "threshold", "device", "detect_size",
-                 "model", "camera", "size", "fps", "vcam_device", "detect_hz", "stale_ms")
+                 "model", "small_faces_s", "camera", "size", "fps", "vcam_device", "detect_hz", "stale_ms")
 
 
 def settings_from_args(args: argparse.Namespace) -> settings_mod.Settings:
@@ -208,7 +210,7 @@ def _make_anonymizer(s: settings_mod.Settings, mode: str):
 
     detector = load_detector(s.model, device=s.device, detect_size=s.detect_size if s.detect_size else None,
                              threshold=s.threshold)
-    return Anonymizer(detector, EngineParams(effect=s.effect_params()))
+    return Anonymizer(detector, EngineParams(effect=s.effect_params(), full_every_s=s.small_faces_s))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ class EffectParams:
     strength: float = 1.0
     """1.0 = default (about 4 cells across a face); 2.0 = coarser; 0.5 = light (detail at 1/8 face size survives)."""
     shape: Shape = Shape.ELLIPSE
-    margin: float = 0.25
+    margin: float = 0.2
     """Each side of a detected face box is pushed out by this share of the box size (covers hair, ears, chin)."""
     color: tuple[int, int, int] = (0, 0, 0)
     """BGR colour of ``Effect.SOLID``."""

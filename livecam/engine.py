@@ -23,6 +23,14 @@ log = logging.getLogger(__name__)
 class EngineParams:
     effect: effects.EffectParams = field(default_factory=effects.EffectParams)
     tracker: TrackerParams = field(default_factory=TrackerParams)
+    full_every_s: float = 0.5
+    """Run the detector's thorough pass (small and large faces) at least this often; 0 = never."""
+
+
+def detect(detector: Detector, frame_bgr: np.ndarray, full: bool) -> Faces:
+    """The detector's thorough pass where asked for and available, else its fast pass."""
+    thorough = getattr(detector, "detect_full", None)
+    return thorough(frame_bgr) if full and thorough is not None else detector(frame_bgr)
 
 
 class Anonymizer:
@@ -32,19 +40,30 @@ class Anonymizer:
         self.detector = detector
         self.params = params or EngineParams()
         self.tracker = FaceTracker(self.params.tracker)
+        self._last_full: float | None = None
 
     def reset(self) -> None:
         self.tracker.reset()
+        self._last_full = None
+
+    def _full_due(self, t: float) -> bool:
+        every = self.params.full_every_s
+        if every <= 0:
+            return False
+        if self._last_full is None or t - self._last_full >= every - 1e-6:
+            self._last_full = t
+            return True
+        return False
 
     def __call__(self, frame_bgr: np.ndarray, t: float = 0.0) -> tuple[np.ndarray, Faces]:
         """Detect on ``frame_bgr`` captured at ``t`` seconds; returns ``(anonymized copy, faces covered)``.
 
         If the detector raises, the error propagates: callers must not emit the frame.
         """
-        faces = self.tracker.update(self.detector(frame_bgr), t)
+        faces = self.tracker.update(detect(self.detector, frame_bgr, self._full_due(t)), t)
         return effects.apply(frame_bgr, faces, self.params.effect), faces
 
     def photo(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Faces]:
-        """A single still: detection only, no tracking history."""
-        faces = self.detector(frame_bgr)
+        """A single still: the thorough detection pass, no tracking history."""
+        faces = detect(self.detector, frame_bgr, self.params.full_every_s > 0)
         return effects.apply(frame_bgr, faces, self.params.effect), faces

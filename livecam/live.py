@@ -135,6 +135,7 @@ class DetectionWorker:
                  clock: Callable[[], float] = time.monotonic):
         self._make = make_detector
         self._min_interval = 1.0 / settings.detect_hz if settings.detect_hz else 0.0
+        self._full_every = settings.small_faces_s
         self._fixed_size = settings.detect_size
         self._budget_ms = budget_ms
         self._clock = clock
@@ -183,6 +184,7 @@ class DetectionWorker:
         return cap
 
     def _run(self) -> None:
+        _lower_priority()
         try:
             if self.detector is None:
                 self.detector = self._make()
@@ -191,6 +193,7 @@ class DetectionWorker:
             log.error("face model failed to load: %s", self.load_error)
             return
         last_start = -1e9
+        tile = 0
         while not self._stop.is_set():
             cap = self._take()
             if cap is None:
@@ -208,7 +211,13 @@ class DetectionWorker:
             last_start = self._clock()
             t0 = time.perf_counter()
             try:
-                faces, error = self.detector(cap.frame), None
+                with_tile = getattr(self.detector, "detect_with_tile", None)
+                if self._full_every > 0 and with_tile is not None:
+                    faces = with_tile(cap.frame, tile)  # fast pass + one small-face tile, round robin
+                    tile += 1
+                else:
+                    faces = self.detector(cap.frame)
+                error = None
             except Exception as e:  # reported to the pipeline, which fails closed
                 faces, error = None, f"{type(e).__name__}: {e}"
             ms = (time.perf_counter() - t0) * 1000
@@ -227,6 +236,8 @@ class DetectionWorker:
         width = frame.shape[1]
         candidates = sorted({min(width, s) for s in AUTO_SIZES}, reverse=True)
         budget = self._budget_ms if self._budget_ms is not None else _default_budget_ms(det)
+        if self._full_every > 0 and hasattr(det, "detect_with_tile"):
+            budget *= 0.6  # each detection also runs one small-face tile
         chosen = candidates[-1]
         for size in candidates:
             if self._stop.is_set():
@@ -243,6 +254,21 @@ class DetectionWorker:
                 break
         det.detect_size = self.detect_size = chosen
         log.info("detector width %d px (chosen for <= %.0f ms per detection)", chosen, budget)
+
+
+def _lower_priority(niceness: int = 5) -> None:
+    """Make the calling thread yield the CPU to capture and output (Linux: per-thread nice).
+
+    On a 2-core machine the detection thread otherwise delays frames on their way to the
+    virtual camera; detection is asynchronous, so running it a little later costs nothing."""
+    import os
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError as e:  # not allowed here: keep going at normal priority
+            log.debug("could not lower the detection thread's priority: %s", e)
 
 
 def _default_budget_ms(det) -> float:

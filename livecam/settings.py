@@ -39,7 +39,7 @@ class Settings:
     effect: Effect = Effect.BLUR
     strength: float = 1.0
     shape: Shape = Shape.ELLIPSE
-    margin: float = 0.25
+    margin: float = 0.2
     color: tuple[int, int, int] = (0, 0, 0)  # BGR
     region: Region = Region.FACE
     # how faces are found
@@ -47,6 +47,7 @@ class Settings:
     device: str = "auto"
     detect_size: int | None = None  # None: chosen automatically
     model: str | None = None        # None: bundled CenterFace
+    small_faces_s: float = 0.5      # thorough pass (small + large faces) at least this often; 0 = off
     # live
     camera: str = "0"
     size: tuple[int, int] | None = None
@@ -74,6 +75,7 @@ class Settings:
                self.size, "WIDTHxHEIGHT, e.g. 1280x720")
         _check(self.detect_hz is None or 0.5 <= self.detect_hz <= 240, "detect_hz", self.detect_hz,
                "detections per second between 0.5 and 240")
+        _check(0 <= self.small_faces_s <= 60, "small_faces_s", self.small_faces_s, "seconds between 0 (off) and 60")
         _check(50 <= self.stale_ms <= 10000, "stale_ms", self.stale_ms, "milliseconds between 50 and 10000")
         unknown = set(self.hotkeys) - set(DEFAULT_HOTKEYS)
         _check(not unknown, "hotkeys", sorted(unknown), f"only {', '.join(DEFAULT_HOTKEYS)}")
@@ -156,7 +158,7 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
                 raise SettingsError(f"invalid setting hotkeys = {value!r}: expected a table of action = \"keys\"")
             value = {**DEFAULT_HOTKEYS, **value}
         elif value is not None:
-            expected = {"strength": float, "margin": float, "threshold": float, "fps": float, "detect_hz": float,
+            expected = {"small_faces_s": float, "strength": float, "margin": float, "threshold": float, "fps": float, "detect_hz": float,
                         "detect_size": int, "stale_ms": int, "anonymize": bool, "privacy_screen": bool,
                         "presenter": bool, "device": str, "model": str, "camera": str, "vcam_device": str}[key]
             if expected is float and isinstance(value, int) and not isinstance(value, bool):

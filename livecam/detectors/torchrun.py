@@ -101,16 +101,21 @@ def _bf16_is_faster(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:
         return False
     x = torch.rand(1, 3, *probe_hw).mul_(255).contiguous(memory_format=torch.channels_last)
     times = {}
-    with torch.inference_mode():
-        for dtype in (torch.float32, torch.bfloat16):
-            m = module.to(dtype)
-            xi = x.to(dtype)
-            m(xi)
-            t = time.perf_counter()
-            for _ in range(3):
+    try:
+        with torch.inference_mode():
+            for dtype in (torch.float32, torch.bfloat16):
+                m = module.to(dtype)
+                xi = x.to(dtype)
                 m(xi)
-            times[dtype] = time.perf_counter() - t
-    module.to(torch.float32)
+                t = time.perf_counter()
+                for _ in range(3):
+                    m(xi)
+                times[dtype] = time.perf_counter() - t
+    except Exception as e:  # a converted graph with ops that refuse bf16: stay in fp32
+        log.debug("bf16 probe failed (%s); using fp32", e)
+        return False
+    finally:
+        module.to(torch.float32)
     log.debug("precision probe: fp32 %.1f ms, bf16 %.1f ms", times[torch.float32] * 333, times[torch.bfloat16] * 333)
     return times[torch.bfloat16] < 0.8 * times[torch.float32]
 
@@ -122,7 +127,10 @@ def prepare_module(module: torch.nn.Module, device: torch.device, precision: str
     ``precision``: ``auto`` (CUDA: fp16; CPU: bf16 when measured faster, else fp32), ``fp32``,
     ``bf16`` or ``fp16``. Returns ``(module, dtype)``.
     """
-    module = module.eval().to(device=device, memory_format=torch.channels_last)
+    module = module.eval().to(device=device)
+    for p in module.parameters():
+        if p.ndim == 4:  # conv weights (converted graphs also hold 1-D/5-D constants)
+            p.data = p.data.contiguous(memory_format=torch.channels_last)
     for p in module.parameters():
         p.requires_grad_(False)
     if precision == "auto":
