@@ -304,7 +304,7 @@ class LivePipeline:
         self._det_times: deque[float] = deque(maxlen=64)
         self._det_ms: deque[float] = deque(maxlen=32)
         self._status = Status(camera=camera_name)
-        self._fail_reason: str | None = "starting"
+        self._preview = None
         self.error: BaseException | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livecam-pipeline", daemon=True)
@@ -389,11 +389,29 @@ class LivePipeline:
                 frame = cv2.resize(frame, (self._out_w, self._out_h), interpolation=cv2.INTER_AREA)
             out, faces, reason = self._render(frame, cap.t)
             self._sink.send(out)
+            self._show_preview(out)
             last_sent = self._clock()
             last_frame = frame
             self._status = replace(self._status, frames_out=self._status.frames_out + 1)
             if self._on_frame is not None:
                 self._on_frame(FrameReport(cap.seq, cap.index, cap.t, last_sent, reason is not None, faces, reason))
+
+    def _show_preview(self, out: np.ndarray) -> None:
+        """The preview window asked for from the tray (``settings.preview``), owned by this thread."""
+        if self._settings.preview:
+            if self._preview is None:
+                from livecam.sinks import PreviewSink
+
+                self._preview = PreviewSink()
+            try:
+                self._preview.send(out)
+            except LivecamError as e:
+                log.warning("%s", e)
+                self._settings = self._settings.replace(preview=False)
+                self._notify()
+        elif self._preview is not None:
+            self._preview.close()
+            self._preview = None
 
     def _drain_commands(self) -> bool:
         changed = False
@@ -535,10 +553,8 @@ def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam:
     return FanOut(sinks)
 
 
-def run_cli(settings: Settings, args) -> int:
-    """``livecam run``: until Ctrl+C / SIGTERM; returns the exit code."""
-    import signal
-
+def start_from_camera(settings: Settings, args) -> LivePipeline:
+    """Open the camera and the outputs named by ``settings``/``args`` and start the pipeline."""
     from livecam.sources import CameraSource, open_camera
 
     cam = open_camera(None if settings.camera == "0" and getattr(args, "camera", None) is None else settings.camera,
@@ -553,9 +569,13 @@ def run_cli(settings: Settings, args) -> int:
         raise
     pipeline = build_pipeline(settings, lambda: CameraSource(spec, settings.size, settings.fps), sink,
                               first_source=cam, camera_name=f"camera {spec} ({cam.width}x{cam.height} @ {fps:g} fps)")
-    pipeline.start()
-    log.info("running: %s -> anonymized output. Select the 'livecam' camera in your app; Ctrl+C stops.",
-             pipeline.status.camera)
+    return pipeline.start()
+
+
+def wait_until_stopped(pipeline: LivePipeline) -> None:
+    """Block until the pipeline stops (SIGTERM / Ctrl+C stop it); re-raise its error as a LivecamError."""
+    import signal
+
     old = signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
     try:
         while not pipeline.wait(0.5):
@@ -570,4 +590,12 @@ def run_cli(settings: Settings, args) -> int:
         if isinstance(pipeline.error, LivecamError):
             raise pipeline.error
         raise LivecamError(f"the live pipeline stopped: {type(pipeline.error).__name__}: {pipeline.error}")
+
+
+def run_cli(settings: Settings, args) -> int:
+    """``livecam run``: until Ctrl+C / SIGTERM; returns the exit code."""
+    pipeline = start_from_camera(settings, args)
+    log.info("running: %s -> anonymized output. Select the 'livecam' camera in your app; Ctrl+C stops.",
+             pipeline.status.camera)
+    wait_until_stopped(pipeline)
     return 0

@@ -59,6 +59,7 @@ class Settings:
     anonymize: bool = True
     privacy_screen: bool = False
     presenter: bool = False
+    preview: bool = False           # show the output in a window (tray menu); not saved
     hotkeys: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
 
     def __post_init__(self) -> None:
@@ -159,7 +160,7 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
             value = {**DEFAULT_HOTKEYS, **value}
         elif value is not None:
             expected = {"small_faces_s": float, "strength": float, "margin": float, "threshold": float, "fps": float, "detect_hz": float,
-                        "detect_size": int, "stale_ms": int, "anonymize": bool, "privacy_screen": bool,
+                        "detect_size": int, "stale_ms": int, "anonymize": bool, "privacy_screen": bool, "preview": bool,
                         "presenter": bool, "device": str, "model": str, "camera": str, "vcam_device": str}[key]
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)

@@ -78,12 +78,21 @@ class CameraSource:
                               f"it offered {got_fps:g} fps (use --fps {got_fps:g})")
         self._cap = cap
         self._first: np.ndarray | None = frame
+        # A video file given as the camera plays in real time and loops, like a camera would.
+        self._file = Path(spec).is_file()
+        self._next_due = time.monotonic()
 
     def read(self) -> np.ndarray | None:
         if self._first is not None:
             frame, self._first = self._first, None
             return frame
+        if self._file:
+            self._next_due += 1.0 / self.fps
+            time.sleep(max(0.0, self._next_due - time.monotonic()))
         ok, frame = self._cap.read()
+        if not ok and self._file:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._cap.read()
         return frame if ok and frame is not None and frame.ndim == 3 else None
 
     def close(self) -> None:

@@ -1,0 +1,191 @@
+"""Desktop front end: the menu as data on a running pipeline (observed on output frames),
+settings written back, and, under Xvfb with a tray host, the icon docking, changing colour,
+and the global hotkeys sent with xdotool."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from livecam import settings as S
+from livecam.effects import Effect
+from livecam.live import Mode
+from livecam.settings import Settings
+from tests.conftest import DATA, is_magenta
+from tests.helpers import ytf_tracks
+from tests.test_effects import retained_detail
+from tests.test_live import _ytf
+from tray.menu import STATE_COLORS, find, menu
+
+
+def _start(settings, frames):
+    from livecam import bench, live
+    from livecam.sources import ReplaySource
+
+    bench.register()
+    bench.RecordingBackend.instances.clear()
+    src = ReplaySource(frames, 25.0, loop=True)
+    reports = []
+    sink = live.open_sinks(settings, src.width, src.height, 25.0, vcam_backend=bench.BACKEND)
+    backend = bench.RecordingBackend.instances[-1]
+    backend.keep = True
+    pipe = live.build_pipeline(settings, lambda: src, sink, first_source=src, on_frame=reports.append)
+    pipe.prepare(frames[0])
+    return pipe.start(), backend, reports
+
+
+def _frames_after(backend, reports, t0, n=10):
+    """(output, report) pairs of frames captured after ``t0``, waiting for ``n`` of them."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        pairs = [(o, r) for o, r in zip(list(backend.frames), list(reports)) if r.capture_t > t0 and r.index >= 0]
+        if len(pairs) >= n:
+            return pairs
+        time.sleep(0.05)
+    raise AssertionError("no frames")
+
+
+def test_menu_items_change_the_running_pipeline_and_are_saved(tmp_path):
+    from tray.app import TrayApp
+
+    frames, track = _ytf("Aaron_Guiel5")
+    cfg = tmp_path / "settings.toml"
+    pipe, backend, reports = _start(Settings(color=(255, 0, 255)), frames)
+    app = TrayApp(pipe, cfg)
+    try:
+        time.sleep(0.5)
+
+        def click(label):
+            app.activate(find(app.items(), label))
+            time.sleep(0.3)  # commands apply on the pipeline's next frame
+            return time.monotonic()
+
+        t = click("Solid")
+        for out, r in _frames_after(backend, reports, t):
+            assert is_magenta(out, tol=0).mean() > 0.01, "solid effect not applied"
+        t = click("Privacy screen (cover everything)")
+        for out, r in _frames_after(backend, reports, t):
+            assert r.reason == "privacy screen" and retained_detail(frames[r.index % len(frames)], out) < 0.05
+        assert find(app.items(), "Privacy screen (cover everything)").checked is True
+        assert app.items()[0].label == "livecam: privacy screen"
+        click("Privacy screen (cover everything)")
+        t = click("Anonymize faces")
+        for out, r in _frames_after(backend, reports, t):
+            assert np.array_equal(out, frames[r.index % len(frames)]), "anonymize off passes the camera through"
+        t = click("Anonymize faces")
+        t = click("Pixelate")
+        for out, r in _frames_after(backend, reports, t):
+            assert not np.array_equal(out, frames[r.index % len(frames)]) and is_magenta(out, tol=0).mean() == 0
+        click("Strong")
+        click("Presenter mode (keep main face visible)")
+        assert pipe.settings.presenter and pipe.settings.strength == 2.0
+        saved = S.load(cfg)
+        assert (saved.effect, saved.strength, saved.presenter, saved.anonymize, saved.privacy_screen) == \
+               (Effect.PIXELATE, 2.0, True, True, False)
+        assert saved.color == (0, 0, 0), "only what the tray changes is written, not this run's overrides"
+    finally:
+        pipe.stop()
+        pipe.wait(10)
+
+
+def test_menu_is_data():
+    from livecam.live import Status
+
+    items = menu(Status(mode=Mode.FAILING_CLOSED, reason="face detector failed: boom"), Settings())
+    labels = [i.label for i in items]
+    assert labels[0] == "livecam: failing closed (face detector failed)"
+    assert "Quit" in labels and "Show preview" in labels and "Open settings file" in labels
+    assert [i.label for i in find(items, "Effect").submenu] == ["Blur", "Pixelate", "Solid"]
+    assert [i.checked for i in find(items, "Effect").submenu] == [True, False, False]
+    assert find(items, "Anonymize faces").checked is True
+
+
+DESKTOP_TOOLS = ("Xvfb", "trayer", "xdotool", "import", "xwininfo")
+
+
+@pytest.fixture
+def desktop(tmp_path):
+    missing = [t for t in DESKTOP_TOOLS if shutil.which(t) is None]
+    if missing or not sys.platform.startswith("linux"):
+        pytest.skip(f"needs {', '.join(missing)} (scripts/test.sh installs them on Debian/Ubuntu)")
+    display = f":{100 + os.getpid() % 500}"
+    procs = [subprocess.Popen(["Xvfb", display, "-screen", "0", "640x200x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    env = {**os.environ, "DISPLAY": display}
+    for _ in range(50):
+        if subprocess.run(["xdotool", "getmouselocation"], env=env, capture_output=True).returncode == 0:
+            break
+        time.sleep(0.1)
+    procs.append(subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
+                                   "--height", "32", "--transparent", "false", "--tint", "0x202020"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(1)
+    yield env
+    for p in reversed(procs):
+        p.terminate()
+        p.wait(5)
+
+
+def _icon_color(env, tmp_path, name):
+    shot = tmp_path / f"{name}.png"
+    subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True)
+    from PIL import Image
+
+    img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    found = {}
+    for mode, rgb in STATE_COLORS.items():
+        found[mode] = int((np.abs(img - np.array(rgb)).max(axis=2) <= 12).sum())
+    return max(found, key=found.get), found
+
+
+def _wait_for_color(env, tmp_path, mode, timeout=40):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got, counts = _icon_color(env, tmp_path, mode.name)
+        if got is mode and counts[mode] > 50:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"icon never turned {mode}: {counts}")
+
+
+def test_tray_icon_docks_changes_colour_and_hotkeys_work(desktop, tmp_path):
+    env = {**desktop, "LIVECAM_CONFIG": str(tmp_path / "settings.toml")}
+    p = subprocess.Popen([sys.executable, "-m", "livecam", "tray", "--camera", DATA / "clips" / "street-1080p.mp4",
+                          "--no-vcam", "--output", tmp_path / "out.mp4"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            tree = subprocess.run(["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True).stdout
+            if "livecamSystemTrayIcon" in tree:
+                break
+            time.sleep(0.3)
+        line = next(ln for ln in tree.splitlines() if "livecamSystemTrayIcon" in ln)
+        assert "24x" in line, f"icon not docked at a usable size: {line}"
+        _wait_for_color(env, tmp_path, Mode.ANONYMIZING)
+        subprocess.run(["xdotool", "key", "ctrl+alt+shift+p"], env=env, check=True)
+        _wait_for_color(env, tmp_path, Mode.PRIVACY)
+        subprocess.run(["xdotool", "key", "ctrl+alt+shift+p"], env=env, check=True)
+        _wait_for_color(env, tmp_path, Mode.ANONYMIZING)
+        subprocess.run(["xdotool", "key", "ctrl+alt+shift+a"], env=env, check=True)
+        _wait_for_color(env, tmp_path, Mode.PAUSED)
+        subprocess.run(["xdotool", "key", "ctrl+alt+shift+e"], env=env, check=True)
+        subprocess.run(["xdotool", "key", "ctrl+alt+shift+m"], env=env, check=True)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            saved = S.load(tmp_path / "settings.toml")
+            if saved.presenter:
+                break
+            time.sleep(0.2)
+        assert (saved.anonymize, saved.privacy_screen, saved.effect, saved.presenter) == \
+               (False, False, Effect.PIXELATE, True)
+    finally:
+        p.terminate()
+        out, _ = p.communicate(timeout=30)
+    assert p.returncode == 0, out

@@ -1,0 +1,191 @@
+"""The desktop front end: a system tray icon (pystray) and global hotkeys (pynput).
+
+Thread contract: pystray owns the main thread (``Icon.run``); the pipeline runs in its own
+thread; hotkeys in pynput's listener thread. Menu clicks and hotkeys only *send commands*
+to the pipeline; the pipeline calls back ``_on_change`` (from its thread) with immutable
+status/settings snapshots, which update the icon and write changed settings to the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from livecam import settings as settings_mod
+from livecam.errors import LivecamError
+from livecam.live import Command, LivePipeline, Mode, Status, set_values
+from livecam.settings import Settings
+from tray import menu as menu_mod
+from tray.icons import icon_image
+
+log = logging.getLogger(__name__)
+
+# What the tray and hotkeys change and write back to the settings file. Command-line
+# overrides (camera, size, ...) are never written: they hold for one run only.
+PERSISTED = ("effect", "strength", "anonymize", "privacy_screen", "presenter")
+
+
+class TrayApp:
+    def __init__(self, pipeline: LivePipeline, settings_path: Path | None = None):
+        self.pipeline = pipeline
+        self.settings_path = settings_path or settings_mod.default_path()
+        self._icon = None
+        self._last_mode: Mode | None = None
+        self._last_settings = pipeline.settings
+        self.notifications: list[str] = []
+        pipeline.add_listener(self._on_change)
+
+    # -- menu as data ---------------------------------------------------------------------
+    def items(self) -> tuple[menu_mod.Item, ...]:
+        return menu_mod.menu(self.pipeline.status, self.pipeline.settings)
+
+    def activate(self, item: menu_mod.Item) -> None:
+        """What a click on ``item`` does: send its command, or the tray's own action."""
+        if item.command is not None:
+            self.pipeline.send(item.command)
+        elif item.action == "preview":
+            self.pipeline.send(set_values(preview=not self.pipeline.settings.preview))
+        elif item.action == "open-settings":
+            self.open_settings()
+        elif item.action == "quit":
+            self.quit()
+
+    def open_settings(self) -> None:
+        path = self.settings_path
+        if not path.exists():
+            settings_mod.save(settings_mod.load(path), path)
+        opener = {"win32": None, "darwin": ["open"]}.get(sys.platform, ["xdg-open"])
+        try:
+            if opener is None:
+                os.startfile(str(path))  # type: ignore[attr-defined]  # Windows only
+            else:
+                subprocess.Popen([*opener, str(path)])
+        except OSError as e:
+            log.warning("cannot open %s (%s); edit it with any text editor", path, e)
+
+    def quit(self) -> None:
+        self.pipeline.stop()
+        if self._icon is not None:
+            self._icon.stop()
+
+    # -- pipeline -> tray (called in the pipeline thread) ---------------------------------
+    def _on_change(self, status: Status, settings: Settings) -> None:
+        self._persist(settings)
+        if status.mode is not self._last_mode:
+            if status.mode is Mode.FAILING_CLOSED:
+                self._notify(f"livecam is covering the whole picture: {status.reason}")
+            self._last_mode = status.mode
+        icon = self._icon
+        if icon is not None:
+            icon.icon = icon_image(status.mode)
+            icon.title = menu_mod.state_label(status)
+            icon.update_menu()
+
+    def _persist(self, settings: Settings) -> None:
+        changed = {k: getattr(settings, k) for k in PERSISTED if getattr(settings, k) != getattr(self._last_settings, k)}
+        self._last_settings = settings
+        if not changed:
+            return
+        try:
+            on_disk = settings_mod.load(self.settings_path)
+            settings_mod.save(on_disk.replace(**changed), self.settings_path)
+        except (OSError, LivecamError) as e:
+            log.warning("could not save settings to %s: %s", self.settings_path, e)
+
+    def _notify(self, message: str) -> None:
+        self.notifications.append(message)
+        icon = self._icon
+        if icon is not None and getattr(icon, "HAS_NOTIFICATION", False):
+            try:
+                icon.notify(message, "livecam")
+            except Exception as e:  # notifications are a nicety: never stop the video for one
+                log.debug("notification failed: %s", e)
+
+    # -- pystray --------------------------------------------------------------------------
+    def _pystray_menu(self, pystray):
+        def build(items):
+            out = []
+            for it in items:
+                if it.label == "-":
+                    out.append(pystray.Menu.SEPARATOR)
+                elif it.submenu:
+                    out.append(pystray.MenuItem(it.label, pystray.Menu(lambda it=it: build(self._find(it.label).submenu))))
+                else:
+                    out.append(pystray.MenuItem(
+                        it.label, lambda icon, _item, it=it: self.activate(self._find(it.label)),
+                        checked=(lambda _i, it=it: bool(self._find(it.label).checked)) if it.checked is not None else None,
+                        radio=it.radio, enabled=it.enabled))
+            return out
+
+        return pystray.Menu(lambda: build(self.items()))
+
+    def _find(self, label: str) -> menu_mod.Item:
+        return menu_mod.find(self.items(), label)
+
+    def run(self) -> None:
+        """Show the icon and run the tray's event loop on this (the main) thread until Quit."""
+        pystray = import_pystray()
+        status = self.pipeline.status
+        self._icon = pystray.Icon("livecam", icon_image(status.mode), menu_mod.state_label(status),
+                                  menu=self._pystray_menu(pystray))
+        if not getattr(self._icon, "HAS_MENU", True):
+            log.info("this tray backend has no menu: use the hotkeys, or install an AppIndicator/GTK tray "
+                     "(see the README)")
+        self._icon.run(setup=_show)
+
+
+def _show(icon) -> None:
+    """Make the icon visible. pystray's xorg backend creates a 1x1 window and relies on the tray
+    host to honour its minimum-size hint; hosts such as trayer keep it 1 px wide, so size it."""
+    window = getattr(icon, "_window", None)
+    if window is not None and hasattr(window, "configure"):
+        try:
+            window.configure(width=24, height=24)
+            icon._display.flush()
+        except Exception as e:  # an X error here only leaves the icon small
+            log.debug("could not size the tray icon window: %s", e)
+    icon.visible = True
+
+
+def import_pystray():
+    try:
+        import pystray
+    except Exception as e:  # pystray connects to the desktop at import time
+        raise LivecamError(f"the tray needs a desktop session ({type(e).__name__}: {e}); "
+                           "run `livecam run` instead, or start it from your desktop") from None
+    return pystray
+
+
+def run_tray(settings: Settings, args) -> int:
+    """``livecam tray``: the pipeline in its thread, hotkeys, and the tray icon on the main thread."""
+    from livecam import live
+    from tray.hotkeys import Hotkeys
+
+    import_pystray()  # fail before opening any device
+    pipeline = live.start_from_camera(settings, args)
+    app = TrayApp(pipeline, getattr(args, "config", None))
+    hotkeys = Hotkeys(settings.hotkeys, pipeline.send)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    import threading
+
+    def close_icon_when_pipeline_ends() -> None:
+        pipeline.wait()
+        app.quit()
+
+    threading.Thread(target=close_icon_when_pipeline_ends, name="livecam-tray-watch", daemon=True).start()
+    try:
+        app.run()
+    except KeyboardInterrupt:
+        app.quit()
+    finally:
+        hotkeys.stop()
+        pipeline.stop()
+        pipeline.wait(10)
+    if pipeline.error is not None:
+        raise LivecamError(f"the live pipeline stopped: {pipeline.error}")
+    return 0
