@@ -61,7 +61,10 @@ def eval_photos(data: Path, settings: Settings, make_engine) -> dict:
 
 
 def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | None = None) -> dict:
-    """Clips of frames; ``live_hz`` runs the detector only at that rate (25 fps frames), as the live path."""
+    """Clips of frames; ``live_hz`` runs the detector only at that rate (25 fps frames) and, as the live
+    path does, obscures a frame whole when it differs from the last detected frame by a scene change."""
+    from livecam.live import SCENE_CHANGE, thumbnail
+
     tracks = json.loads((data / "tracks.json").read_text())
     fps = 25.0
     per_clip = {}
@@ -72,15 +75,22 @@ def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | Non
         run = longest = 0
         misses = 0
         next_det = 0.0
+        det_thumb = None
         for i, t in enumerate(track):
             img = media.read_image(data / t["frame"])
             ts = i / fps
-            if live_hz is None or ts + 1e-9 >= next_det:
+            if live_hz is None:
+                _, faces = engine(img, ts)
+                obscured = False
+            elif ts + 1e-9 >= next_det:
                 faces = engine.tracker.update(engine.detector(img), ts)
-                next_det = ts + (1.0 / live_hz if live_hz else 0)
+                next_det = ts + 1.0 / live_hz
+                det_thumb = thumbnail(img)
+                obscured = False
             else:
                 faces = engine.tracker.predict(ts)
-            ok = _covered(effects.coverage_mask(img.shape, faces, params) > 0, t["box"])
+                obscured = float(np.abs(thumbnail(img) - det_thumb).mean()) > SCENE_CHANGE
+            ok = obscured or _covered(effects.coverage_mask(img.shape, faces, params) > 0, t["box"])
             hits["all"].append(ok)
             misses += not ok
             run = 0 if ok else run + 1

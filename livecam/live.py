@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 import logging
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -134,6 +135,7 @@ class DetectionWorker:
     def __init__(self, make_detector: Callable[[], Detector], settings: Settings, budget_ms: float | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self._make = make_detector
+        self._detect_hz = settings.detect_hz
         self._min_interval = 1.0 / settings.detect_hz if settings.detect_hz else 0.0
         self._full_every = settings.small_faces_s
         self._fixed_size = settings.detect_size
@@ -185,6 +187,10 @@ class DetectionWorker:
 
     def _run(self) -> None:
         _lower_priority()
+        if "torch" in sys.modules:  # OpenMP thread counts are per calling thread: set ours
+            from livecam.detectors import live_cpu_threads, set_cpu_threads
+
+            set_cpu_threads(live_cpu_threads())
         try:
             if self.detector is None:
                 self.detector = self._make()
@@ -201,6 +207,8 @@ class DetectionWorker:
             if not self.ready:
                 self._choose_size(cap.frame)
                 self.ready = True
+            if self._detect_hz is None:
+                self._min_interval = 1.0 / _default_hz(self.detector)
             wait = last_start + self._min_interval - self._clock()
             if wait > 0:
                 if self._stop.wait(wait):
@@ -269,6 +277,17 @@ def _lower_priority(niceness: int = 5) -> None:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
         except OSError as e:  # not allowed here: keep going at normal priority
             log.debug("could not lower the detection thread's priority: %s", e)
+
+
+def _default_hz(det) -> float:
+    """Automatic detection rate cap: every frame on a GPU; 12 Hz on a CPU, which keeps the tracker
+    fed (>= 10 Hz, the live goal) without holding a laptop core at 100% for detections the
+    tracker does not need."""
+    dev = getattr(getattr(det, "device", None), "type", "cpu")
+    return 1000.0 if dev == "cuda" else CPU_DETECT_HZ
+
+
+CPU_DETECT_HZ = 12.0
 
 
 def _default_budget_ms(det) -> float:

