@@ -148,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("livecam: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error
+        sys.stderr.close()
+        return 0
     except LivecamError as e:
         if args.debug:
             log.exception("error")

@@ -33,15 +33,18 @@ class SettingsError(LivecamError):
     pass
 
 
+_FX = EffectParams()  # the effect defaults live in one place
+
+
 @dataclass(frozen=True)
 class Settings:
-    # what covers a face
-    effect: Effect = Effect.BLUR
-    strength: float = 1.0
-    shape: Shape = Shape.ELLIPSE
-    margin: float = 0.2
-    color: tuple[int, int, int] = (0, 0, 0)  # BGR
-    region: Region = Region.FACE
+    # what covers a face (defaults: EffectParams)
+    effect: Effect = _FX.effect
+    strength: float = _FX.strength
+    shape: Shape = _FX.shape
+    margin: float = _FX.margin
+    color: tuple[int, int, int] = _FX.color  # BGR
+    region: Region = _FX.region
     # how faces are found
     threshold: float = 0.2
     device: str = "auto"

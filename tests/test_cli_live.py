@@ -84,3 +84,10 @@ def test_devices_lists_cameras_and_virtual_camera():
         assert "none found (tried indices 0-7)" in r.stdout
     if sys.platform.startswith("linux") and not os.path.exists("/sys/devices/virtual/video4linux"):
         assert "v4l2loopback" in r.stdout
+
+
+def test_tray_without_a_desktop_says_so(tmp_path):
+    r = livecam("tray", "--camera", STREET, "--no-vcam", "--output", tmp_path / "x.mp4", env={"DISPLAY": ""})
+    assert r.returncode == 2
+    assert "the tray needs a desktop session" in _one_error_line(r)
+    assert not (tmp_path / "x.mp4").exists(), "no device is opened before the tray is known to work"
