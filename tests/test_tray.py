@@ -85,6 +85,7 @@ def test_menu_items_change_the_running_pipeline_and_are_saved(tmp_path):
         click("Strong")
         click("Presenter mode (keep main face visible)")
         assert pipe.settings.presenter and pipe.settings.strength == 2.0
+        app.flush()
         saved = S.load(cfg)
         assert (saved.effect, saved.strength, saved.presenter, saved.anonymize, saved.privacy_screen) == \
                (Effect.PIXELATE, 2.0, True, True, False)
@@ -188,7 +189,12 @@ def test_tray_icon_docks_changes_colour_and_hotkeys_work(desktop, tmp_path):
                (False, False, Effect.PIXELATE, True)
     finally:
         p.terminate()
-        out, _ = p.communicate(timeout=30)
+        try:
+            out, _ = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+            raise AssertionError(f"livecam tray did not stop on SIGTERM:\n{out}")
     assert p.returncode == 0, out
 
 

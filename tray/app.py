@@ -2,8 +2,10 @@
 
 Thread contract: pystray owns the main thread (``Icon.run``); the pipeline runs in its own
 thread; hotkeys in pynput's listener thread. Menu clicks and hotkeys only *send commands*
-to the pipeline; the pipeline calls back ``_on_change`` (from its thread) with immutable
-status/settings snapshots, which update the icon and write changed settings to the file.
+to the pipeline. The pipeline hands immutable status/settings snapshots to ``_on_change``,
+which only drops them in a one-slot mailbox: a tray thread of ours takes the newest and
+updates the icon and the settings file, so the video never waits for the desktop (an X
+call that blocks would otherwise stall the frames).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from livecam import settings as settings_mod
@@ -36,6 +39,11 @@ class TrayApp:
         self._last_mode: Mode | None = None
         self._last_settings = pipeline.settings
         self.notifications: list[str] = []
+        self._mail: tuple[Status, Settings] | None = None
+        self._mail_ready = threading.Event()
+        self._closing = False
+        self._updater = threading.Thread(target=self._update_loop, name="livecam-tray-update", daemon=True)
+        self._updater.start()
         pipeline.add_listener(self._on_change)
 
     # -- menu as data ---------------------------------------------------------------------
@@ -68,11 +76,39 @@ class TrayApp:
 
     def quit(self) -> None:
         self.pipeline.stop()
+        self._closing = True
+        self._mail_ready.set()
         if self._icon is not None:
             self._icon.stop()
 
-    # -- pipeline -> tray (called in the pipeline thread) ---------------------------------
+    # -- pipeline -> tray -----------------------------------------------------------------
     def _on_change(self, status: Status, settings: Settings) -> None:
+        """Called in the pipeline thread: leave the newest snapshot, never block."""
+        self._mail = (status, settings)
+        self._mail_ready.set()
+
+    def _update_loop(self) -> None:
+        while True:
+            self._mail_ready.wait()
+            self._mail_ready.clear()
+            if self._closing:
+                return
+            mail, self._mail = self._mail, None
+            if mail is not None:
+                try:
+                    self._apply(*mail)
+                except Exception:  # a desktop hiccup must not end the tray
+                    log.exception("tray update failed")
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Wait until the newest snapshot has been applied (for tests)."""
+        import time
+
+        end = time.monotonic() + timeout
+        while (self._mail is not None or self._mail_ready.is_set()) and time.monotonic() < end:
+            time.sleep(0.02)
+
+    def _apply(self, status: Status, settings: Settings) -> None:
         self._persist(settings)
         if status.mode is not self._last_mode:
             if status.mode is Mode.FAILING_CLOSED:
@@ -171,7 +207,6 @@ def run_tray(settings: Settings, args) -> int:
     import signal
 
     signal.signal(signal.SIGTERM, lambda *_: app.quit())
-    import threading
 
     def close_icon_when_pipeline_ends() -> None:
         pipeline.wait()
