@@ -1,7 +1,7 @@
 """``livecam bench``: the full live path on a replayed clip, into a fake virtual camera.
 
 Replays a clip (default ``../shared/data/clips/street-1080p.mp4`` scaled to 1280x720) at
-30 fps like a camera, runs capture -> detection -> tracker -> effect -> the real
+30 fps like a camera (forwards then backwards, so that it never cuts), runs capture -> detection -> tracker -> effect -> the real
 ``pyvirtualcam.Camera`` with a recording backend, and reports output fps, added latency
 (capture to virtual camera), detection rate and time, and the share of fully obscured
 (fail-closed) frames after the first second.
@@ -99,7 +99,9 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
     from livecam.sources import ReplaySource
 
     register()
-    src = ReplaySource.from_video(clip, size=size, fps=fps, loop=True)
+    # forwards and backwards: a camera has no jump cut every few seconds (which would rightly
+    # make livecam obscure the frames until a detection of the "new scene")
+    src = ReplaySource.from_video(clip, size=size, fps=fps, pingpong=True)
     reports = []
     sink = open_sinks(settings, src.width, src.height, fps, vcam_backend=BACKEND)
     pipe = build_pipeline(settings, lambda: src, sink, first_source=src, on_frame=reports.append)

@@ -125,13 +125,18 @@ class ReplaySource:
     """Replays frames (a video file, a list of images) at ``fps`` in real time, like a camera.
 
     Frames are decoded and resized up front, so replay costs nothing while it runs.
-    ``loop`` restarts at the end; otherwise ``read()`` returns ``None`` after the last frame.
+    ``loop`` restarts at the end (a jump cut); ``pingpong`` plays forwards then backwards, for ever,
+    without one; otherwise ``read()`` returns ``None`` after the last frame.
     ``index`` is the index of the frame last returned (for tests that compare with labels).
     """
 
-    def __init__(self, frames: list[np.ndarray], fps: float, loop: bool = False, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, frames: list[np.ndarray], fps: float, loop: bool = False, clock: Callable[[], float] = time.monotonic,
+                 pingpong: bool = False):
         if not frames:
             raise DeviceError("replay source has no frames")
+        if pingpong:  # forwards then backwards: loops without a jump cut, like a camera
+            frames = list(frames) + list(frames[-2:0:-1])
+            loop = True
         self.frames = frames
         self.height, self.width = frames[0].shape[:2]
         self.fps = float(fps)
@@ -143,7 +148,7 @@ class ReplaySource:
 
     @classmethod
     def from_video(cls, path: Path, size: tuple[int, int] | None = None, fps: float | None = None,
-                   loop: bool = False, max_frames: int | None = None) -> ReplaySource:
+                   loop: bool = False, max_frames: int | None = None, pingpong: bool = False) -> ReplaySource:
         from livecam import media
 
         info = media.probe_video(path)
@@ -152,7 +157,7 @@ class ReplaySource:
             frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if size else frame)
             if max_frames and len(frames) >= max_frames:
                 break
-        return cls(frames, fps or info.fps, loop=loop)
+        return cls(frames, fps or info.fps, loop=loop, pingpong=pingpong)
 
     def read(self) -> np.ndarray | None:
         if self._closed.is_set():
