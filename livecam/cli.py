@@ -167,15 +167,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "anonymize":
         from livecam import anonymize
-        from livecam.engine import Anonymizer
+        from livecam.engine import make_anonymizer
 
         s = settings_from_args(args)
         jobs = anonymize.plan(args.inputs, args.output)
-
-        def make_engine() -> Anonymizer:
-            return _make_anonymizer(s, "file")
-
-        faces = anonymize.run(jobs, make_engine, progress=not args.quiet)
+        faces = anonymize.run(jobs, lambda: make_anonymizer(s), progress=not args.quiet)
         log.info("done: %d file(s) written to %s, %d face boxes covered", len(jobs), args.output, faces)
         return 0
     if cmd in ("run", "tray"):
@@ -205,15 +201,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(bench.run_cli(s, args))
         return 0
     raise LivecamError(f"unknown command {cmd!r}")
-
-
-def _make_anonymizer(s: settings_mod.Settings, mode: str):
-    from livecam.detectors import load_detector
-    from livecam.engine import Anonymizer, EngineParams
-
-    detector = load_detector(s.model, device=s.device, detect_size=s.detect_size if s.detect_size else None,
-                             threshold=s.threshold)
-    return Anonymizer(detector, EngineParams(effect=s.effect_params(), full_every_s=s.small_faces_s))
 
 
 if __name__ == "__main__":

@@ -67,3 +67,12 @@ class Anonymizer:
         """A single still: the thorough detection pass, no tracking history."""
         faces = detect(self.detector, frame_bgr, self.params.full_every_s > 0)
         return effects.apply(frame_bgr, faces, self.params.effect), faces
+
+
+def make_anonymizer(settings) -> Anonymizer:
+    """The file-mode engine for ``settings`` (a ``livecam.settings.Settings``)."""
+    from livecam.detectors import load_detector
+
+    detector = load_detector(settings.model, device=settings.device, detect_size=settings.detect_size,
+                             threshold=settings.threshold)
+    return Anonymizer(detector, EngineParams(effect=settings.effect_params(), full_every_s=settings.small_faces_s))

@@ -119,12 +119,12 @@ def format_report(res: dict, data: Path) -> str:
 
 
 def run_cli(settings: Settings, data: Path, live_hz: float | None = None) -> str:
-    from livecam.cli import _make_anonymizer
+    from livecam.engine import make_anonymizer
 
     data = Path(data)
     if not data.is_dir():
         raise LivecamError(f"{data}: not a folder; give a folder with boxes.json or tracks.json")
-    make = lambda: _make_anonymizer(settings, "file")  # noqa: E731 - a factory, read as one
+    make = lambda: make_anonymizer(settings)  # noqa: E731 - a factory, read as one
     if (data / "boxes.json").is_file():
         return format_report(eval_photos(data, settings, make), data)
     if (data / "tracks.json").is_file():

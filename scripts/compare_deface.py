@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from livecam import effects, evaluate, media  # noqa: E402  (after the path tweak, for a checkout run)
-from livecam.cli import _make_anonymizer  # noqa: E402
+from livecam.engine import make_anonymizer  # noqa: E402
 from livecam.settings import Settings  # noqa: E402
 
 
@@ -101,7 +101,7 @@ def main() -> None:
 
     centerface = CenterFace(in_shape=None, backend="auto")
     s = Settings()
-    make = lambda: _make_anonymizer(s, "file")  # noqa: E731
+    make = lambda: make_anonymizer(s)  # noqa: E731
     params = s.effect_params()
     for name, fn in (("wider-val-dev", lambda d: photos(d, centerface, make(), params)),
                      ("dlib-faces-dev", lambda d: photos(d, centerface, make(), params)),

@@ -62,10 +62,6 @@ class Hotkeys:
     def active(self) -> bool:
         return self._listener is not None
 
-    def wait_ready(self, timeout: float = 5.0) -> None:
-        if self._listener is not None:
-            self._listener.wait()
-
     def stop(self) -> None:
         if self._listener is not None:
             self._listener.stop()
