@@ -174,7 +174,9 @@ class DetectionWorker:
             self._thread.join(join_s)
 
     def prepare(self, sample: np.ndarray) -> None:
-        """Load the model and choose the detector width now, in the caller's thread (before ``start``)."""
+        """Load the model and choose the detector width now, in the caller's thread (before ``start``);
+        the caller's thread gets the detection thread's CPU thread count, so the timing matches."""
+        _use_live_cpu_threads()
         self.detector = self._make()
         self._choose_size(sample)
         self.ready = True
@@ -187,10 +189,7 @@ class DetectionWorker:
 
     def _run(self) -> None:
         _lower_priority()
-        if "torch" in sys.modules:  # OpenMP thread counts are per calling thread: set ours
-            from livecam.detectors import live_cpu_threads, set_cpu_threads
-
-            set_cpu_threads(live_cpu_threads())
+        _use_live_cpu_threads()
         try:
             if self.detector is None:
                 self.detector = self._make()
@@ -264,13 +263,21 @@ class DetectionWorker:
         log.info("detector width %d px (chosen for <= %.0f ms per detection)", chosen, budget)
 
 
+def _use_live_cpu_threads() -> None:
+    """PyTorch CPU threads for the calling thread: all cores but one, which stays for capture and
+    output. OpenMP thread counts are per calling thread, so each thread that loads, times or runs
+    the detector sets its own, before the model is loaded."""
+    from livecam.detectors import live_cpu_threads, set_cpu_threads
+
+    set_cpu_threads(live_cpu_threads())
+
+
 def _lower_priority(niceness: int = 5) -> None:
     """Make the calling thread yield the CPU to capture and output (Linux: per-thread nice).
 
     On a 2-core machine the detection thread otherwise delays frames on their way to the
     virtual camera; detection is asynchronous, so running it a little later costs nothing."""
     import os
-    import sys
 
     if sys.platform.startswith("linux"):
         try:
@@ -279,21 +286,23 @@ def _lower_priority(niceness: int = 5) -> None:
             log.debug("could not lower the detection thread's priority: %s", e)
 
 
+def _on_gpu(det) -> bool:
+    return getattr(getattr(det, "device", None), "type", "cpu") == "cuda"
+
+
 def _default_hz(det) -> float:
     """Automatic detection rate cap: every frame on a GPU; 12 Hz on a CPU, which keeps the tracker
     fed (>= 10 Hz, the live goal) without holding a laptop core at 100% for detections the
     tracker does not need."""
-    dev = getattr(getattr(det, "device", None), "type", "cpu")
-    return 1000.0 if dev == "cuda" else CPU_DETECT_HZ
+    return 1000.0 if _on_gpu(det) else CPU_DETECT_HZ
 
 
 CPU_DETECT_HZ = 12.0
 
 
 def _default_budget_ms(det) -> float:
-    dev = getattr(getattr(det, "device", None), "type", "cpu")
     # CPU: leave room for a 10+ Hz detection rate beside the 30 fps output on the other core.
-    return 15.0 if dev == "cuda" else 45.0
+    return 15.0 if _on_gpu(det) else 45.0
 
 
 class LivePipeline:
@@ -540,9 +549,8 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
     src = first_source or open_source()
     if make_detector is None:
         def make_detector() -> Detector:
-            from livecam.detectors import live_cpu_threads, load_detector, set_cpu_threads
+            from livecam.detectors import load_detector
 
-            set_cpu_threads(live_cpu_threads())
             return load_detector(settings.model, device=settings.device, detect_size=settings.detect_size,
                                  threshold=settings.threshold)
     fps = settings.fps or src.fps or 30.0
