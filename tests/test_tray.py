@@ -187,6 +187,10 @@ def test_tray_icon_docks_changes_colour_and_hotkeys_work(desktop, tmp_path):
             time.sleep(0.2)
         assert (saved.anonymize, saved.privacy_screen, saved.effect, saved.presenter) == \
                (False, False, Effect.PIXELATE, True)
+    except AssertionError as e:
+        p.terminate()
+        out, _ = p.communicate(timeout=30)
+        raise AssertionError(f"{e}\n--- livecam tray output ---\n{out}") from None
     finally:
         p.terminate()
         try:

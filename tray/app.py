@@ -170,12 +170,16 @@ class TrayApp:
         if not getattr(self._icon, "HAS_MENU", True):
             log.info("this tray backend has no menu: use the hotkeys, or install an AppIndicator/GTK tray "
                      "(see the README)")
-        self._icon.run(setup=_show)
+        _size_xorg_window(self._icon)
+        self._icon.run()  # pystray's default setup shows the icon
 
 
-def _show(icon) -> None:
-    """Make the icon visible. pystray's xorg backend creates a 1x1 window and relies on the tray
-    host to honour its minimum-size hint; hosts such as trayer keep it 1 px wide, so size it."""
+def _size_xorg_window(icon) -> None:
+    """pystray's xorg backend creates a 1x1 window and relies on the tray host to honour its
+    minimum-size hint; hosts such as trayer keep it 1 px wide, so size it before docking. This
+    runs in the main thread before the event loop starts, so the X connection is never used by
+    two threads at once (pystray's setup callback runs in a thread of its own: resizing there
+    raced the event loop and once broke it with an X BadDrawable error)."""
     window = getattr(icon, "_window", None)
     if window is not None and hasattr(window, "configure"):
         try:
@@ -183,7 +187,6 @@ def _show(icon) -> None:
             icon._display.flush()
         except Exception as e:  # an X error here only leaves the icon small
             log.debug("could not size the tray icon window: %s", e)
-    icon.visible = True
 
 
 def import_pystray():
