@@ -224,6 +224,7 @@ TILE = (1024, 576)  # the largest input this CPU runs at full speed (see AUTO_DE
 LIVE_TILE = (768, 432)  # live path: one tile per detection; 4 cover 720p (6 for 1080p) at half the cost of TILE
 
 
+TILE_UPSCALE = 1.5  # thorough pass on frames the fast pass already saw whole: tiles of the frame enlarged 1.5x
 TILE_OVERLAP = 64  # px: every face up to this size lies whole inside some tile; bigger ones are the fast pass's
 
 
@@ -270,7 +271,7 @@ class CenterFaceDetector:
 
     def detect_full(self, frame_bgr: np.ndarray) -> Faces:
         """The thorough pass: the fast pass, plus a half-size pass (large faces) and tiles at
-        full resolution or 2x (small faces, down to ~10 px), merged with NMS. 3-6x the fast pass's time."""
+        full resolution or 1.5x (small faces, down to ~10 px), merged with NMS. 3-6x the fast pass's time."""
         h, w = frame_bgr.shape[:2]
         fast_w = plan_input(w, h, self.detect_size).width
         parts = [self.detect(frame_bgr, self.detect_size)]
@@ -281,8 +282,12 @@ class CenterFaceDetector:
         return merge(parts, w, h)
 
     def tile_scale(self, w: int, h: int) -> float:
-        """Tiles run at full resolution, or at 2x when the fast pass already ran near full size."""
-        return 1.0 if w >= 1.5 * plan_input(w, h, self.detect_size).width else 2.0
+        """Tiles run at full resolution, or at 1.5x when the fast pass already ran near full size.
+
+        1.5x rather than 2x: on the WIDER dev photos it covers as many easy/medium faces and all but
+        1 point of the rest (86.4% vs 87.4% of all faces) in ~60% of the tile time (tiles cover 2.25x
+        the frame's pixels instead of 4x)."""
+        return 1.0 if w >= 1.5 * plan_input(w, h, self.detect_size).width else TILE_UPSCALE
 
     def detect_with_tile(self, frame_bgr: np.ndarray, k: int) -> Faces:
         """The fast pass plus tile ``k`` (round robin) of the small-face tiling: the live path's
