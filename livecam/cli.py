@@ -44,6 +44,10 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _float_list(text: str) -> list[float]:
+    return [_float(t) for t in text.split(",") if t.strip()]
+
+
 def _add_effect_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("anonymization")
     g.add_argument("--effect", choices=[e.value for e in Effect], help="how faces are hidden (default: blur)")
@@ -96,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="measure coverage against labelled faces (boxes.json / tracks.json)")
     ev.add_argument("data", type=Path, metavar="DATA", help="folder with boxes.json or tracks.json")
     ev.add_argument("--live-hz", type=_float, dest="live_hz", help="clips: detect at this rate, as the live path does")
+    ev.add_argument("--sweep", type=_float_list, metavar="T1,T2,...",
+                    help="one row per detector threshold, e.g. 0.1,0.15,0.2: coverage against over-masking")
     _add_effect_options(ev)
 
     be = sub.add_parser("bench", help="latency/throughput of the live path on a replayed clip")
@@ -192,7 +198,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam import evaluate
 
         s = settings_from_args(args)
-        print(evaluate.run_cli(s, args.data, live_hz=args.live_hz))
+        print(evaluate.run_cli(s, args.data, live_hz=args.live_hz, sweep=args.sweep))
         return 0
     if cmd == "bench":
         from livecam import bench

@@ -63,9 +63,13 @@ class Anonymizer:
         faces = self.tracker.update(detect(self.detector, frame_bgr, self._full_due(t)), t)
         return effects.apply(frame_bgr, faces, self.params.effect), faces
 
+    def detect_photo(self, frame_bgr: np.ndarray) -> Faces:
+        """The faces of a single still: the thorough detection pass, no tracking history."""
+        return detect(self.detector, frame_bgr, self.params.full_every_s > 0)
+
     def photo(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Faces]:
-        """A single still: the thorough detection pass, no tracking history."""
-        faces = detect(self.detector, frame_bgr, self.params.full_every_s > 0)
+        """A single still, anonymized: ``(anonymized copy, faces covered)``."""
+        faces = self.detect_photo(frame_bgr)
         return effects.apply(frame_bgr, faces, self.params.effect), faces
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -57,18 +58,24 @@ def load_photo_labels(data: Path) -> tuple[dict, dict]:
     return boxes, (json.loads(attrs_file.read_text()) if attrs_file.is_file() else {})
 
 
-def eval_photos(data: Path, settings: Settings, make_engine) -> dict:
+def eval_photos(data: Path, settings: Settings, make_engine, thresholds: list[float] | None = None) -> list[dict]:
+    """One result per threshold (default: the settings' own). The detector runs once, at the lowest
+    threshold; each row keeps the faces scoring above its threshold, which is exactly what a run at
+    that threshold finds (non-maximum suppression only ever removes a box for a higher-scoring one)."""
+    thresholds = sorted(thresholds or [settings.threshold])
     boxes, attrs = load_photo_labels(data)
-    engine = make_engine()
+    engine = make_engine(replace(settings, threshold=thresholds[0]))
     params = settings.effect_params()
-    hits: dict[str, list[bool]] = defaultdict(list)
-    over = []
+    hits: list[dict[str, list[bool]]] = [defaultdict(list) for _ in thresholds]
+    over: list[list[float]] = [[] for _ in thresholds]
     for name, bs in boxes.items():
         img = media.read_image(data / name)
-        _, faces = engine.photo(img)
-        mask = effects.coverage_mask(img.shape, faces, params) > 0
-        over.append(score_image(mask, bs, attrs.get(name), hits))
-    return {"kind": "photos", "images": len(boxes), "hits": hits, "over": float(np.mean(over))}
+        faces = engine.detect_photo(img)
+        for i, t in enumerate(thresholds):
+            mask = effects.coverage_mask(img.shape, faces[faces.score > t], params) > 0
+            over[i].append(score_image(mask, bs, attrs.get(name), hits[i]))
+    return [{"kind": "photos", "images": len(boxes), "threshold": t, "hits": h, "over": float(np.mean(o))}
+            for t, h, o in zip(thresholds, hits, over)]
 
 
 def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | None = None) -> dict:
@@ -81,7 +88,7 @@ def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | Non
     per_clip = {}
     hits: dict[str, list[bool]] = defaultdict(list)
     for clip, track in tracks.items():
-        engine = make_engine()
+        engine = make_engine(settings)
         params = settings.effect_params()
         run = longest = 0
         misses = 0
@@ -107,7 +114,7 @@ def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | Non
             run = 0 if ok else run + 1
             longest = max(longest, run)
         per_clip[clip] = (len(track), misses, longest)
-    return {"kind": "clips", "clips": per_clip, "hits": hits}
+    return {"kind": "clips", "clips": per_clip, "hits": hits, "threshold": settings.threshold}
 
 
 def format_report(res: dict, data: Path) -> str:
@@ -129,15 +136,37 @@ def format_report(res: dict, data: Path) -> str:
     return "\n".join(lines)
 
 
-def run_cli(settings: Settings, data: Path, live_hz: float | None = None) -> str:
+def format_sweep(results: list[dict], data: Path) -> str:
+    """One row per threshold: what covering more faces costs in masked background."""
+    photos = results[0]["kind"] == "photos"
+    keys = [k for k in ("easy", "medium", "all", HEIGHT_BINS[0][2]) if results[0]["hits"].get(k)] if photos else ["all"]
+    lines = [f"{data}: coverage by detector threshold (lower covers more faces and more background)",
+             "| threshold | " + " | ".join(keys) + (" | over-masked |" if photos else " | not covered | longest run |"),
+             "|---:" * (len(keys) + (2 if photos else 3)) + "|"]
+    for r in results:
+        cells = [f"{np.mean(r['hits'][k]):.1%}" for k in keys]
+        if photos:
+            cells.append(f"{r['over']:.1%}")
+        else:
+            cells += [str(sum(m for _, m, _ in r["clips"].values())), str(max(lr for _, _, lr in r["clips"].values()))]
+        lines.append(f"| {r['threshold']:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_cli(settings: Settings, data: Path, live_hz: float | None = None, sweep: list[float] | None = None) -> str:
     from livecam.engine import make_anonymizer
 
     data = Path(data)
     if not data.is_dir():
         raise LivecamError(f"{data}: not a folder; give a folder with boxes.json or tracks.json")
-    make = lambda: make_anonymizer(settings)  # noqa: E731 - a factory, read as one
+    for t in sweep or []:
+        if not 0.01 <= t <= 0.99:
+            raise LivecamError(f"--sweep: threshold {t:g} is out of range; give numbers between 0.01 and 0.99")
     if (data / "boxes.json").is_file():
-        return format_report(eval_photos(data, settings, make), data)
-    if (data / "tracks.json").is_file():
-        return format_report(eval_clips(data, settings, make, live_hz), data)
-    raise LivecamError(f"{data}: no boxes.json or tracks.json in this folder (see the data README for the formats)")
+        results = eval_photos(data, settings, make_anonymizer, sweep)
+    elif (data / "tracks.json").is_file():  # tracking depends on the threshold: one run per threshold
+        results = [eval_clips(data, replace(settings, threshold=t), make_anonymizer, live_hz)
+                   for t in sorted(sweep or [settings.threshold])]
+    else:
+        raise LivecamError(f"{data}: no boxes.json or tracks.json in this folder (see the data README for the formats)")
+    return format_sweep(results, data) if sweep else format_report(results[0], data)

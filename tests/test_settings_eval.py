@@ -58,6 +58,21 @@ def test_eval_photos_prints_the_coverage_table():
     assert "over-masked:" in r.stdout
 
 
+def test_eval_sweep_rows_match_runs_at_each_threshold():
+    """The sweep detects once at the lowest threshold; its rows must equal separate runs."""
+    sweep = livecam("-q", "eval", DATA / "dlib-faces-dev", "--sweep", "0.9,0.2")
+    assert sweep.returncode == 0, sweep.stderr
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:4]]
+            for line in sweep.stdout.splitlines() if line.startswith("| 0.")}
+    assert list(rows) == ["0.2", "0.9"]
+    for t, (covered, over) in rows.items():
+        single = livecam("-q", "eval", DATA / "dlib-faces-dev", "--threshold", t).stdout
+        assert f"| all | 18 | {covered} |" in single and f"over-masked: {over} " in single, (t, single)
+    assert rows["0.9"][0] != rows["0.2"][0]  # the threshold matters on this set (9 of 18 faces score <= 0.9)
+    bad = livecam("eval", DATA / "dlib-faces-dev", "--sweep", "0.2,2")
+    assert bad.returncode == 2 and "threshold 2 is out of range" in bad.stderr
+
+
 def test_eval_refuses_a_folder_without_labels(tmp_path):
     r = livecam("eval", tmp_path)
     assert r.returncode == 2

@@ -18,12 +18,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 
 from livecam.errors import ModelError
 from livecam.faces import Faces
-from livecam.detectors.torchrun import Letterbox, TensorFeeder, plan_input, prepare_module
+from livecam.detectors.torchrun import Letterbox, TensorFeeder, nms, plan_input, prepare_module
 
 log = logging.getLogger(__name__)
 
@@ -205,17 +204,17 @@ def load_centerface(onnx_path: Path | None = None) -> CenterFaceNet:
 def decode(heatmap: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, box: Letterbox,
            threshold: float, nms_iou: float = 0.3) -> Faces:
     """CenterFace outputs (batch 1) -> ``Faces`` in original-frame pixels (not yet clipped)."""
-    hm = heatmap[0, 0]
+    hm = heatmap[0, 0].float()  # compared in float32: a bfloat16 comparison would round the threshold itself
     ys, xs = torch.nonzero(hm > threshold, as_tuple=True)
     if ys.numel() == 0:
         return Faces.empty()
-    score = hm[ys, xs].float()
+    score = hm[ys, xs]
     h = torch.exp(scale[0, 0, ys, xs].float()) * 4
     w = torch.exp(scale[0, 1, ys, xs].float()) * 4
     cy = (ys.float() + offset[0, 0, ys, xs].float() + 0.5) * 4
     cx = (xs.float() + offset[0, 1, ys, xs].float() + 0.5) * 4
     xyxy = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
-    keep = torchvision.ops.nms(xyxy, score, nms_iou)
+    keep = nms(xyxy, score, nms_iou)
     xyxy, score = xyxy[keep].cpu().numpy(), score[keep].cpu().numpy()
     return Faces(xyxy, score).scaled(1 / box.scale_x, 1 / box.scale_y)
 
@@ -247,7 +246,7 @@ def merge(parts: list[Faces], width: int, height: int, iou: float = 0.4) -> Face
     faces = Faces.concat(parts)
     if len(faces) < 2:
         return faces
-    keep = torchvision.ops.nms(torch.from_numpy(faces.xyxy.copy()), torch.from_numpy(faces.score.copy()), iou)
+    keep = nms(torch.from_numpy(faces.xyxy.copy()), torch.from_numpy(faces.score.copy()), iou)
     return faces[np.sort(keep.numpy())]
 
 

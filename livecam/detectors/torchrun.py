@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+import torchvision
 
 from livecam.errors import LivecamError
 
@@ -92,6 +93,19 @@ class TensorFeeder:
         return host.permute(2, 0, 1).unsqueeze(0).to(self.dtype).contiguous(memory_format=torch.channels_last)
 
 
+def nms(xyxy: torch.Tensor, score: torch.Tensor, iou: float) -> torch.Tensor:
+    """Indices of the boxes kept by greedy non-maximum suppression, best first.
+
+    Equal scores (frequent in bfloat16) are ranked by their order in the input, so the boxes kept
+    above any threshold do not depend on which lower-scoring boxes were also there: a run at a
+    low threshold, filtered by score, keeps exactly what a run at the higher threshold keeps.
+    """
+    order = torch.sort(score.float(), descending=True, stable=True).indices
+    rank = torch.empty(len(order), dtype=torch.float32, device=score.device)
+    rank[order] = torch.arange(len(order), 0, -1, dtype=torch.float32, device=score.device)
+    return torchvision.ops.nms(xyxy.float(), rank, iou)
+
+
 def _bf16_is_faster(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:
     """Time fp32 vs bf16 on a probe input; bf16 only where oneDNN supports it natively."""
     try:
@@ -107,21 +121,23 @@ def _bf16_is_faster(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:
                 m = module.to(dtype)
                 xi = x.to(dtype)
                 m(xi)
-                t = time.perf_counter()
+                runs = []
                 for _ in range(3):
+                    t = time.perf_counter()
                     m(xi)
-                times[dtype] = time.perf_counter() - t
+                    runs.append(time.perf_counter() - t)
+                times[dtype] = min(runs)  # the least disturbed run: other processes only ever add time
     except Exception as e:  # a converted graph with ops that refuse bf16: stay in fp32
         log.debug("bf16 probe failed (%s); using fp32", e)
         return False
     finally:
         module.to(torch.float32)
-    log.debug("precision probe: fp32 %.1f ms, bf16 %.1f ms", times[torch.float32] * 333, times[torch.bfloat16] * 333)
+    log.debug("precision probe: fp32 %.1f ms, bf16 %.1f ms", times[torch.float32] * 1e3, times[torch.bfloat16] * 1e3)
     return times[torch.bfloat16] < 0.8 * times[torch.float32]
 
 
 def prepare_module(module: torch.nn.Module, device: torch.device, precision: str = "auto",
-                   probe_hw: tuple[int, int] = (256, 448)) -> tuple[torch.nn.Module, torch.dtype]:
+                   probe_hw: tuple[int, int] = (544, 960)) -> tuple[torch.nn.Module, torch.dtype]:
     """Module in eval mode, ``channels_last``, on ``device``, in the precision to run it at.
 
     ``precision``: ``auto`` (CUDA: fp16; CPU: bf16 when measured faster, else fp32), ``fp32``,

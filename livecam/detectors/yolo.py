@@ -20,9 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torchvision
 
-from livecam.detectors.torchrun import Letterbox, TensorFeeder, prepare_module
+from livecam.detectors.torchrun import Letterbox, TensorFeeder, nms, prepare_module
 from livecam.errors import ModelError
 from livecam.faces import Faces
 
@@ -76,7 +75,7 @@ def decode(out: torch.Tensor, box: Letterbox, threshold: float, nms_iou: float =
         return Faces.empty()
     cxcywh, score = cxcywh[keep], score[keep]
     xyxy = torch.cat([cxcywh[:, :2] - cxcywh[:, 2:] / 2, cxcywh[:, :2] + cxcywh[:, 2:] / 2], 1)
-    k = torchvision.ops.nms(xyxy, score, nms_iou)
+    k = nms(xyxy, score, nms_iou)
     return Faces(xyxy[k].cpu().numpy(), score[k].cpu().numpy()).scaled(1 / box.scale_x, 1 / box.scale_y)
 
 
