@@ -4,7 +4,6 @@ YOLOv8/YOLO11 layout (built here from it), on real faces."""
 from __future__ import annotations
 
 import cv2
-import numpy as np
 import pytest
 
 from livecam.detectors import load_detector
@@ -96,3 +95,25 @@ def test_unsupported_layout_and_bad_files(tmp_path):
                 "--model", tmp_path / "missing.onnx")
     assert r.returncode == 3
     assert r.stderr.strip().splitlines()[-1] == f"livecam: error: model file not found: {tmp_path / 'missing.onnx'}"
+
+
+def test_yolo_thorough_pass_tiles_the_frame_for_small_faces():
+    """A 320x320 model squeezes a 1024 px crowd photo 3.2x: the 39 labelled faces (all under 16 px)
+    vanish from the whole-frame pass; the thorough pass (320 px tiles at full resolution) covers them."""
+    from livecam import effects
+    from livecam.evaluate import _covered, load_photo_labels
+
+    data = DATA / "wider-val-dev"
+    name = "images/0_Parade_marchingband_1_593.jpg"
+    boxes, attrs = load_photo_labels(data)
+    valid = [b for b, a in zip(boxes[name], attrs[name]) if not a.get("invalid") and a.get("difficulty") != "none"]
+    img = cv2.imread(str(data / name))
+    det = load_detector(YOLO5, device="cpu")
+
+    def covered(faces):
+        mask = effects.coverage_mask(img.shape, faces, effects.EffectParams()) > 0
+        return sum(_covered(mask, b) for b in valid)
+
+    assert len(valid) == 39
+    assert covered(det(img)) <= 5
+    assert covered(det.detect_full(img)) >= 33

@@ -15,13 +15,13 @@ import os
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
 from livecam.errors import ModelError
 from livecam.faces import Faces
+from livecam.detectors.tiling import TILE_UPSCALE, detect_in_window, merge, tile_windows
 from livecam.detectors.torchrun import Letterbox, TensorFeeder, nms, plan_input, prepare_module
 
 log = logging.getLogger(__name__)
@@ -223,33 +223,6 @@ TILE = (1024, 576)  # the largest input this CPU runs at full speed (see AUTO_DE
 LIVE_TILE = (768, 432)  # live path: one tile per detection; 4 cover 720p (6 for 1080p) at half the cost of TILE
 
 
-TILE_UPSCALE = 1.5  # thorough pass on frames the fast pass already saw whole: tiles of the frame enlarged 1.5x
-TILE_OVERLAP = 64  # px: every face up to this size lies whole inside some tile; bigger ones are the fast pass's
-
-
-def _starts(length: int, size: int, overlap: int = TILE_OVERLAP) -> list[int]:
-    if length <= size:
-        return [0]
-    n = int(np.ceil((length - overlap) / (size - overlap)))
-    return [round(i * (length - size) / (n - 1)) for i in range(n)]
-
-
-def tile_windows(w: int, h: int, scale: float, tile: tuple[int, int] = TILE) -> list[tuple[int, int, int, int]]:
-    """Overlapping ``tile``-sized windows covering a ``w x h`` frame resized by ``scale``."""
-    W, H = round(w * scale), round(h * scale)
-    return [(x, y, min(W, x + tile[0]), min(H, y + tile[1]))
-            for y in _starts(H, tile[1]) for x in _starts(W, tile[0])]
-
-
-def merge(parts: list[Faces], width: int, height: int, iou: float = 0.4) -> Faces:
-    """Union of several passes' faces, duplicates removed by NMS (highest score wins)."""
-    faces = Faces.concat(parts)
-    if len(faces) < 2:
-        return faces
-    keep = nms(torch.from_numpy(faces.xyxy.copy()), torch.from_numpy(faces.score.copy()), iou)
-    return faces[np.sort(keep.numpy())]
-
-
 class CenterFaceDetector:
     """``Detector`` running CenterFace with PyTorch on ``device`` (fp16 on CUDA, fp32 channels_last on CPU).
 
@@ -272,13 +245,12 @@ class CenterFaceDetector:
         """The thorough pass: the fast pass, plus a half-size pass (large faces) and tiles at
         full resolution or 1.5x (small faces, down to ~10 px), merged with NMS. 3-6x the fast pass's time."""
         h, w = frame_bgr.shape[:2]
-        fast_w = plan_input(w, h, self.detect_size).width
         parts = [self.detect(frame_bgr, self.detect_size)]
         if w >= 320:
             parts.append(self.detect(frame_bgr, max(160, w // 2)))
         scale = self.tile_scale(w, h)
-        parts += [self.detect_tile(frame_bgr, scale, win) for win in tile_windows(w, h, scale)]
-        return merge(parts, w, h)
+        parts += [self.detect_tile(frame_bgr, scale, win) for win in tile_windows(w, h, scale, TILE)]
+        return merge(parts)
 
     def tile_scale(self, w: int, h: int) -> float:
         """Tiles run at full resolution, or at 1.5x when the fast pass already ran near full size.
@@ -295,24 +267,11 @@ class CenterFaceDetector:
         scale = 1.0 if w >= LIVE_TILE[0] else 2.0  # live: full resolution, small tiles: short detection cycles
         wins = tile_windows(w, h, scale, LIVE_TILE)
         return merge([self.detect(frame_bgr, self.detect_size),
-                      self.detect_tile(frame_bgr, scale, wins[k % len(wins)])], w, h)
+                      self.detect_tile(frame_bgr, scale, wins[k % len(wins)])])
 
     def detect_tile(self, frame_bgr: np.ndarray, scale: float, win: tuple[int, int, int, int]) -> Faces:
         """Faces in window ``win`` (x0, y0, x1, y1 in the frame scaled by ``scale``), in frame pixels."""
-        h, w = frame_bgr.shape[:2]
-        x0, y0, x1, y1 = win
-        if scale == 1.0:
-            crop = frame_bgr[y0:y1, x0:x1]
-        else:  # resize only the window's source region
-            sx0, sy0 = int(x0 / scale), int(y0 / scale)
-            sx1, sy1 = min(w, int(np.ceil(x1 / scale))), min(h, int(np.ceil(y1 / scale)))
-            crop = cv2.resize(frame_bgr[sy0:sy1, sx0:sx1], (round((sx1 - sx0) * scale), round((sy1 - sy0) * scale)),
-                              interpolation=cv2.INTER_LINEAR)
-            x0, y0 = sx0 * scale, sy0 * scale
-        f = self.detect(crop, crop.shape[1])
-        if not len(f):
-            return f
-        return Faces((f.xyxy + np.array([x0, y0, x0, y0], np.float32)) / scale, f.score).clipped(w, h)
+        return detect_in_window(lambda crop: self.detect(crop, crop.shape[1]), frame_bgr, scale, win)
 
     @torch.inference_mode()
     def detect(self, frame_bgr: np.ndarray, detect_size: int | None) -> Faces:

@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
+from livecam.detectors.tiling import TILE_UPSCALE, detect_in_window, merge, tile_windows
 from livecam.detectors.torchrun import Letterbox, TensorFeeder, nms, prepare_module
 from livecam.errors import ModelError
 from livecam.faces import Faces
 
 log = logging.getLogger(__name__)
+
+
+# onnx2torch's Slice indexes with a list, which torch deprecates; it works and is not the user's concern
+warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional indexing", category=UserWarning)
 
 
 def _input_size(model, path: Path) -> int | None:
@@ -100,6 +105,15 @@ class YoloFaceDetector:
         except Exception as e:  # a model that cannot run at this size
             raise ModelError(f"{path}: the model does not run at {self.size}x{self.size} ({e}); "
                              "try --detect-size with its training size") from None
+
+    def detect_full(self, frame_bgr: np.ndarray) -> Faces:
+        """The thorough pass: the whole frame plus square tiles of the model's input size over the
+        frame at full resolution (1.5x for frames under 1.5 inputs across), merged with NMS: the faces
+        that shrink below the model's reach when the whole frame is squeezed into its input."""
+        h, w = frame_bgr.shape[:2]
+        scale = 1.0 if max(w, h) >= 1.5 * self.size else TILE_UPSCALE
+        wins = tile_windows(w, h, scale, (self.size, self.size))
+        return merge([self(frame_bgr)] + [detect_in_window(self, frame_bgr, scale, win) for win in wins])
 
     @torch.inference_mode()
     def __call__(self, frame_bgr: np.ndarray) -> Faces:
