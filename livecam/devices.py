@@ -7,7 +7,6 @@ import logging
 import sys
 from pathlib import Path
 
-import cv2
 
 from livecam.errors import DeviceError
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import DATA, box_coverage
+from tests.conftest import DATA
 from tests.helpers import livecam, read_video
 
 STREET = DATA / "clips" / "street-1080p.mp4"

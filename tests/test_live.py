@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livecam import bench, effects, live
+from livecam import bench, live
 from livecam.effects import Effect
 from livecam.errors import ModelError
 from livecam.faces import Faces

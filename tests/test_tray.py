@@ -18,7 +18,6 @@ from livecam.effects import Effect
 from livecam.live import Mode
 from livecam.settings import Settings
 from tests.conftest import DATA, is_magenta
-from tests.helpers import ytf_tracks
 from tests.test_effects import retained_detail
 from tests.test_live import _ytf
 from tray.menu import STATE_COLORS, find, menu
@@ -207,7 +206,6 @@ def test_presenter_mode_on_a_real_two_person_clip():
     face and stays visible in every frame after it is chosen; the other stays covered."""
     from livecam import media
     from livecam.detectors import load_detector
-    from livecam.tracker import iou_matrix
 
     frames = [f for f, _ in media.iter_video(DATA / "clips" / "head-pose-face-detection-female-and-male.gif")]
     det = load_detector(device="cpu")

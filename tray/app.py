@@ -19,7 +19,7 @@ from pathlib import Path
 
 from livecam import settings as settings_mod
 from livecam.errors import LivecamError
-from livecam.live import Command, LivePipeline, Mode, Status, set_values
+from livecam.live import LivePipeline, Mode, Status, set_values
 from livecam.settings import Settings
 from tray import menu as menu_mod
 from tray.icons import icon_image
