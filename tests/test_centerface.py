@@ -51,6 +51,29 @@ def test_cache_is_written_then_used_and_a_corrupt_cache_is_rebuilt(tmp_path, mon
     assert torch.equal(c.state_dict()["hm.weight"], a.state_dict()["hm.weight"])
 
 
+def test_precision_choice_is_measured_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    from livecam.detectors import torchrun
+
+    monkeypatch.setenv("LIVECAM_CACHE_DIR", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(torchrun, "_bf16_is_faster", lambda module, hw: calls.append(hw) or True)
+    cpu = torch.device("cpu")
+    assert torchrun.prepare_module(centerface.load_centerface(), cpu)[1] is torch.bfloat16
+    assert torchrun.prepare_module(centerface.load_centerface(), cpu)[1] is torch.bfloat16
+    assert len(calls) == 1 and len(list(tmp_path.glob("precision-*.json"))) == 1
+    old = torch.get_num_threads()  # another thread count is another choice (the live thread uses fewer)
+    try:
+        torch.set_num_threads(old + 1)
+        torchrun.prepare_module(centerface.load_centerface(), cpu)
+    finally:
+        torch.set_num_threads(old)
+    assert len(calls) == 2
+    for f in tmp_path.glob("precision-*.json"):  # an unreadable cache is measured again
+        f.write_text("{not json")
+    torchrun.prepare_module(centerface.load_centerface(), cpu)
+    assert len(calls) == 3
+
+
 @pytest.mark.parametrize("content, error", [
     (None, "model file not found"),
     (b"garbage", "not a readable ONNX model"),
@@ -123,3 +146,27 @@ def test_a_lower_threshold_filtered_by_score_keeps_exactly_the_same_faces(detect
     assert len(high) > 100
     order = lambda f: np.lexsort((f.xyxy[:, 1], f.xyxy[:, 0], f.score))  # noqa: E731
     np.testing.assert_array_equal(high.xyxy[order(high)], low.xyxy[order(low)])
+
+
+def test_nms_matches_torchvision_without_importing_it():
+    import subprocess
+    import sys
+
+    code = """
+import sys, torch
+from livecam.detectors.torchrun import nms
+g = torch.Generator().manual_seed(0)
+xy = torch.rand(400, 2, generator=g) * 200
+boxes = torch.cat([xy, xy + 5 + torch.rand(400, 2, generator=g) * 40], 1)
+scores = (torch.rand(400, generator=g) * 20).round() / 20  # many ties, as in bfloat16
+keep = nms(boxes, scores, 0.4)
+assert 'torchvision' not in sys.modules, 'torchvision was imported'
+import torchvision
+order = torch.sort(scores, descending=True, stable=True).indices
+ref = order[torchvision.ops.nms(boxes[order], torch.arange(400, 0, -1).float(), 0.4)]
+assert torch.equal(keep, ref), (keep[:10], ref[:10])
+print(len(keep))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert 0 < int(r.stdout) < 400

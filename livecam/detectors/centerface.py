@@ -22,7 +22,7 @@ from torch import nn
 from livecam.errors import ModelError
 from livecam.faces import Faces
 from livecam.detectors.tiling import TILE_UPSCALE, detect_in_window, merge, tile_windows
-from livecam.detectors.torchrun import Letterbox, TensorFeeder, nms, plan_input, prepare_module
+from livecam.detectors.torchrun import Letterbox, TensorFeeder, cache_dir, nms, plan_input, prepare_module
 
 log = logging.getLogger(__name__)
 
@@ -164,15 +164,6 @@ def state_dict_from_onnx(onnx_path: Path) -> dict[str, torch.Tensor]:
         layer.weight.data = torch.from_numpy(np.array(w, np.float32))
         layer.bias.data = torch.from_numpy(np.array(b, np.float32))
     return net.state_dict()
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("LIVECAM_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("livecam"))
 
 
 def load_centerface(onnx_path: Path | None = None) -> CenterFaceNet:

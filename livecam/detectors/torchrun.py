@@ -2,22 +2,29 @@
 
 CPU: ``channels_last`` (2-3x faster than NCHW for these depthwise nets on x86), and
 bfloat16 where oneDNN runs it natively (AVX512-BF16 / AMX: measured 3.6x faster than fp32
-on a 2-core EPYC, heatmap within 3e-3), chosen by timing both once at load; else float32.
+on a 2-core EPYC, heatmap within 3e-3), chosen by timing both once per machine (the choice is
+cached with the converted weights); else float32.
 CUDA: the uint8 frame goes through a pinned host buffer with a non-blocking copy, and the
 network runs in half precision, ``channels_last``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.machinery
+import importlib.util
+import json
 import logging
 import math
+import os
+import platform
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-import torchvision
 
 from livecam.errors import LivecamError
 
@@ -103,7 +110,72 @@ def nms(xyxy: torch.Tensor, score: torch.Tensor, iou: float) -> torch.Tensor:
     order = torch.sort(score.float(), descending=True, stable=True).indices
     rank = torch.empty(len(order), dtype=torch.float32, device=score.device)
     rank[order] = torch.arange(len(order), 0, -1, dtype=torch.float32, device=score.device)
-    return torchvision.ops.nms(xyxy.float(), rank, iou)
+    if not len(order):
+        return order
+    return _nms_op()(xyxy.float(), rank, float(iou))
+
+
+_NMS = None
+
+
+def _nms_op():
+    """torchvision's compiled NMS, loaded without ``import torchvision``: that import also loads its
+    models and datasets and costs ~1.3 s of every start-up (torch itself ~1.4 s) for this one op."""
+    global _NMS
+    if _NMS is None:
+        try:
+            spec = importlib.util.find_spec("torchvision")
+            suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+            libs = [p for d in (spec.submodule_search_locations or []) for p in sorted(Path(d).glob("_C*"))
+                    if p.name.endswith(suffixes)]
+            torch.ops.load_library(str(libs[0]))
+            _NMS = torch.ops.torchvision.nms
+        except Exception as e:  # another layout or platform: the regular import finds it
+            log.debug("loading torchvision's ops library directly failed (%s); importing torchvision", e)
+            import torchvision
+
+            _NMS = torchvision.ops.nms
+    return _NMS
+
+
+def cache_dir() -> Path:
+    """Where livecam keeps what it derives once per machine (converted weights, the precision choice)."""
+    env = os.environ.get("LIVECAM_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("livecam"))
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _bf16_choice(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:
+    """``_bf16_is_faster``, measured once per CPU, torch version, network and thread count, then read
+    from the cache (the probe costs ~0.3 s of start-up, a few percent of a short clip's run)."""
+    shapes = ",".join("x".join(map(str, p.shape)) for p in module.parameters())
+    key = "|".join([_cpu_name(), torch.__version__, type(module).__name__, shapes, str(probe_hw),
+                    str(torch.get_num_threads())])
+    path = cache_dir() / f"precision-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    try:
+        return bool(json.loads(path.read_text())["bf16"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    bf16 = _bf16_is_faster(module, probe_hw)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"bf16": bf16, "cpu": _cpu_name(), "torch": torch.__version__}))
+    except OSError as e:
+        log.debug("could not cache the precision choice in %s (%s)", path, e)
+    return bf16
 
 
 def _bf16_is_faster(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:
@@ -153,7 +225,7 @@ def prepare_module(module: torch.nn.Module, device: torch.device, precision: str
         if device.type == "cuda":
             dtype = torch.float16
         else:
-            dtype = torch.bfloat16 if _bf16_is_faster(module, probe_hw) else torch.float32
+            dtype = torch.bfloat16 if _bf16_choice(module, probe_hw) else torch.float32
     else:
         dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     log.debug("detector runs on %s in %s", device, dtype)
