@@ -235,6 +235,9 @@ class DetectionWorker:
     def _choose_size(self, frame: np.ndarray) -> None:
         """Pick the detector width from measured times, unless the user set one."""
         det = self.detector
+        if getattr(det, "input_size", None):  # a model with one fixed input size (YOLO exports): nothing to choose
+            self.detect_size = det.input_size
+            return
         if not hasattr(det, "detect_size"):
             return
         if self._fixed_size:

@@ -117,3 +117,25 @@ def test_yolo_thorough_pass_tiles_the_frame_for_small_faces():
     assert len(valid) == 39
     assert covered(det(img)) <= 5
     assert covered(det.detect_full(img)) >= 33
+
+
+def test_yolo_live_tiles_sweep_the_frame_round_robin():
+    """The live path's small-face sweep with a YOLO model: one 320 px tile per detection; over one
+    sweep the union covers what the thorough pass covers."""
+    from livecam import effects
+    from livecam.detectors.tiling import merge, tile_windows
+    from livecam.evaluate import _covered, load_photo_labels
+
+    data = DATA / "wider-val-dev"
+    name = "images/0_Parade_marchingband_1_593.jpg"
+    boxes, attrs = load_photo_labels(data)
+    valid = [b for b, a in zip(boxes[name], attrs[name]) if not a.get("invalid") and a.get("difficulty") != "none"]
+    img = cv2.imread(str(data / name))
+    det = load_detector(YOLO5, device="cpu")
+    n = len(tile_windows(img.shape[1], img.shape[0], 1.0, (320, 320)))
+    sweep = [det.detect_with_tile(img, k) for k in range(n)]
+    mask = effects.coverage_mask(img.shape, merge(sweep), effects.EffectParams()) > 0
+    one = effects.coverage_mask(img.shape, sweep[0], effects.EffectParams()) > 0
+    assert n == 12
+    assert sum(_covered(one, b) for b in valid) <= 10  # a single tile sees a corner of the crowd
+    assert sum(_covered(mask, b) for b in valid) >= 33

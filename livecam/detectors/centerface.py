@@ -21,7 +21,7 @@ from torch import nn
 
 from livecam.errors import ModelError
 from livecam.faces import Faces
-from livecam.detectors.tiling import TILE_UPSCALE, detect_in_window, merge, tile_windows
+from livecam.detectors.tiling import TILE_UPSCALE, detect_in_window, merge, tile_windows, whole_plus_tile
 from livecam.detectors.torchrun import Letterbox, TensorFeeder, cache_dir, nms, plan_input, prepare_module
 
 log = logging.getLogger(__name__)
@@ -252,13 +252,9 @@ class CenterFaceDetector:
         return 1.0 if w >= 1.5 * plan_input(w, h, self.detect_size).width else TILE_UPSCALE
 
     def detect_with_tile(self, frame_bgr: np.ndarray, k: int) -> Faces:
-        """The fast pass plus tile ``k`` (round robin) of the small-face tiling: the live path's
-        way to sweep the whole frame for small faces every few detections without a long stall."""
-        h, w = frame_bgr.shape[:2]
-        scale = 1.0 if w >= LIVE_TILE[0] else 2.0  # live: full resolution, small tiles: short detection cycles
-        wins = tile_windows(w, h, scale, LIVE_TILE)
-        return merge([self.detect(frame_bgr, self.detect_size),
-                      self.detect_tile(frame_bgr, scale, wins[k % len(wins)])])
+        """The fast pass plus tile ``k`` (round robin) of the small-face tiling (``tiling.whole_plus_tile``)."""
+        scale = 1.0 if frame_bgr.shape[1] >= LIVE_TILE[0] else 2.0  # live: full resolution, small tiles: short cycles
+        return whole_plus_tile(self, lambda crop: self.detect(crop, crop.shape[1]), frame_bgr, scale, LIVE_TILE, k)
 
     def detect_tile(self, frame_bgr: np.ndarray, scale: float, win: tuple[int, int, int, int]) -> Faces:
         """Faces in window ``win`` (x0, y0, x1, y1 in the frame scaled by ``scale``), in frame pixels."""

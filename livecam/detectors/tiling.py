@@ -53,6 +53,15 @@ def detect_in_window(detect: Callable[[np.ndarray], Faces], frame_bgr: np.ndarra
     return Faces((f.xyxy + np.array([x0, y0, x0, y0], np.float32)) / scale, f.score).clipped(w, h)
 
 
+def whole_plus_tile(detect_whole: Callable[[np.ndarray], Faces], detect_crop: Callable[[np.ndarray], Faces],
+                    frame_bgr: np.ndarray, scale: float, tile: tuple[int, int], k: int) -> Faces:
+    """The whole-frame pass plus tile ``k`` (round robin) of the tiling: the live path's way to sweep
+    the frame for small faces every few detections without one long stall."""
+    h, w = frame_bgr.shape[:2]
+    wins = tile_windows(w, h, scale, tile)
+    return merge([detect_whole(frame_bgr), detect_in_window(detect_crop, frame_bgr, scale, wins[k % len(wins)])])
+
+
 def merge(parts: list[Faces], iou: float = 0.4) -> Faces:
     """Union of several passes' faces, duplicates removed by NMS (highest score wins)."""
     faces = Faces.concat(parts)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from livecam.detectors.tiling import TILE_UPSCALE, detect_in_window, merge, tile_windows
+from livecam.detectors.tiling import TILE_UPSCALE, detect_in_window, merge, tile_windows, whole_plus_tile
 from livecam.detectors.torchrun import Letterbox, TensorFeeder, nms, prepare_module
 from livecam.errors import ModelError
 from livecam.faces import Faces
@@ -89,21 +89,20 @@ class YoloFaceDetector:
 
     def __init__(self, path: Path, device: torch.device, detect_size: int | None = None, threshold: float = 0.2):
         net, fixed = load_yolo(Path(path))
-        self.size = int(detect_size or fixed or 640)
+        self.input_size = int(detect_size or fixed or 640)
         if fixed and detect_size and detect_size != fixed:
             raise ModelError(f"{path}: this model takes {fixed}x{fixed} input only; drop --detect-size or use {fixed}")
-        self.size = int(np.ceil(self.size / 32) * 32)
+        self.input_size = int(np.ceil(self.input_size / 32) * 32)
         self.device = device
         self.threshold = threshold
-        self.net, self.dtype = prepare_module(net, device, probe_hw=(self.size, self.size))
+        self.net, self.dtype = prepare_module(net, device, probe_hw=(self.input_size, self.input_size))
         self.feed = TensorFeeder(device, self.dtype, rgb=True)
-        self.detect_size = None  # the live path's automatic width does not apply to a fixed square input
         try:
-            self(np.zeros((self.size, self.size, 3), np.uint8))
+            self(np.zeros((self.input_size, self.input_size, 3), np.uint8))
         except ModelError:
             raise
         except Exception as e:  # a model that cannot run at this size
-            raise ModelError(f"{path}: the model does not run at {self.size}x{self.size} ({e}); "
+            raise ModelError(f"{path}: the model does not run at {self.input_size}x{self.input_size} ({e}); "
                              "try --detect-size with its training size") from None
 
     def detect_full(self, frame_bgr: np.ndarray) -> Faces:
@@ -111,15 +110,24 @@ class YoloFaceDetector:
         frame at full resolution (1.5x for frames under 1.5 inputs across), merged with NMS: the faces
         that shrink below the model's reach when the whole frame is squeezed into its input."""
         h, w = frame_bgr.shape[:2]
-        scale = 1.0 if max(w, h) >= 1.5 * self.size else TILE_UPSCALE
-        wins = tile_windows(w, h, scale, (self.size, self.size))
+        scale = self._tile_scale(w, h)
+        wins = tile_windows(w, h, scale, (self.input_size, self.input_size))
         return merge([self(frame_bgr)] + [detect_in_window(self, frame_bgr, scale, win) for win in wins])
+
+    def detect_with_tile(self, frame_bgr: np.ndarray, k: int) -> Faces:
+        """Live: the whole-frame pass plus tile ``k`` of ``detect_full``'s tiling, round robin."""
+        h, w = frame_bgr.shape[:2]
+        n = self.input_size
+        return whole_plus_tile(self, self, frame_bgr, self._tile_scale(w, h), (n, n), k)
+
+    def _tile_scale(self, w: int, h: int) -> float:
+        return 1.0 if max(w, h) >= 1.5 * self.input_size else TILE_UPSCALE
 
     @torch.inference_mode()
     def __call__(self, frame_bgr: np.ndarray) -> Faces:
         h, w = frame_bgr.shape[:2]
-        s = self.size / max(w, h)
-        box = Letterbox(round(w * s) / w, round(h * s) / h, self.size, self.size)
+        s = self.input_size / max(w, h)
+        box = Letterbox(round(w * s) / w, round(h * s) / h, self.input_size, self.input_size)
         x = self.feed(frame_bgr, box) / 255.0
         out = self.net(x)
         if isinstance(out, (list, tuple)):
