@@ -1,8 +1,8 @@
 """Device choice and the frame -> tensor path shared by the PyTorch detectors.
 
 CPU: ``channels_last`` (2-3x faster than NCHW for these depthwise nets on x86), and
-bfloat16 where oneDNN runs it natively (AVX512-BF16 / AMX: measured 3.6x faster than fp32
-on a 2-core EPYC, heatmap within 3e-3), chosen by timing both once per machine (the choice is
+bfloat16 where oneDNN runs it natively (AVX512-BF16 / AMX: measured 2.2-3.6x faster than fp32
+at 960x544 on a 2-core EPYC, heatmap within 3e-3), chosen by timing both once per machine (the choice is
 cached with the converted weights); else float32.
 CUDA: the uint8 frame goes through a pinned host buffer with a non-blocking copy, and the
 network runs in half precision, ``channels_last``.
@@ -108,10 +108,10 @@ def nms(xyxy: torch.Tensor, score: torch.Tensor, iou: float) -> torch.Tensor:
     low threshold, filtered by score, keeps exactly what a run at the higher threshold keeps.
     """
     order = torch.sort(score.float(), descending=True, stable=True).indices
-    rank = torch.empty(len(order), dtype=torch.float32, device=score.device)
-    rank[order] = torch.arange(len(order), 0, -1, dtype=torch.float32, device=score.device)
     if not len(order):
         return order
+    rank = torch.empty(len(order), dtype=torch.float32, device=score.device)
+    rank[order] = torch.arange(len(order), 0, -1, dtype=torch.float32, device=score.device)
     return _nms_op()(xyxy.float(), rank, float(iou))
 
 

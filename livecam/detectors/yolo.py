@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 
 # onnx2torch's Slice indexes with a list, which torch deprecates; it works and is not the user's concern
-warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional indexing", category=UserWarning)
+warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional indexing",
+                        category=UserWarning)
 
 
 def _input_size(model, path: Path) -> int | None:
