@@ -74,3 +74,26 @@ def audio_packets(path: Path) -> list[bytes]:
 
     with av.open(str(path)) as c:
         return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+
+
+CROWD = "images/0_Parade_marchingband_1_593.jpg"  # WIDER dev: a marching band, 39 valid faces, all under 16 px
+
+
+def wider_crowd() -> tuple[np.ndarray, list]:
+    """The crowd photo and its valid labelled face boxes (WIDER 'invalid' and 'none' dropped)."""
+    import cv2
+
+    from livecam.evaluate import load_photo_labels
+
+    boxes, attrs = load_photo_labels(DATA / "wider-val-dev")
+    valid = [b for b, a in zip(boxes[CROWD], attrs[CROWD]) if not a.get("invalid") and a.get("difficulty") != "none"]
+    return cv2.imread(str(DATA / "wider-val-dev" / CROWD)), valid
+
+
+def faces_covered(img: np.ndarray, faces, boxes) -> int:
+    """How many of ``boxes`` the default effect covers (>= 70% of the box) when it hides ``faces``."""
+    from livecam import effects
+    from livecam.evaluate import _covered
+
+    mask = effects.coverage_mask(img.shape, faces, effects.EffectParams()) > 0
+    return sum(_covered(mask, b) for b in boxes)

@@ -109,24 +109,12 @@ def test_boxes_come_back_in_frame_pixels_at_any_detect_size(detector, detect_siz
 
 def test_thorough_pass_covers_the_small_faces_the_fast_pass_misses(detector):
     """A WIDER crowd photo (1024 px wide): the fast pass at full size covers 11 of the 39 labelled
-    faces under 16 px; the thorough pass (with 1.5x tiles) covers 37."""
-    from livecam import effects
-    from livecam.evaluate import _covered, load_photo_labels
+    faces (all under 16 px); the thorough pass (with 1.5x tiles) covers 37."""
+    from tests.helpers import faces_covered, wider_crowd
 
-    data = DATA / "wider-val-dev"
-    name = "images/0_Parade_marchingband_1_593.jpg"
-    boxes, attrs = load_photo_labels(data)
-    small = [b for b, a in zip(boxes[name], attrs[name])
-             if b[3] - b[1] < 16 and not a.get("invalid") and a.get("difficulty") != "none"]
-    img = cv2.imread(str(data / name))
-    params = effects.EffectParams()
-
-    def covered(faces):
-        mask = effects.coverage_mask(img.shape, faces, params) > 0
-        return sum(_covered(mask, b) for b in small)
-
-    fast, full = covered(detector(img)), covered(detector.detect_full(img))
-    assert len(small) == 39
+    img, valid = wider_crowd()
+    assert len(valid) == 39 and all(b[3] - b[1] < 16 for b in valid)
+    fast, full = faces_covered(img, detector(img), valid), faces_covered(img, detector.detect_full(img), valid)
     assert fast <= 15 and full >= 33, (fast, full)
 
 

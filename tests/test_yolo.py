@@ -10,7 +10,7 @@ from livecam.detectors import load_detector
 from livecam.errors import ModelError
 from livecam.tracker import iou_matrix
 from tests.conftest import DATA, SHARED, box_coverage, is_magenta, load_boxes
-from tests.helpers import livecam
+from tests.helpers import faces_covered, livecam, wider_crowd
 
 YOLO5 = SHARED / "models" / "peers" / "yolo5face_500m_320x320.onnx"
 PHOTO = "images/2008_001322.jpg"
@@ -100,42 +100,22 @@ def test_unsupported_layout_and_bad_files(tmp_path):
 def test_yolo_thorough_pass_tiles_the_frame_for_small_faces():
     """A 320x320 model squeezes a 1024 px crowd photo 3.2x: the 39 labelled faces (all under 16 px)
     vanish from the whole-frame pass; the thorough pass (320 px tiles at full resolution) covers them."""
-    from livecam import effects
-    from livecam.evaluate import _covered, load_photo_labels
-
-    data = DATA / "wider-val-dev"
-    name = "images/0_Parade_marchingband_1_593.jpg"
-    boxes, attrs = load_photo_labels(data)
-    valid = [b for b, a in zip(boxes[name], attrs[name]) if not a.get("invalid") and a.get("difficulty") != "none"]
-    img = cv2.imread(str(data / name))
+    img, valid = wider_crowd()
     det = load_detector(YOLO5, device="cpu")
-
-    def covered(faces):
-        mask = effects.coverage_mask(img.shape, faces, effects.EffectParams()) > 0
-        return sum(_covered(mask, b) for b in valid)
-
     assert len(valid) == 39
-    assert covered(det(img)) <= 5
-    assert covered(det.detect_full(img)) >= 33
+    assert faces_covered(img, det(img), valid) <= 5
+    assert faces_covered(img, det.detect_full(img), valid) >= 33  # 38 measured
 
 
 def test_yolo_live_tiles_sweep_the_frame_round_robin():
     """The live path's small-face sweep with a YOLO model: one 320 px tile per detection; over one
     sweep the union covers what the thorough pass covers."""
-    from livecam import effects
     from livecam.detectors.tiling import merge, tile_windows
-    from livecam.evaluate import _covered, load_photo_labels
 
-    data = DATA / "wider-val-dev"
-    name = "images/0_Parade_marchingband_1_593.jpg"
-    boxes, attrs = load_photo_labels(data)
-    valid = [b for b, a in zip(boxes[name], attrs[name]) if not a.get("invalid") and a.get("difficulty") != "none"]
-    img = cv2.imread(str(data / name))
+    img, valid = wider_crowd()
     det = load_detector(YOLO5, device="cpu")
     n = len(tile_windows(img.shape[1], img.shape[0], 1.0, (320, 320)))
     sweep = [det.detect_with_tile(img, k) for k in range(n)]
-    mask = effects.coverage_mask(img.shape, merge(sweep), effects.EffectParams()) > 0
-    one = effects.coverage_mask(img.shape, sweep[0], effects.EffectParams()) > 0
     assert n == 12
-    assert sum(_covered(one, b) for b in valid) <= 10  # a single tile sees a corner of the crowd
-    assert sum(_covered(mask, b) for b in valid) >= 33
+    assert faces_covered(img, sweep[0], valid) <= 10  # a single tile sees a corner of the crowd (1 measured)
+    assert faces_covered(img, merge(sweep), valid) >= 33  # 38 measured
