@@ -42,6 +42,7 @@ class TrayApp:
         self._mail: tuple[Status, Settings] | None = None
         self._mail_ready = threading.Event()
         self._closing = False
+        self._quit_lock = threading.Lock()
         self._updater = threading.Thread(target=self._update_loop, name="livecam-tray-update", daemon=True)
         self._updater.start()
         pipeline.add_listener(self._on_change)
@@ -75,8 +76,13 @@ class TrayApp:
             log.warning("cannot open %s (%s); edit it with any text editor", path, e)
 
     def quit(self) -> None:
+        """Stop the pipeline and the icon; safe from any thread, and more than once (menu, signal,
+        and the watcher of a pipeline that ended may all ask)."""
+        with self._quit_lock:
+            if self._closing:
+                return
+            self._closing = True
         self.pipeline.stop()
-        self._closing = True
         self._mail_ready.set()
         if self._icon is not None:
             self._icon.stop()
@@ -171,6 +177,8 @@ class TrayApp:
             log.info("this tray backend has no menu: use the hotkeys, or install an AppIndicator/GTK tray "
                      "(see the README)")
         _size_xorg_window(self._icon)
+        if self._closing:  # asked to quit while starting up
+            return
         self._icon.run()  # pystray's default setup shows the icon
 
 
@@ -209,7 +217,14 @@ def run_tray(settings: Settings, args) -> int:
     hotkeys = Hotkeys(settings.hotkeys, pipeline.send)
     import signal
 
-    signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    def quit_from_signal(*_) -> None:
+        # The handler runs in the main thread, which may be inside the X event loop holding the X
+        # connection's (non-reentrant) lock: quitting here deadlocked now and then (a desktop test run
+        # never stopped on SIGTERM). Quit from another thread, as the menu and hotkeys do.
+        threading.Thread(target=app.quit, name="livecam-tray-quit", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, quit_from_signal)
+    signal.signal(signal.SIGINT, quit_from_signal)  # Ctrl+C the same way, not as an exception inside Xlib
 
     def close_icon_when_pipeline_ends() -> None:
         pipeline.wait()
@@ -218,8 +233,6 @@ def run_tray(settings: Settings, args) -> int:
     threading.Thread(target=close_icon_when_pipeline_ends, name="livecam-tray-watch", daemon=True).start()
     try:
         app.run()
-    except KeyboardInterrupt:
-        app.quit()
     finally:
         hotkeys.stop()
         pipeline.stop()
