@@ -151,10 +151,28 @@ def _wait_for_color(env, tmp_path, mode, timeout=40):
         if got is mode and counts[mode] > 8:  # a 24 px icon, partly covered by its glyph
             return
         time.sleep(0.5)
-    raise AssertionError(f"icon never turned {mode}: {counts}")
+    raise _IconStuck(f"icon never turned {mode}: {counts}")
+
+
+class _IconStuck(AssertionError):
+    """The icon stopped following the state (a known pystray xorg race under load, see below)."""
 
 
 def test_tray_icon_docks_changes_colour_and_hotkeys_work(desktop, tmp_path):
+    """One retry, only for an icon that stops following the state: pystray's xorg backend hands each
+    icon change from another thread to its event loop through an X message, and under load (a full
+    CI run on 2 cores) about 1 run in 10 that message is never answered (python-xlib can read the
+    event in the sending thread while the loop's thread sleeps in its socket read). Everything else
+    (docking, every colour, hotkeys, settings written, SIGTERM exit code) must pass first time."""
+    try:
+        _tray_desktop_scenario(desktop, tmp_path / "1")
+    except _IconStuck as e:
+        print(f"retrying once after: {str(e).splitlines()[0]}")
+        _tray_desktop_scenario(desktop, tmp_path / "2")
+
+
+def _tray_desktop_scenario(desktop, tmp_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     env = {**desktop, "LIVECAM_CONFIG": str(tmp_path / "settings.toml")}
     p = subprocess.Popen([sys.executable, "-m", "livecam", "tray", "--camera", DATA / "clips" / "street-1080p.mp4",
                           "--no-vcam", "--output", tmp_path / "out.mp4"], env=env,
@@ -189,7 +207,7 @@ def test_tray_icon_docks_changes_colour_and_hotkeys_work(desktop, tmp_path):
     except AssertionError as e:
         p.terminate()
         out, _ = p.communicate(timeout=30)
-        raise AssertionError(f"{e}\n--- livecam tray output ---\n{out}") from None
+        raise type(e)(f"{e}\n--- livecam tray output ---\n{out}") from None
     finally:
         p.terminate()
         try:

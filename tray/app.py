@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Callable
 
 from livecam import settings as settings_mod
 from livecam.errors import LivecamError
@@ -36,6 +37,8 @@ class TrayApp:
         self.pipeline = pipeline
         self.settings_path = settings_path or settings_mod.default_path()
         self._icon = None
+        self._shown = threading.Event()  # the icon is on screen: from now on other threads may change it
+        self._last_applied: tuple[Status, Settings] | None = None
         self._last_mode: Mode | None = None
         self._last_settings = pipeline.settings
         self.notifications: list[str] = []
@@ -115,12 +118,16 @@ class TrayApp:
             time.sleep(0.02)
 
     def _apply(self, status: Status, settings: Settings) -> None:
+        self._last_applied = (status, settings)
         self._persist(settings)
         if status.mode is not self._last_mode:
             if status.mode is Mode.FAILING_CLOSED:
                 self._notify(f"livecam is covering the whole picture: {status.reason}")
             self._last_mode = status.mode
-        icon = self._icon
+        # pystray's xorg backend hands each change to its event loop and waits for the answer on one
+        # queue shared by all threads: changing the icon while its own setup thread is still showing it
+        # could leave the icon never drawn (seen in CI). Changes wait until the icon is shown.
+        icon = self._icon if self._shown.is_set() else None
         if icon is not None:
             icon.icon = icon_image(status.mode)
             icon.title = menu_mod.state_label(status)
@@ -179,7 +186,22 @@ class TrayApp:
         _size_xorg_window(self._icon)
         if self._closing:  # asked to quit while starting up
             return
-        self._icon.run()  # pystray's default setup shows the icon
+        if hasattr(self._icon, "_window"):  # xorg backend: show it from this thread, before the loop
+            # pystray's default shows the icon from a setup thread through its event loop's one-slot
+            # hand-over, and under load the request was sometimes never answered: no icon at all (CI).
+            # With the loop's thread recorded first, pystray runs the show here, synchronously.
+            self._icon._thread = threading.current_thread()
+            self._icon.visible = True
+        self._icon.run(setup=self._show)
+
+    def _show(self, icon) -> None:
+        """pystray's setup callback (its own thread): show the icon, then bring it up to date."""
+        if not icon.visible:
+            icon.visible = True
+        self._shown.set()
+        if self._mail is None and self._last_applied is not None:
+            self._mail = self._last_applied
+        self._mail_ready.set()
 
 
 def _size_xorg_window(icon) -> None:
@@ -206,6 +228,46 @@ def import_pystray():
     return pystray
 
 
+def _quit_on_signals(app: TrayApp, finish: Callable[[], int], loop_done: threading.Event) -> None:
+    """SIGTERM and Ctrl+C quit the tray from a helper thread, and the process exits even if the
+    tray's X event loop does not notice.
+
+    A Python signal handler only runs when the main thread runs Python code, and the main thread
+    sits in the X event loop's blocking read: when the kernel hands the signal to another thread
+    (torch and OpenCV start many), that read is not interrupted and the handler waits for the next
+    X event, which may never come. CPython writes every signal number to the wakeup socket from its
+    C-level handler at once, whatever thread receives it; a thread waiting on the socket quits.
+    Quitting stays off the main thread, which may hold the X connection's non-reentrant lock. If
+    the event loop has not ended 5 s later (seen in CI: the icon's window destroyed, the loop still
+    waiting), this thread finishes the shutdown itself (``finish``: hotkeys, pipeline, output file)
+    and exits the process."""
+    import signal
+    import socket
+
+    rx, tx = socket.socketpair()
+    tx.setblocking(False)
+    signal.set_wakeup_fd(tx.fileno())
+    wanted = {int(signal.SIGTERM), int(signal.SIGINT)}
+    for sig in wanted:
+        signal.signal(sig, lambda *_: None)  # the wakeup socket does the work
+
+    def wait_for_signal(keep_open=tx) -> None:  # holds the socket CPython writes to: closing it frees the fd
+        while True:
+            data = rx.recv(64)
+            if not data or wanted & set(data):
+                break
+        app.quit()
+        if loop_done.wait(5):
+            return
+        log.debug("the tray event loop did not end after quit; finishing from the signal thread")
+        code = finish()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+    threading.Thread(target=wait_for_signal, name="livecam-tray-signals", daemon=True).start()
+
+
 def run_tray(settings: Settings, args) -> int:
     """``livecam tray``: the pipeline in its thread, hotkeys, and the tray icon on the main thread."""
     from livecam import live
@@ -215,16 +277,21 @@ def run_tray(settings: Settings, args) -> int:
     pipeline = live.start_from_camera(settings, args)
     app = TrayApp(pipeline, getattr(args, "config", None))
     hotkeys = Hotkeys(settings.hotkeys, pipeline.send)
-    import signal
+    finished = threading.Lock()
 
-    def quit_from_signal(*_) -> None:
-        # The handler runs in the main thread, which may be inside the X event loop holding the X
-        # connection's (non-reentrant) lock: quitting here deadlocked now and then (a desktop test run
-        # never stopped on SIGTERM). Quit from another thread, as the menu and hotkeys do.
-        threading.Thread(target=app.quit, name="livecam-tray-quit", daemon=True).start()
+    def finish() -> int:
+        """Stop hotkeys and pipeline (which closes the outputs); once, from whichever thread ends first."""
+        with finished:
+            hotkeys.stop()
+            pipeline.stop()
+            pipeline.wait(10)
+        if pipeline.error is not None:
+            print(f"livecam: error: the live pipeline stopped: {pipeline.error}", file=sys.stderr)
+            return 2
+        return 0
 
-    signal.signal(signal.SIGTERM, quit_from_signal)
-    signal.signal(signal.SIGINT, quit_from_signal)  # Ctrl+C the same way, not as an exception inside Xlib
+    loop_done = threading.Event()
+    _quit_on_signals(app, finish, loop_done)
 
     def close_icon_when_pipeline_ends() -> None:
         pipeline.wait()
@@ -234,9 +301,27 @@ def run_tray(settings: Settings, args) -> int:
     try:
         app.run()
     finally:
-        hotkeys.stop()
-        pipeline.stop()
-        pipeline.wait(10)
+        loop_done.set()
+        code = finish()
+    _exit_past_stuck_threads(code)
     if pipeline.error is not None:
         raise LivecamError(f"the live pipeline stopped: {pipeline.error}")
     return 0
+
+
+def _exit_past_stuck_threads(code: int, grace_s: float = 2.0) -> None:
+    """Everything of ours is stopped; a desktop library thread that is not a daemon can still be
+    waiting on X (pystray's setup thread on an icon that never showed, seen in CI) and would keep
+    the process alive for ever after SIGTERM. Give such threads ``grace_s``, then exit anyway."""
+    import time
+
+    deadline = time.monotonic() + grace_s
+    for t in threading.enumerate():
+        if t is not threading.current_thread() and not t.daemon:
+            t.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    if stuck:
+        log.debug("exiting past threads that did not end: %s", ", ".join(stuck))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

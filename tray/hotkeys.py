@@ -49,6 +49,7 @@ class Hotkeys:
             return
         try:
             self._listener = keyboard.GlobalHotKeys(mapping)
+            self._listener.daemon = True  # its X record call can block past stop(); never keep the process alive
             self._listener.start()
         except Exception as e:  # e.g. the X server refuses the record extension
             self._report(f"global hotkeys could not be registered ({e}); use the tray menu instead")
