@@ -228,7 +228,7 @@ def import_pystray():
     return pystray
 
 
-def _quit_on_signals(app: TrayApp, finish: Callable[[], int], loop_done: threading.Event) -> None:
+def _quit_on_signals(app: TrayApp, exit_now: Callable[[], None], loop_done: threading.Event) -> None:
     """SIGTERM and Ctrl+C quit the tray from a helper thread, and the process exits even if the
     tray's X event loop does not notice.
 
@@ -239,8 +239,8 @@ def _quit_on_signals(app: TrayApp, finish: Callable[[], int], loop_done: threadi
     C-level handler at once, whatever thread receives it; a thread waiting on the socket quits.
     Quitting stays off the main thread, which may hold the X connection's non-reentrant lock. If
     the event loop has not ended 5 s later (seen in CI: the icon's window destroyed, the loop still
-    waiting), this thread finishes the shutdown itself (``finish``: hotkeys, pipeline, output file)
-    and exits the process."""
+    waiting), this thread finishes the shutdown itself (``exit_now``: hotkeys, pipeline, output file,
+    then exit)."""
     import signal
     import socket
 
@@ -260,10 +260,7 @@ def _quit_on_signals(app: TrayApp, finish: Callable[[], int], loop_done: threadi
         if loop_done.wait(5):
             return
         log.debug("the tray event loop did not end after quit; finishing from the signal thread")
-        code = finish()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        exit_now()
 
     threading.Thread(target=wait_for_signal, name="livecam-tray-signals", daemon=True).start()
 
@@ -278,20 +275,29 @@ def run_tray(settings: Settings, args) -> int:
     app = TrayApp(pipeline, getattr(args, "config", None))
     hotkeys = Hotkeys(settings.hotkeys, pipeline.send)
     finished = threading.Lock()
+    done = []
 
-    def finish() -> int:
-        """Stop hotkeys and pipeline (which closes the outputs); once, from whichever thread ends first."""
+    def finish() -> None:
+        """Stop hotkeys and pipeline (which closes the outputs); once, from whichever thread gets here first."""
         with finished:
+            if done:
+                return
             hotkeys.stop()
             pipeline.stop()
             pipeline.wait(10)
+            done.append(True)
+
+    def exit_now() -> None:
+        """Leave at once (past threads that would keep the process alive), with the usual error line and code."""
+        finish()
         if pipeline.error is not None:
             print(f"livecam: error: the live pipeline stopped: {pipeline.error}", file=sys.stderr)
-            return 2
-        return 0
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(2 if pipeline.error is not None else 0)
 
     loop_done = threading.Event()
-    _quit_on_signals(app, finish, loop_done)
+    _quit_on_signals(app, exit_now, loop_done)
 
     def close_icon_when_pipeline_ends() -> None:
         pipeline.wait()
@@ -302,14 +308,14 @@ def run_tray(settings: Settings, args) -> int:
         app.run()
     finally:
         loop_done.set()
-        code = finish()
-    _exit_past_stuck_threads(code)
+        finish()
+    _exit_past_stuck_threads(exit_now)
     if pipeline.error is not None:
         raise LivecamError(f"the live pipeline stopped: {pipeline.error}")
     return 0
 
 
-def _exit_past_stuck_threads(code: int, grace_s: float = 2.0) -> None:
+def _exit_past_stuck_threads(exit_now: Callable[[], None], grace_s: float = 2.0) -> None:
     """Everything of ours is stopped; a desktop library thread that is not a daemon can still be
     waiting on X (pystray's setup thread on an icon that never showed, seen in CI) and would keep
     the process alive for ever after SIGTERM. Give such threads ``grace_s``, then exit anyway."""
@@ -322,6 +328,4 @@ def _exit_past_stuck_threads(code: int, grace_s: float = 2.0) -> None:
     stuck = [t.name for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
     if stuck:
         log.debug("exiting past threads that did not end: %s", ", ".join(stuck))
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        exit_now()

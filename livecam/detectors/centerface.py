@@ -254,11 +254,15 @@ class CenterFaceDetector:
     def detect_with_tile(self, frame_bgr: np.ndarray, k: int) -> Faces:
         """The fast pass plus tile ``k`` (round robin) of the small-face tiling (``tiling.whole_plus_tile``)."""
         scale = 1.0 if frame_bgr.shape[1] >= LIVE_TILE[0] else 2.0  # live: full resolution, small tiles: short cycles
-        return whole_plus_tile(self, lambda crop: self.detect(crop, crop.shape[1]), frame_bgr, scale, LIVE_TILE, k)
+        return whole_plus_tile(self, self._detect_crop, frame_bgr, scale, LIVE_TILE, k)
 
     def detect_tile(self, frame_bgr: np.ndarray, scale: float, win: tuple[int, int, int, int]) -> Faces:
         """Faces in window ``win`` (x0, y0, x1, y1 in the frame scaled by ``scale``), in frame pixels."""
-        return detect_in_window(lambda crop: self.detect(crop, crop.shape[1]), frame_bgr, scale, win)
+        return detect_in_window(self._detect_crop, frame_bgr, scale, win)
+
+    def _detect_crop(self, crop: np.ndarray) -> Faces:
+        """A tile at its own size (no resize: the tiling already chose the scale)."""
+        return self.detect(crop, crop.shape[1])
 
     @torch.inference_mode()
     def detect(self, frame_bgr: np.ndarray, detect_size: int | None) -> Faces:

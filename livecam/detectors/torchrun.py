@@ -162,7 +162,8 @@ def _bf16_choice(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:
     """``_bf16_is_faster``, measured once per CPU, torch version, network and thread count, then read
     from the cache (the probe costs ~0.3 s of start-up, a few percent of a short clip's run)."""
     shapes = ",".join("x".join(map(str, p.shape)) for p in module.parameters())
-    key = "|".join([_cpu_name(), torch.__version__, type(module).__name__, shapes, str(probe_hw),
+    cpu = _cpu_name()
+    key = "|".join([cpu, torch.__version__, type(module).__name__, shapes, str(probe_hw),
                     str(torch.get_num_threads())])
     path = cache_dir() / f"precision-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
     try:
@@ -172,7 +173,7 @@ def _bf16_choice(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:
     bf16 = _bf16_is_faster(module, probe_hw)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"bf16": bf16, "cpu": _cpu_name(), "torch": torch.__version__}))
+        path.write_text(json.dumps({"bf16": bf16, "cpu": cpu, "torch": torch.__version__}))
     except OSError as e:
         log.debug("could not cache the precision choice in %s (%s)", path, e)
     return bf16
