@@ -52,24 +52,50 @@ def plan(inputs: Iterable[Path], output: Path) -> list[Job]:
         if output.exists() and not output.is_dir():
             raise LivecamError(f"output {output} is a file; with several inputs or a folder, -o must be a folder")
         for p in inputs:
+            name = Path(os.path.abspath(p)).name  # "photos/.." is named after the folder it means, never ".."
+            if not name:
+                raise LivecamError(f"input {p} is the root folder: name a folder inside it")
             if p.is_dir():
                 if _same(p, output) or output.resolve().is_relative_to(p.resolve()):
                     raise LivecamError(f"output folder {output} is inside the input folder {p}; choose an output outside it")
-                files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-                media_files = [f for f in files if f.suffix.lower() in media.IMAGE_EXTS | media.VIDEO_EXTS]
-                if not media_files:
-                    raise LivecamError(f"{p}: no photos or videos in this folder")
-                for f in files:
-                    if f not in media_files:
-                        log.info("skipping %s: not a photo or video", f)
-                jobs += [Job(f, output / p.name / f.relative_to(p), media.kind_of(f)) for f in media_files]
+                jobs += _folder_jobs(p, output / name)
             else:
-                jobs.append(Job(p, output / p.name, media.kind_of(p)))
+                jobs.append(Job(p, output / name, media.kind_of(p)))
+        _check_collisions(jobs, output)
     for j in jobs:
         if _same(j.src, j.dst):
             raise LivecamError(f"output {j.dst} would overwrite the input; choose another output with -o")
     _check_writable({j.dst.parent for j in jobs})
     return jobs
+
+
+def _folder_jobs(folder: Path, out: Path) -> list[Job]:
+    """Every photo and video under ``folder`` (hidden files and folders skipped quietly), mirrored into ``out``."""
+    files = sorted(f for f in folder.rglob("*")
+                   if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts))
+    media_files = [f for f in files if f.suffix.lower() in media.IMAGE_EXTS | media.VIDEO_EXTS]
+    if not media_files:
+        raise LivecamError(f"{folder}: no photos or videos in this folder")
+    others = [f for f in files if f not in media_files]
+    if others:
+        log.info("%s: skipping %d file(s) that are not photos or videos (e.g. %s)", folder, len(others),
+                 others[0].relative_to(folder))
+    return [Job(f, out / f.relative_to(folder), media.kind_of(f)) for f in media_files]
+
+
+def _check_collisions(jobs: list[Job], output: Path) -> None:
+    """Every output stays inside ``output`` and no two inputs write the same file."""
+    root = output.resolve()
+    seen: dict[Path, Path] = {}
+    for j in jobs:
+        dst = j.dst.resolve()
+        if not dst.is_relative_to(root):
+            raise LivecamError(f"{j.src} would be written outside the output folder ({j.dst}); name the input "
+                               "without '..'")
+        if dst in seen:
+            raise LivecamError(f"{seen[dst]} and {j.src} would both be written to {j.dst}; anonymize them into "
+                               "separate output folders, or rename one")
+        seen[dst] = j.src
 
 
 def _check_writable(folders: set[Path]) -> None:

@@ -122,15 +122,9 @@ def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
             vin.thread_type = "AUTO"
             w, h = vin.codec_context.width, vin.codec_context.height
             rate = vin.average_rate or vin.guessed_rate or Fraction(25)
-            if dst.suffix.lower() == ".gif":
-                vout = out.add_stream("gif", rate=rate)
-                vout.pix_fmt = "pal8"
-            else:
-                vout = out.add_stream("libx264", rate=rate)
-                vout.pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
-                vout.options = {"crf": "18", "preset": "superfast"}
-            vout.width, vout.height = w, h
-            vout.time_base = vin.time_base
+            vout = _add_video_stream(out, dst, rate, w, h)
+            if dst.suffix.lower() != ".gif":
+                vout.time_base = vin.time_base
             audio = {}
             for a in inp.streams.audio:
                 try:
@@ -149,15 +143,19 @@ def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
                     t = float(frame.pts * vin.time_base) if frame.pts is not None else n / float(rate)
                     t0 = t if t0 is None else t0
                     img = process(frame.to_ndarray(format="bgr24"), t - t0)
-                    nf = av.VideoFrame.from_ndarray(img, format="bgr24")
+                    nf = _encodable(img, vout.pix_fmt)
                     nf.pts, nf.time_base = frame.pts, frame.time_base
-                    for p in vout.encode(nf.reformat(format=vout.pix_fmt) if vout.pix_fmt != "pal8" else nf):
+                    for p in vout.encode(nf):
                         out.mux(p)
                     n += 1
                     if progress:
                         progress(1)
             for p in vout.encode(None):
                 out.mux(p)
+            expected = vin.frames
+            if expected and n < expected * 0.99 - 1:
+                raise LivecamError(f"{src}: the video ends early: decoded {n} of the {expected} frames it declares "
+                                   "(truncated or damaged file); no output was written")
         return n
 
     result: list[int] = []
@@ -166,6 +164,42 @@ def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
     except av.error.FFmpegError as e:
         raise LivecamError(f"{src}: could not transcode the video ({e.strerror or e})") from None
     return result[0]
+
+
+def _encodable(img_bgr: np.ndarray, pix_fmt: str):
+    """A PyAV frame in the encoder's pixel format; GIF's 256-colour palette is chosen per frame
+    (FFmpeg's scaler cannot make palettes)."""
+    import av
+
+    if pix_fmt != "pal8":
+        return av.VideoFrame.from_ndarray(img_bgr, format="bgr24").reformat(format=pix_fmt)
+    from PIL import Image
+
+    quant = Image.fromarray(np.ascontiguousarray(img_bgr[..., ::-1])).quantize(256, method=Image.Quantize.FASTOCTREE)
+    rgb = np.zeros((256, 3), np.uint8)
+    pal = np.frombuffer(bytes(quant.getpalette()), np.uint8).reshape(-1, 3)[:256]
+    rgb[:len(pal)] = pal
+    argb = np.hstack([np.full((256, 1), 255, np.uint8), rgb])
+    return av.VideoFrame.from_ndarray((np.asarray(quant), argb), format="pal8")
+
+
+def _add_video_stream(out, dst: Path, rate, w: int, h: int):
+    """The video encoder for ``dst``'s container: GIF for .gif, VP9 for .webm (the only codecs those
+    containers take), H.264 otherwise."""
+    ext = dst.suffix.lower()
+    if ext == ".gif":
+        vout = out.add_stream("gif", rate=rate)
+        vout.pix_fmt = "pal8"
+    elif ext == ".webm":
+        vout = out.add_stream("libvpx-vp9", rate=rate)
+        vout.pix_fmt = "yuv420p"
+        vout.options = {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
+    else:
+        vout = out.add_stream("libx264", rate=rate)
+        vout.pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
+        vout.options = {"crf": "18", "preset": "superfast"}
+    vout.width, vout.height = w, h
+    return vout
 
 
 def _container_format(path: Path) -> str | None:

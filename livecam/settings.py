@@ -194,27 +194,49 @@ def default_path() -> Path:
     return Path(platformdirs.user_config_dir("livecam")) / "settings.toml"
 
 
-def load(path: Path | None = None) -> Settings:
-    """Settings from ``path`` (default: the user's config file). A missing file gives defaults.
+# Session state: what the tray and hotkeys toggle while livecam runs. It is never saved and
+# never read from the file: every start anonymizes, whatever the last session ended with.
+SESSION_KEYS = ("anonymize", "privacy_screen", "presenter", "preview")
 
-    A corrupt or invalid file does not stop livecam: it is moved aside to ``*.bad``, the
-    problem is logged as a warning, and the defaults are used.
+
+def load(path: Path | None = None, missing_ok: bool = False) -> Settings:
+    """Settings from ``path`` (``--config``; default: ``LIVECAM_CONFIG`` or the user's config file).
+
+    A missing default file gives the defaults; a ``path`` given explicitly must exist (unless
+    ``missing_ok``: the tray writing its first change). Anything
+    wrong in the file stops livecam with a ``SettingsError`` naming the file, the key and the
+    value expected: a silently weakened protection (a user's ``solid`` at threshold 0.05 run as
+    blur at 0.2) is worse than not starting. The file is never moved or changed here.
+    Session keys (``anonymize``, ``privacy_screen``, ``presenter``) in the file are ignored,
+    with a warning when they differ from the defaults.
     """
-    path = path or default_path()
+    explicit = path is not None
+    path = Path(path) if path is not None else default_path()
+    if path.is_dir():
+        raise SettingsError(f"settings file {path} is a folder: point --config/LIVECAM_CONFIG at a .toml file")
     if not path.exists():
+        if explicit and not missing_ok:
+            raise SettingsError(f"settings file {path} not found: check the --config path, "
+                                "or leave --config out to use the default settings file")
         return Settings()
     try:
         with open(path, "rb") as f:
-            return from_mapping(tomllib.load(f))
-    except (tomllib.TOMLDecodeError, SettingsError, UnicodeDecodeError, OSError) as e:
-        bad = path.with_suffix(path.suffix + ".bad")
-        try:
-            os.replace(path, bad)
-            where = f"it was moved to {bad}"
-        except OSError:
-            where = "it was left in place"
-        log.warning("settings file %s is not valid (%s); using defaults, %s", path, e, where)
-        return Settings()
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"settings file {path} is not valid TOML ({e}): fix that line or delete the file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError(f"cannot read settings file {path}: {getattr(e, 'strerror', None) or e}") from None
+    defaults = Settings()
+    for key in SESSION_KEYS:
+        if key in data:
+            value = data.pop(key)
+            if value != getattr(defaults, key):
+                log.warning("settings file %s: %s = %r ignored: it is a session state (tray/hotkeys) and every "
+                            "start uses %s = %r", path, key, value, key, getattr(defaults, key))
+    try:
+        return from_mapping(data)
+    except SettingsError as e:
+        raise SettingsError(f"settings file {path}: {e}; fix or remove that line") from None
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
@@ -223,7 +245,7 @@ def save(settings: Settings, path: Path | None = None) -> Path:
 
     path = path or default_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {k: v for k, v in to_mapping(settings).items() if v is not None}
+    data = {k: v for k, v in to_mapping(settings).items() if v is not None and k not in SESSION_KEYS}
     tmp = path.with_suffix(".tmp")
     tmp.write_text("# livecam settings: edit freely, livecam checks every value on start.\n" + tomli_w.dumps(data))
     os.replace(tmp, path)

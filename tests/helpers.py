@@ -24,12 +24,13 @@ def ytf_tracks() -> dict[str, list[dict]]:
     return json.loads((DATA / "ytf-clips-dev" / "tracks.json").read_text())
 
 
-def make_video(frames: list[np.ndarray], path: Path, fps: int = 25, audio_seconds: float | None = None) -> None:
+def make_video(frames: list[np.ndarray], path: Path, fps: int = 25, audio_seconds: float | None = None,
+               options: dict | None = None) -> None:
     """Encode BGR frames as H.264 (and optionally a 440 Hz AAC tone) with PyAV."""
     import av
 
     h, w = frames[0].shape[:2]
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", options=options or {}) as out:
         v = out.add_stream("libx264", rate=fps)
         v.width, v.height, v.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
         a = None

@@ -137,3 +137,66 @@ def test_failure_part_way_keeps_done_files_and_names_the_bad_one(tmp_path):
     done = cv2.imread(str(tmp_path / "out" / "in" / "a.jpg"))
     assert done is not None and done.shape == cv2.imread(str(src / "a.jpg")).shape
     assert not (tmp_path / "out" / "in" / "b.jpg").exists()
+
+
+def _ytf_clip(i=0):
+    clip, track = sorted(ytf_tracks().items())[i]
+    return clip, track, [cv2.imread(str(DATA / "ytf-clips-dev" / t["frame"])) for t in track]
+
+
+@pytest.mark.parametrize("ext", [".gif", ".webm"])
+def test_gif_and_webm_outputs_are_written_with_every_face_covered(tmp_path, ext):
+    clip, track, frames = _ytf_clip()
+    src = tmp_path / f"{clip}.mp4"
+    make_video(frames, src, audio_seconds=len(frames) / 25)  # AAC cannot go into WebM: left out with a warning
+    r = livecam("anonymize", src, "-o", tmp_path / f"out{ext}", *SOLID)
+    assert r.returncode == 0, r.stderr
+    out, _, _ = read_video(tmp_path / f"out{ext}")
+    assert len(out) == len(frames) and out[0].shape[:2] == (frames[0].shape[0] // 2 * 2, frames[0].shape[1] // 2 * 2)
+    for i, (frame, t) in enumerate(zip(out, track)):
+        assert box_coverage(is_magenta(frame, tol=90), t["box"]) >= 0.7, f"{ext} frame {i}: face not covered"
+
+
+def test_a_folder_with_a_gif_is_done_whole(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(DATA / "clips" / "head-pose-face-detection-female.gif", src / "a.gif")
+    shutil.copy(DATA / "dlib-faces-dev" / "images" / "2008_001009.jpg", src / "b.jpg")
+    r = livecam("-q", "anonymize", src, "-o", tmp_path / "out", "--small-faces-every", "0")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "in" / "a.gif").stat().st_size > 0 and (tmp_path / "out" / "in" / "b.jpg").exists()
+
+
+def test_a_truncated_video_is_an_error_and_writes_nothing(tmp_path):
+    _, _, frames = _ytf_clip()
+    src = tmp_path / "clip.mp4"
+    make_video(frames, src, options={"movflags": "faststart"})  # index first, as phones write them
+    data = src.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    r = livecam("anonymize", cut, "-o", tmp_path / "out.mp4")
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"livecam: error: {cut}: the video ends early: decoded ") and \
+        f"of the {len(frames)} frames it declares" in line, line
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".out*")), "no partial output"
+
+
+def test_folder_batches_refuse_collisions_stay_inside_and_skip_hidden(tmp_path):
+    photo = DATA / "dlib-faces-dev" / "images" / "2008_001009.jpg"
+    for d in ("a", "b", "c/sub", "c/.git/objects"):
+        (tmp_path / d).mkdir(parents=True)
+    shutil.copy(photo, tmp_path / "a" / "x.jpg")
+    shutil.copy(photo, tmp_path / "b" / "x.jpg")
+    shutil.copy(photo, tmp_path / "c" / "y.jpg")
+    for i in range(50):
+        (tmp_path / "c" / ".git" / "objects" / f"{i:02x}").write_text("blob")
+    out = tmp_path / "out"
+    r = livecam("anonymize", tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.jpg", "-o", out)
+    assert r.returncode == 2 and "would both be written to" in r.stderr, r.stderr
+    assert not out.exists() or not any(out.iterdir()), "nothing is written when two inputs collide"
+    r = livecam("anonymize", tmp_path / "c" / "sub" / "..", "-o", out, "--small-faces-every", "0")
+    assert r.returncode == 0, r.stderr
+    assert (out / "c" / "y.jpg").exists(), "c/sub/.. is the folder c, mirrored inside -o"
+    assert not (tmp_path / "y.jpg").exists() and not list(tmp_path.glob("*.jpg")), "nothing written outside -o"
+    assert "skipping" not in r.stderr and ".git" not in r.stderr, "hidden folders are skipped quietly"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ from tests.helpers import livecam
 
 
 def test_round_trip(tmp_path):
-    s = S.Settings(effect=Effect.PIXELATE, strength=2.0, color=(0, 0, 255), size=(1280, 720), presenter=True)
+    s = S.Settings(effect=Effect.PIXELATE, strength=2.0, color=(0, 0, 255), size=(1280, 720))
     path = S.save(s, tmp_path / "settings.toml")
     assert 'color = "#ff0000"' in path.read_text()
     assert S.load(path) == s
@@ -34,12 +36,44 @@ def test_validation_names_key_and_expected_value(text, message):
         S.from_mapping(tomllib.loads(text))
 
 
-def test_corrupt_file_is_moved_aside_and_defaults_used(tmp_path, caplog):
-    path = tmp_path / "settings.toml"
-    path.write_text("effect = [unclosed")
-    assert S.load(path) == S.Settings()
-    assert not path.exists() and (tmp_path / "settings.toml.bad").exists()
-    assert "is not valid" in caplog.text
+def test_session_state_is_never_saved_nor_read_back(tmp_path, caplog):
+    """A pause (or privacy screen, or presenter mode) must not survive a restart: the next run would
+    send the raw camera from its first frame."""
+    path = S.save(S.Settings(anonymize=False, privacy_screen=True, presenter=True), tmp_path / "settings.toml")
+    text = path.read_text()
+    assert not re.search(r"^(anonymize|presenter|privacy_screen|preview) =", text, re.M), text
+    path.write_text("anonymize = false\npresenter = true\n" + text)  # written by hand, or by an older livecam
+    s = S.load(path)
+    assert s.anonymize is True and s.presenter is False
+    assert "anonymize = False ignored: it is a session state" in caplog.text
+
+
+def test_a_bad_settings_file_stops_livecam_with_key_value_and_path(tmp_path):
+    """One bad line must not silently weaken protection (run on defaults): exit non-zero, name it all,
+    and leave the file where it is."""
+    cfg = tmp_path / "settings.toml"
+    cfg.write_text('effect = "solid"\nthreshold = "low"\n')
+    photo = DATA / "dlib-faces-dev" / "images" / "2008_001009.jpg"
+    r = livecam("anonymize", photo, "-o", tmp_path / "out.jpg", "--config", cfg)
+    assert r.returncode == 2
+    assert f"livecam: error: settings file {cfg}: invalid setting threshold = 'low': expected float" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out.jpg").exists()
+    assert cfg.read_text().startswith('effect = "solid"') and not (tmp_path / "settings.toml.bad").exists()
+    cfg.write_text("effect = [unclosed")
+    r = livecam("anonymize", photo, "-o", tmp_path / "out.jpg", "--config", cfg)
+    assert r.returncode == 2 and "is not valid TOML" in r.stderr and cfg.exists()
+
+
+def test_missing_config_and_config_folder_are_errors(tmp_path):
+    photo = DATA / "dlib-faces-dev" / "images" / "2008_001009.jpg"
+    r = livecam("anonymize", photo, "-o", tmp_path / "out.jpg", "--config", tmp_path / "nope.toml")
+    assert r.returncode == 2 and f"settings file {tmp_path / 'nope.toml'} not found" in r.stderr
+    folder = tmp_path / "cfgdir"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("x")
+    r = livecam("anonymize", photo, "-o", tmp_path / "out.jpg", env={"LIVECAM_CONFIG": str(folder)})
+    assert r.returncode == 2 and "is a folder" in r.stderr
+    assert (folder / "keep.txt").exists() and not (tmp_path / "cfgdir.bad").exists(), "the folder must never be renamed"
 
 
 def test_cli_options_override_the_file(tmp_path):

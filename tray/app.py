@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -28,13 +29,20 @@ from tray.icons import icon_image
 log = logging.getLogger(__name__)
 
 # What the tray and hotkeys change and write back to the settings file. Command-line
-# overrides (camera, size, ...) are never written: they hold for one run only.
-PERSISTED = ("effect", "strength", "anonymize", "privacy_screen", "presenter")
+# overrides (camera, size, ...) are never written: they hold for one run only; nor is the
+# session state (anonymize, privacy screen, presenter mode): every start anonymizes.
+PERSISTED = ("effect", "strength")
+
+# A failure of the same kind is notified at most once in this many seconds.
+NOTICE_GAP_S = 60.0
 
 
 class TrayApp:
-    def __init__(self, pipeline: LivePipeline, settings_path: Path | None = None):
+    def __init__(self, pipeline: LivePipeline, settings_path: Path | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.pipeline = pipeline
+        self._clock = clock
+        self._noticed: dict[str, float] = {}
         self.settings_path = settings_path or settings_mod.default_path()
         self._icon = None
         self._shown = threading.Event()  # the icon is on screen: from now on other threads may change it
@@ -68,7 +76,7 @@ class TrayApp:
     def open_settings(self) -> None:
         path = self.settings_path
         if not path.exists():
-            settings_mod.save(settings_mod.load(path), path)
+            settings_mod.save(settings_mod.load(path, missing_ok=True), path)
         opener = {"win32": None, "darwin": ["open"]}.get(sys.platform, ["xdg-open"])
         try:
             if opener is None:
@@ -111,8 +119,6 @@ class TrayApp:
 
     def flush(self, timeout: float = 2.0) -> None:
         """Wait until the newest snapshot has been applied (for tests)."""
-        import time
-
         end = time.monotonic() + timeout
         while (self._mail is not None or self._mail_ready.is_set()) and time.monotonic() < end:
             time.sleep(0.02)
@@ -122,7 +128,7 @@ class TrayApp:
         self._persist(settings)
         if status.mode is not self._last_mode:
             if status.mode is Mode.FAILING_CLOSED:
-                self._notify(f"livecam is covering the whole picture: {status.reason}")
+                self._notify_failing(status)
             self._last_mode = status.mode
         # pystray's xorg backend hands each change to its event loop and waits for the answer on one
         # queue shared by all threads: changing the icon while its own setup thread is still showing it
@@ -139,10 +145,23 @@ class TrayApp:
         if not changed:
             return
         try:
-            on_disk = settings_mod.load(self.settings_path)
+            on_disk = settings_mod.load(self.settings_path, missing_ok=True)
             settings_mod.save(on_disk.replace(**changed), self.settings_path)
         except (OSError, LivecamError) as e:
             log.warning("could not save settings to %s: %s", self.settings_path, e)
+
+    def _notify_failing(self, status: Status) -> None:
+        """One notification per kind of failure per ``NOTICE_GAP_S``: a detector that keeps falling behind
+        under load must not raise a notification every few seconds (the frame is covered each time
+        anyway; the icon still shows every change)."""
+        kind = (status.reason or "").split(":")[0]
+        now = self._clock()
+        last = self._noticed.get(kind)
+        if last is not None and now - last < NOTICE_GAP_S:
+            log.debug("notification held back (same failure %.0f s ago): %s", now - last, status.reason)
+            return
+        self._noticed[kind] = now
+        self._notify(f"livecam is covering the whole picture: {status.reason}")
 
     def _notify(self, message: str) -> None:
         self.notifications.append(message)
@@ -155,18 +174,29 @@ class TrayApp:
 
     # -- pystray --------------------------------------------------------------------------
     def _pystray_menu(self, pystray):
+        """The real pystray menu, rebuilt from ``items()`` each time it opens. pystray calls an action
+        with (icon, item) and a ``checked`` with (item): each callback takes exactly those (pystray
+        refuses callables with more parameters, defaults included)."""
+        def click(label: str):
+            return lambda icon, item: self.activate(self._find(label))
+
+        def is_checked(label: str):
+            return lambda item: bool(self._find(label).checked)
+
+        def submenu(label: str):
+            return lambda: build(self._find(label).submenu)
+
         def build(items):
             out = []
             for it in items:
                 if it.label == "-":
                     out.append(pystray.Menu.SEPARATOR)
                 elif it.submenu:
-                    out.append(pystray.MenuItem(it.label, pystray.Menu(lambda it=it: build(self._find(it.label).submenu))))
+                    out.append(pystray.MenuItem(it.label, pystray.Menu(submenu(it.label))))
                 else:
-                    out.append(pystray.MenuItem(
-                        it.label, lambda icon, _item, it=it: self.activate(self._find(it.label)),
-                        checked=(lambda _i, it=it: bool(self._find(it.label).checked)) if it.checked is not None else None,
-                        radio=it.radio, enabled=it.enabled))
+                    out.append(pystray.MenuItem(it.label, click(it.label),
+                                                checked=is_checked(it.label) if it.checked is not None else None,
+                                                radio=it.radio, enabled=it.enabled))
             return out
 
         return pystray.Menu(lambda: build(self.items()))
@@ -319,8 +349,6 @@ def _exit_past_stuck_threads(exit_now: Callable[[], None], grace_s: float = 2.0)
     """Everything of ours is stopped; a desktop library thread that is not a daemon can still be
     waiting on X (pystray's setup thread on an icon that never showed, seen in CI) and would keep
     the process alive for ever after SIGTERM. Give such threads ``grace_s``, then exit anyway."""
-    import time
-
     deadline = time.monotonic() + grace_s
     for t in threading.enumerate():
         if t is not threading.current_thread() and not t.daemon:
