@@ -603,19 +603,31 @@ def start_from_camera(settings: Settings, args) -> LivePipeline:
 
 
 def wait_until_stopped(pipeline: LivePipeline) -> None:
-    """Block until the pipeline stops (SIGTERM / Ctrl+C stop it); re-raise its error as a LivecamError."""
+    """Block until the pipeline stops (SIGTERM / Ctrl+C stop it); re-raise its error as a LivecamError.
+
+    The pipeline closes its outputs itself (a recording gets its index written); a second Ctrl+C
+    while it does so is ignored, as leaving then would abort the process mid-encode and leave an
+    unreadable file."""
     import signal
 
-    old = signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
+    stopping = []
+
+    def stop(*_):
+        log.info("stopping")
+        stopping.append(True)
+        pipeline.stop()
+        signal.signal(signal.SIGINT, lambda *_: log.info("still stopping: closing the outputs"))
+
+    old_term = signal.signal(signal.SIGTERM, stop)
+    old_int = signal.signal(signal.SIGINT, stop)
     try:
         while not pipeline.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        log.info("stopping")
-        pipeline.stop()
-        pipeline.wait(5)
     finally:
-        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGTERM, old_term)
+        # once stopping, a further Ctrl+C is ignored to the end (Python's own handler is gone while the
+        # interpreter shuts down, and the default one would kill it with an unfinished exit)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if stopping else old_int)
     if pipeline.error is not None:
         if isinstance(pipeline.error, LivecamError):
             raise pipeline.error

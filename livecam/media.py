@@ -117,12 +117,12 @@ def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
 
     def run(tmp: Path) -> int:
         n = 0
-        with av.open(str(src)) as inp, av.open(str(tmp), "w", format=_container_format(dst)) as out:
+        with av.open(str(src)) as inp, av.open(str(tmp), "w", format=container_format(dst)) as out:
             vin = inp.streams.video[0]
             vin.thread_type = "AUTO"
             w, h = vin.codec_context.width, vin.codec_context.height
             rate = vin.average_rate or vin.guessed_rate or Fraction(25)
-            vout = _add_video_stream(out, dst, rate, w, h)
+            vout = add_video_stream(out, dst, rate, w, h)
             if dst.suffix.lower() != ".gif":
                 vout.time_base = vin.time_base
             audio = {}
@@ -143,7 +143,7 @@ def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
                     t = float(frame.pts * vin.time_base) if frame.pts is not None else n / float(rate)
                     t0 = t if t0 is None else t0
                     img = process(frame.to_ndarray(format="bgr24"), t - t0)
-                    nf = _encodable(img, vout.pix_fmt)
+                    nf = encodable(img, vout.pix_fmt)
                     nf.pts, nf.time_base = frame.pts, frame.time_base
                     for p in vout.encode(nf):
                         out.mux(p)
@@ -166,7 +166,7 @@ def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
     return result[0]
 
 
-def _encodable(img_bgr: np.ndarray, pix_fmt: str):
+def encodable(img_bgr: np.ndarray, pix_fmt: str):
     """A PyAV frame in the encoder's pixel format; GIF's 256-colour palette is chosen per frame
     (FFmpeg's scaler cannot make palettes)."""
     import av
@@ -183,9 +183,9 @@ def _encodable(img_bgr: np.ndarray, pix_fmt: str):
     return av.VideoFrame.from_ndarray((np.asarray(quant), argb), format="pal8")
 
 
-def _add_video_stream(out, dst: Path, rate, w: int, h: int):
+def add_video_stream(out, dst: Path, rate, w: int, h: int, live: bool = False):
     """The video encoder for ``dst``'s container: GIF for .gif, VP9 for .webm (the only codecs those
-    containers take), H.264 otherwise."""
+    containers take), H.264 otherwise. ``live``: encoder settings for real time (no frame delay)."""
     ext = dst.suffix.lower()
     if ext == ".gif":
         vout = out.add_stream("gif", rate=rate)
@@ -197,11 +197,12 @@ def _add_video_stream(out, dst: Path, rate, w: int, h: int):
     else:
         vout = out.add_stream("libx264", rate=rate)
         vout.pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
-        vout.options = {"crf": "18", "preset": "superfast"}
+        vout.options = ({"crf": "20", "preset": "ultrafast", "tune": "zerolatency"} if live
+                        else {"crf": "18", "preset": "superfast"})
     vout.width, vout.height = w, h
     return vout
 
 
-def _container_format(path: Path) -> str | None:
+def container_format(path: Path) -> str | None:
     return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
             ".gif": "gif", ".ts": "mpegts", ".flv": "flv"}.get(path.suffix.lower())

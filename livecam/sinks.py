@@ -77,43 +77,54 @@ class VirtualCameraSink(_Closing):
 
 
 class FileSink(_Closing):
-    """Records to a video file (H.264) with timestamps from the wall clock, so a stall shows as a stall."""
+    """Records to a video file with timestamps from the wall clock, so a stall shows as a stall.
+
+    The codec follows the container (VP9 for .webm, GIF for .gif, H.264 otherwise). Timestamps
+    are milliseconds in the encoder's own time base: a container's muxer may choose another time
+    base for its stream when it writes the header (MP4 does: 1/16000), so frames must never be
+    stamped in the stream's."""
+
+    MS = Fraction(1, 1000)
 
     def __init__(self, path: Path, width: int, height: int, fps: float):
         import av
 
+        from livecam import media
+
         self.path = Path(path)
+        if self.path.suffix.lower() not in media.VIDEO_EXTS:
+            raise DeviceError(f"cannot record to {self.path}: --output needs a video file name, e.g. stream.mp4, "
+                              "stream.mkv or stream.webm")
         try:
-            self._out = av.open(str(self.path), "w")
-        except (OSError, av.error.FFmpegError) as e:
+            self._out = av.open(str(self.path), "w", format=media.container_format(self.path))
+        except (OSError, av.error.FFmpegError, ValueError) as e:
             raise DeviceError(f"cannot write {self.path}: {getattr(e, 'strerror', None) or e}") from None
-        self._stream = self._out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        self._stream.width, self._stream.height = width, height
-        self._stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-        self._stream.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "20"}
-        self._stream.time_base = Fraction(1, 1000)
-        self._stream.codec_context.time_base = Fraction(1, 1000)  # pts in ms, also for the encoder
+        rate = Fraction(fps).limit_denominator(1001)
+        self._stream = media.add_video_stream(self._out, self.path, rate, width, height, live=True)
+        self._stream.codec_context.time_base = self.MS
         self._t0: float | None = None
         self._last_pts = -1
 
     def send(self, frame_bgr: np.ndarray) -> None:
-        import av
+        from livecam import media
 
         now = time.monotonic()
         self._t0 = now if self._t0 is None else self._t0
         pts = max(self._last_pts + 1, int((now - self._t0) * 1000))
         self._last_pts = pts
-        f = av.VideoFrame.from_ndarray(frame_bgr, format="bgr24").reformat(format=self._stream.pix_fmt)
-        f.pts, f.time_base = pts, self._stream.time_base
+        f = media.encodable(frame_bgr, self._stream.pix_fmt)
+        f.pts, f.time_base = pts, self.MS
         for p in self._stream.encode(f):
             self._out.mux(p)
 
     def close(self) -> None:
         out, self._out = getattr(self, "_out", None), None
         if out is not None:
-            for p in self._stream.encode(None):
-                out.mux(p)
-            out.close()
+            try:
+                for p in self._stream.encode(None):
+                    out.mux(p)
+            finally:
+                out.close()
 
 
 class PreviewSink(_Closing):

@@ -75,6 +75,29 @@ def test_run_records_anonymized_output_and_stops_cleanly_on_sigterm(tmp_path):
     assert max(is_magenta(f).mean() for f in frames) > 0.005
 
 
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".webm"])
+def test_recordings_play_at_real_time_in_every_container(tmp_path, ext):
+    """MP4's muxer picks its own time base (1/16000): frames stamped in it played ~16x too fast and
+    frames sent < 1 ms apart stopped the pipeline ("Invalid argument"). Ctrl+C twice must still leave
+    a complete file."""
+    out = tmp_path / f"live{ext}"
+    stage = DATA / "clips" / "stage-360p.mp4"  # 29.97 fps
+    p = subprocess.Popen([sys.executable, "-m", "livecam", "run", "--camera", stage, "--no-vcam", "--output", out],
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(10)
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert "error" not in err.lower(), err
+    frames, ts, _ = read_video(out)
+    span = ts[-1] - ts[0]
+    assert len(frames) > 60 and 2.0 < span < 10.0, (len(frames), span)
+    assert 0.5 * 29.97 <= (len(frames) - 1) / span <= 1.1 * 29.97, "timestamps must follow the wall clock"
+    assert all(b > a for a, b in zip(ts, ts[1:]))
+
+
 def test_devices_lists_cameras_and_virtual_camera():
     r = livecam("devices")
     assert r.returncode == 0, r.stderr
