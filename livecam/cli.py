@@ -184,7 +184,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         s = settings_from_args(args)
         if cmd == "tray":
-            from tray.app import run_tray
+            from livecam.tray.app import run_tray
 
             return run_tray(s, args)
         return live.run_cli(s, args)

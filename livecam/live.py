@@ -635,9 +635,27 @@ def wait_until_stopped(pipeline: LivePipeline) -> None:
 
 
 def run_cli(settings: Settings, args) -> int:
-    """``livecam run``: until Ctrl+C / SIGTERM; returns the exit code."""
+    """``livecam run``: until Ctrl+C / SIGTERM; returns the exit code. The global hotkeys work here
+    too, wherever a desktop session is there to deliver them."""
     pipeline = start_from_camera(settings, args)
     log.info("running: %s -> anonymized output. Select the 'livecam' camera in your app; Ctrl+C stops.",
              pipeline.status.camera)
-    wait_until_stopped(pipeline)
+    hotkeys = start_hotkeys(settings, pipeline.send)
+    try:
+        wait_until_stopped(pipeline)
+    finally:
+        if hotkeys is not None:
+            hotkeys.stop()
     return 0
+
+
+def start_hotkeys(settings: Settings, send: Callable[[Command], None]):
+    """The global hotkeys of ``settings``, or None where there is no desktop session to register them with."""
+    import os
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        log.info("no desktop session: global hotkeys are off")
+        return None
+    from livecam.tray.hotkeys import Hotkeys
+
+    return Hotkeys(settings.hotkeys, send)

@@ -19,9 +19,10 @@ from livecam.effects import Effect
 from livecam.live import Mode
 from livecam.settings import Settings
 from tests.conftest import DATA, is_magenta
+from tests.helpers import read_video
 from tests.test_effects import retained_detail
 from tests.test_live import _ytf
-from tray.menu import STATE_COLORS, find, menu
+from livecam.tray.menu import STATE_COLORS, find, menu
 
 
 def _start(settings, frames):
@@ -52,7 +53,7 @@ def _frames_after(backend, reports, t0, n=10):
 
 
 def test_menu_items_change_the_running_pipeline_and_are_saved(tmp_path):
-    from tray.app import TrayApp
+    from livecam.tray.app import TrayApp
 
     frames, track = _ytf("Aaron_Guiel5")
     cfg = tmp_path / "settings.toml"
@@ -137,7 +138,7 @@ def _real_pystray():
 def test_the_real_pystray_menu_builds_and_every_item_works(tmp_path, monkeypatch):
     """pystray refuses callbacks with more than (icon, item) parameters: a menu built with them never
     appears on AppIndicator and does nothing on GTK. Build the real menu and click every item."""
-    from tray.app import TrayApp
+    from livecam.tray.app import TrayApp
 
     pystray = _real_pystray()
     pipe = _FakePipeline()
@@ -178,7 +179,7 @@ def test_failing_closed_notifications_do_not_flap():
     """Under load the state flips between anonymizing and failing closed every few seconds: the icon
     follows each change, but one notification per kind of failure per minute."""
     from livecam.live import Status
-    from tray.app import TrayApp
+    from livecam.tray.app import TrayApp
 
     now = [0.0]
     app = TrayApp(_FakePipeline(), clock=lambda: now[0])
@@ -309,6 +310,71 @@ def _tray_desktop_scenario(desktop, tmp_path):
             out, _ = p.communicate()
             raise AssertionError(f"livecam tray did not stop on SIGTERM:\n{out}")
     assert p.returncode == 0, out
+
+
+@pytest.fixture
+def bare_desktop():
+    """An X server with no tray host (and no panel)."""
+    if shutil.which("Xvfb") is None or shutil.which("xdotool") is None:
+        pytest.skip("needs Xvfb and xdotool (scripts/test.sh installs them on Debian/Ubuntu)")
+    display = f":{600 + os.getpid() % 300}"
+    p = subprocess.Popen(["Xvfb", display, "-screen", "0", "640x200x24", "-nolisten", "tcp"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "DISPLAY": display}
+    for _ in range(50):
+        if subprocess.run(["xdotool", "getmouselocation"], env=env, capture_output=True).returncode == 0:
+            break
+        time.sleep(0.1)
+    yield env
+    p.terminate()
+    p.wait(5)
+
+
+def test_no_tray_host_is_said_once_and_livecam_keeps_running(bare_desktop, tmp_path):
+    env = {**bare_desktop, "LIVECAM_CONFIG": str(tmp_path / "settings.toml")}
+    p = subprocess.Popen([sys.executable, "-m", "livecam", "tray", "--camera", DATA / "clips" / "stage-360p.mp4",
+                          "--no-vcam", "--output", tmp_path / "out.mp4"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(8)
+        for key in ("ctrl+alt+shift+p", "ctrl+alt+shift+p", "ctrl+alt+shift+a", "ctrl+alt+shift+a"):
+            subprocess.run(["xdotool", "key", key], env=env, check=True)  # state changes: each one redraws the icon
+            time.sleep(0.7)
+        assert p.poll() is None, "livecam must keep running without a tray"
+    finally:
+        p.terminate()
+        out, _ = p.communicate(timeout=30)
+    assert p.returncode == 0, out
+    assert "Traceback" not in out, out
+    assert out.count("no system tray on this desktop") == 1, out
+    frames, _, _ = read_video(tmp_path / "out.mp4")
+    assert len(frames) > 30
+
+
+def _detail(frame) -> float:
+    """High-frequency energy above the notice banner: ~0 for a wholly obscured frame."""
+    import cv2
+
+    grey = cv2.cvtColor(frame[: frame.shape[0] - 40], cv2.COLOR_BGR2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def test_hotkeys_work_in_livecam_run_too(bare_desktop, tmp_path):
+    env = {**bare_desktop, "LIVECAM_CONFIG": str(tmp_path / "settings.toml")}
+    p = subprocess.Popen([sys.executable, "-m", "livecam", "run", "--camera", DATA / "clips" / "stage-360p.mp4",
+                          "--no-vcam", "--output", tmp_path / "out.mp4"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(8)
+        subprocess.run(["xdotool", "key", "ctrl+alt+shift+p"], env=env, check=True)
+        time.sleep(2)
+    finally:
+        p.terminate()
+        out, _ = p.communicate(timeout=30)
+    assert p.returncode == 0 and "toggle privacy_screen" in out, out
+    frames, _, _ = read_video(tmp_path / "out.mp4")
+    assert max(_detail(f) for f in frames[:-40]) > 100, "anonymized frames keep the scene's detail"
+    assert max(_detail(f) for f in frames[-20:]) < 5, "after the hotkey every frame is the privacy screen"
 
 
 def test_presenter_mode_on_a_real_two_person_clip():

@@ -23,8 +23,8 @@ from livecam import settings as settings_mod
 from livecam.errors import LivecamError
 from livecam.live import LivePipeline, Mode, Status, set_values
 from livecam.settings import Settings
-from tray import menu as menu_mod
-from tray.icons import icon_image
+from livecam.tray import menu as menu_mod
+from livecam.tray.icons import icon_image
 
 log = logging.getLogger(__name__)
 
@@ -249,9 +249,37 @@ def _size_xorg_window(icon) -> None:
             log.debug("could not size the tray icon window: %s", e)
 
 
+class _NoTrayHostOnce(logging.Filter):
+    """pystray's xorg backend logs "Failed to dock icon" with a traceback on every icon change when
+    the desktop has no tray host (18 in 20 s). Say it once, in a line a user can act on, then
+    drop the repeats; the video keeps running either way."""
+
+    def __init__(self):
+        super().__init__()
+        self.told = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() != "Failed to dock icon":
+            return True
+        if self.told:
+            return False
+        self.told = True
+        record.msg, record.args, record.exc_info, record.exc_text = NO_TRAY_HOST, (), None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+NO_TRAY_HOST = ("no system tray on this desktop: the icon cannot be shown; livecam keeps running "
+                "(hotkeys work, Ctrl+C stops) and the icon appears if a tray starts")
+
+
 def import_pystray():
     try:
         import pystray
+
+        logger = logging.getLogger("pystray._base")
+        if not any(isinstance(f, _NoTrayHostOnce) for f in logger.filters):
+            logger.addFilter(_NoTrayHostOnce())
     except Exception as e:  # pystray connects to the desktop at import time
         raise LivecamError(f"the tray needs a desktop session ({type(e).__name__}: {e}); "
                            "run `livecam run` instead, or start it from your desktop") from None
@@ -298,7 +326,7 @@ def _quit_on_signals(app: TrayApp, exit_now: Callable[[], None], loop_done: thre
 def run_tray(settings: Settings, args) -> int:
     """``livecam tray``: the pipeline in its thread, hotkeys, and the tray icon on the main thread."""
     from livecam import live
-    from tray.hotkeys import Hotkeys
+    from livecam.tray.hotkeys import Hotkeys
 
     import_pystray()  # fail before opening any device
     pipeline = live.start_from_camera(settings, args)

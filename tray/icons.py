@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from livecam.live import Mode
-from tray.menu import STATE_COLORS
+from livecam.tray.menu import STATE_COLORS
 
 
 def icon_image(mode: Mode, size: int = 64):
