@@ -101,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--live-hz", type=_float, dest="live_hz", help="clips: detect at this rate, as the live path does")
     ev.add_argument("--sweep", type=_float_list, metavar="T1,T2,...",
                     help="one row per detector threshold, e.g. 0.1,0.15,0.2: coverage against over-masking")
+    ev.add_argument("--pan", action="store_true",
+                    help="moving-camera test: a window pans across the photos of DATA; file mode and the live path")
+    ev.add_argument("--pan-window", dest="pan_window", default="640x360", help="pan window WIDTHxHEIGHT (default 640x360)")
+    ev.add_argument("--pan-speed", dest="pan_speed", type=_positive_int, default=8, help="pixels per frame (default 8)")
+    ev.add_argument("--pan-images", dest="pan_images", type=_positive_int, default=20,
+                    help="photos to pan across (default 20)")
+    ev.add_argument("--pan-fps", dest="pan_fps", type=_float, default=30.0, help="frame rate (default 30)")
+    ev.add_argument("--pan-only", dest="pan_only", choices=["file", "live"], help="run only one of the two paths")
     _add_effect_options(ev)
 
     be = sub.add_parser("bench", help="latency/throughput of the live path on a replayed clip")
@@ -197,6 +205,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam import evaluate
 
         s = settings_from_args(args)
+        if args.pan:
+            from livecam import paneval
+
+            modes = (args.pan_only,) if args.pan_only else ("file", "live")
+            print(paneval.run_cli(s, args.data, settings_mod.parse_size(args.pan_window), args.pan_speed,
+                                  args.pan_images, args.pan_fps, modes))
+            return 0
         print(evaluate.run_cli(s, args.data, live_hz=args.live_hz, sweep=args.sweep))
         return 0
     if cmd == "bench":

@@ -1,7 +1,7 @@
 """The anonymizing engine shared by every mode: detector + tracker + effect.
 
-``Anonymizer`` is fed frames in time order. File mode detects on every frame; the live
-pipeline detects asynchronously and calls ``track`` / ``render`` separately.
+``Anonymizer`` is fed frames in time order. File mode detects on every frame and tracks in
+camera-stabilised coordinates (``livecam.motion``); a cut resets the tracker.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 from livecam import effects
 from livecam.detectors import Detector
 from livecam.faces import Faces
+from livecam.motion import CameraMotion
 from livecam.tracker import FaceTracker, TrackerParams
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,21 @@ class EngineParams:
     tracker: TrackerParams = field(default_factory=TrackerParams)
     full_every_s: float = 0.5
     """Run the detector's thorough pass (small and large faces) at least this often; 0 = never."""
+    threshold: float = 0.0
+    """Score a detection needs to count as a face in a photo, or to start a track in a video (the
+    detector itself runs lower, at ``continue_threshold``, so tracked faces are followed below it)."""
+
+
+# A face already tracked is followed down to this share of the detector threshold.
+CONTINUE_RATIO = 0.5
+
+
+def continue_threshold(threshold: float) -> float:
+    return max(0.01, threshold * CONTINUE_RATIO)
+
+
+def tracker_params(threshold: float) -> TrackerParams:
+    return TrackerParams(start_score=threshold)
 
 
 def detect(detector: Detector, frame_bgr: np.ndarray, full: bool) -> Faces:
@@ -40,10 +56,12 @@ class Anonymizer:
         self.detector = detector
         self.params = params or EngineParams()
         self.tracker = FaceTracker(self.params.tracker)
+        self.motion = CameraMotion()
         self._last_full: float | None = None
 
     def reset(self) -> None:
         self.tracker.reset()
+        self.motion = CameraMotion()
         self._last_full = None
 
     def _full_due(self, t: float) -> bool:
@@ -60,12 +78,18 @@ class Anonymizer:
 
         If the detector raises, the error propagates: callers must not emit the frame.
         """
-        faces = self.tracker.update(detect(self.detector, frame_bgr, self._full_due(t)), t)
+        if self.motion.step(frame_bgr):  # a cut: nothing tracked so far is where it was
+            self.tracker.reset()
+            self._last_full = None
+        ox, oy = self.motion.offset  # the tracker works in camera-stabilised coordinates
+        found = detect(self.detector, frame_bgr, self._full_due(t)).moved(-ox, -oy)
+        faces = self.tracker.update(found, t).moved(ox, oy)
         return effects.apply(frame_bgr, faces, self.params.effect), faces
 
     def detect_photo(self, frame_bgr: np.ndarray) -> Faces:
         """The faces of a single still: the thorough detection pass, no tracking history."""
-        return detect(self.detector, frame_bgr, self.params.full_every_s > 0)
+        faces = detect(self.detector, frame_bgr, self.params.full_every_s > 0)
+        return faces[faces.score > self.params.threshold]
 
     def photo(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Faces]:
         """A single still, anonymized: ``(anonymized copy, faces covered)``."""
@@ -78,5 +102,6 @@ def make_anonymizer(settings) -> Anonymizer:
     from livecam.detectors import load_detector
 
     detector = load_detector(settings.model, device=settings.device, detect_size=settings.detect_size,
-                             threshold=settings.threshold)
-    return Anonymizer(detector, EngineParams(effect=settings.effect_params(), full_every_s=settings.small_faces_s))
+                             threshold=continue_threshold(settings.threshold))
+    return Anonymizer(detector, EngineParams(effect=settings.effect_params(), full_every_s=settings.small_faces_s,
+                                             threshold=settings.threshold, tracker=tracker_params(settings.threshold)))

@@ -80,8 +80,9 @@ def eval_photos(data: Path, settings: Settings, make_engine, thresholds: list[fl
 
 def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | None = None) -> dict:
     """Clips of frames; ``live_hz`` runs the detector only at that rate (25 fps frames) and, as the live
-    path does, obscures a frame whole when it differs from the last detected frame by a scene change."""
-    from livecam.live import SCENE_CHANGE, thumbnail
+    path does, tracks in camera-stabilised coordinates and obscures a frame whole after a cut until
+    the next detection, or when it differs from the last detected frame by a scene change."""
+    from livecam.motion import SCENE_CHANGE, CameraMotion, change_since
 
     tracks = json.loads((data / "tracks.json").read_text())
     fps = 25.0
@@ -93,21 +94,27 @@ def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | Non
         run = longest = 0
         misses = 0
         next_det = 0.0
-        det_thumb = None
+        motion, det_entry, det_i, epoch = CameraMotion(), None, -1, 0
         for i, t in enumerate(track):
             img = media.read_image(data / t["frame"])
             ts = i / fps
+            obscured = False
             if live_hz is None:
                 _, faces = engine(img, ts)
-                obscured = False
-            elif ts + 1e-9 >= next_det:
-                faces = engine.tracker.update(engine.detector(img), ts)
-                next_det = ts + 1.0 / live_hz
-                det_thumb = thumbnail(img)
-                obscured = False
             else:
-                faces = engine.tracker.predict(ts)
-                obscured = float(np.abs(thumbnail(img) - det_thumb).mean()) > SCENE_CHANGE
+                if motion.step(img):
+                    epoch = i
+                entry = (motion.offset, motion.thumb)
+                ox, oy = motion.offset
+                if ts + 1e-9 >= next_det:
+                    if det_i < epoch:
+                        engine.tracker.reset()
+                    faces = engine.tracker.update(engine.detector(img).moved(-ox, -oy), ts).moved(ox, oy)
+                    next_det = ts + 1.0 / live_hz
+                    det_entry, det_i = entry, i
+                else:
+                    faces = engine.tracker.predict(ts).moved(ox, oy)
+                    obscured = det_i < epoch or change_since(det_entry, entry, motion.scale) > SCENE_CHANGE
             ok = obscured or _covered(effects.coverage_mask(img.shape, faces, params) > 0, t["box"])
             hits["all"].append(ok)
             misses += not ok

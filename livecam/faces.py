@@ -85,6 +85,12 @@ class Faces:
         """Boxes multiplied by ``(sx, sy)`` (e.g. detector input -> frame pixels)."""
         return Faces(self.xyxy * np.array([sx, sy, sx, sy], np.float32), self.score, self.track_id)
 
+    def moved(self, dx: float, dy: float) -> Faces:
+        """Boxes shifted by ``(dx, dy)`` pixels (e.g. into or out of camera-stabilised coordinates)."""
+        if dx == 0 and dy == 0:
+            return self
+        return Faces(self.xyxy + np.array([dx, dy, dx, dy], np.float32), self.score, self.track_id)
+
     def expanded(self, margin: float) -> Faces:
         """Each side pushed out by ``margin`` times the box's width (x) or height (y)."""
         w, h = self.width[:, None], self.height[:, None]

@@ -25,17 +25,18 @@ import queue
 import sys
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 from typing import Callable
 
 import cv2
 import numpy as np
 
-from livecam import effects
+from livecam import effects, engine
 from livecam.detectors import Detector
 from livecam.errors import LivecamError
 from livecam.faces import Faces
+from livecam.motion import SCENE_CHANGE, CameraMotion, change_since, thumbnail
 from livecam.settings import Settings
 from livecam.sources import Captured, FrameSource, Grabber
 from livecam.tracker import FaceTracker
@@ -106,23 +107,6 @@ class DetResult:
     faces: Faces | None      # None when the detector raised
     error: str | None
     ms: float
-    thumb: np.ndarray        # grey thumbnail of that frame (see ``thumbnail``)
-
-
-# Scene-change gate: mean absolute difference (grey levels, 0..255) between 160-px-wide
-# thumbnails of an output frame and of the frame the newest detection ran on. Measured on the
-# shared clips at 1-3 frames of detection lag: ordinary motion stays below 20 (street p99 19,
-# stage p99 29 with its camera cuts), a jump cut of a YouTube Faces clip gives 43. Above this
-# the tracker's boxes may point at the wrong places, so the frame is obscured until a
-# detection of the new scene arrives.
-SCENE_CHANGE = 28.0
-
-
-def thumbnail(frame: np.ndarray) -> np.ndarray:
-    """Grey ``int16 (h, 160)`` thumbnail of a BGR frame, for the scene-change gate."""
-    h, w = frame.shape[:2]
-    small = cv2.resize(frame, (160, max(1, round(h * 160 / w))), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.int16)
 
 
 # Detector widths tried by the automatic choice, largest first.
@@ -143,6 +127,7 @@ class DetectionWorker:
         self._clock = clock
         self._cond = threading.Condition()
         self._pending: Captured | None = None
+        self._urgent = False  # the pending frame starts a new scene: detect it now, fast pass only
         self._results: list[DetResult] = []
         self._stop = threading.Event()
         self.load_error: str | None = None
@@ -155,9 +140,12 @@ class DetectionWorker:
         self._thread.start()
         return self
 
-    def offer(self, cap: Captured) -> None:
+    def offer(self, cap: Captured, urgent: bool = False) -> None:
+        """``urgent``: the frame starts a new scene (the picture is obscured until it is detected), so
+        it skips the rate limit and the small-face tile."""
         with self._cond:
             self._pending = cap  # replaces any older frame not started yet: newest wins
+            self._urgent = self._urgent or urgent
             self._cond.notify()
 
     def results(self) -> list[DetResult]:
@@ -208,18 +196,23 @@ class DetectionWorker:
                 self.ready = True
             if self._detect_hz is None:
                 self._min_interval = 1.0 / _default_hz(self.detector)
+            with self._cond:
+                urgent, self._urgent = self._urgent, False
             wait = last_start + self._min_interval - self._clock()
-            if wait > 0:
-                if self._stop.wait(wait):
-                    break
-                with self._cond:  # a newer frame may have come while we waited
-                    if self._pending is not None:
+            while wait > 0 and not urgent:
+                with self._cond:  # wait out the rate limit, unless a new scene arrives meanwhile
+                    self._cond.wait_for(lambda: self._urgent or self._stop.is_set(), wait)
+                    if self._stop.is_set():
+                        return
+                    if self._pending is not None:  # a newer frame came while we waited
                         cap, self._pending = self._pending, None
+                    urgent, self._urgent = self._urgent, False
+                wait = last_start + self._min_interval - self._clock()
             last_start = self._clock()
             t0 = time.perf_counter()
             try:
                 with_tile = getattr(self.detector, "detect_with_tile", None)
-                if self._full_every > 0 and with_tile is not None:
+                if self._full_every > 0 and with_tile is not None and not urgent:
                     faces = with_tile(cap.frame, tile)  # fast pass + one small-face tile, round robin
                     tile += 1
                 else:
@@ -228,9 +221,8 @@ class DetectionWorker:
             except Exception as e:  # reported to the pipeline, which fails closed
                 faces, error = None, f"{type(e).__name__}: {e}"
             ms = (time.perf_counter() - t0) * 1000
-            thumb = thumbnail(cap.frame)
             with self._cond:
-                self._results.append(DetResult(cap.seq, cap.t, faces, error, ms, thumb))
+                self._results.append(DetResult(cap.seq, cap.t, faces, error, ms))
 
     def _choose_size(self, frame: np.ndarray) -> None:
         """Pick the detector width from measured times, unless the user set one."""
@@ -325,12 +317,16 @@ class LivePipeline:
         self._on_frame = on_frame
         self._commands: queue.Queue[Command] = queue.Queue()
         self._listeners: list[Callable[[Status, Settings], None]] = []
-        self._tracker = FaceTracker()
+        self._tracker = FaceTracker(engine.tracker_params(settings.threshold))
         from livecam.presenter import PresenterChooser
 
         self._presenter = PresenterChooser()
         self._last_ok_t: float | None = None
-        self._det_thumb: np.ndarray | None = None
+        self._motion = CameraMotion()
+        self._frames: OrderedDict[int, tuple[tuple[float, float], np.ndarray]] = OrderedDict()  # seq -> (offset, thumb)
+        self._epoch = 0             # first frame of the current scene (after a cut or a change of camera size)
+        self._det_seq: int | None = None  # the frame the newest detection in use ran on
+        self._in_shape: tuple[int, ...] | None = None
         self._last_error: str | None = None
         self._det_times: deque[float] = deque(maxlen=64)
         self._det_ms: deque[float] = deque(maxlen=32)
@@ -414,11 +410,9 @@ class LivePipeline:
                         self._on_frame(FrameReport(0, -1, now, last_sent, True, Faces.empty(), self._status.reason))
                 continue
             last_seq, last_capture = cap.seq, cap.t
-            self._worker.offer(cap)
-            frame = cap.frame
-            if frame.shape[1] != self._out_w or frame.shape[0] != self._out_h:
-                frame = cv2.resize(frame, (self._out_w, self._out_h), interpolation=cv2.INTER_AREA)
-            out, faces, reason = self._render(frame, cap.t)
+            frame = self._follow(cap)
+            self._worker.offer(cap if frame is cap.frame else replace(cap, frame=frame), urgent=self._epoch == cap.seq)
+            out, faces, reason = self._render(frame, cap.t, cap.seq)
             self._sink.send(out)
             self._show_preview(out)
             last_sent = self._clock()
@@ -426,6 +420,27 @@ class LivePipeline:
             self._status = replace(self._status, frames_out=self._status.frames_out + 1)
             if self._on_frame is not None:
                 self._on_frame(FrameReport(cap.seq, cap.index, cap.t, last_sent, reason is not None, faces, reason))
+
+    def _follow(self, cap: Captured) -> np.ndarray:
+        """The frame on the output's pixel grid (detection and painting share it), with the camera's
+        motion since the last frame measured. A cut, or a camera that came back at another size,
+        starts a new scene: nothing detected before it is trusted."""
+        frame = cap.frame
+        resized = frame.shape[0] != self._out_h or frame.shape[1] != self._out_w
+        if resized:
+            frame = cv2.resize(frame, (self._out_w, self._out_h), interpolation=cv2.INTER_AREA)
+        new_size = self._in_shape is not None and cap.frame.shape != self._in_shape
+        if new_size:
+            log.info("the camera now sends %dx%d: shown at %dx%d, as a new scene", cap.frame.shape[1],
+                     cap.frame.shape[0], self._out_w, self._out_h)
+        self._in_shape = cap.frame.shape
+        thumb = thumbnail(frame)
+        if self._motion.step(frame, thumb) or new_size:
+            self._epoch = cap.seq
+        self._frames[cap.seq] = (self._motion.offset, thumb)
+        while len(self._frames) > 256:
+            self._frames.popitem(last=False)
+        return frame
 
     def _show_preview(self, out: np.ndarray) -> None:
         """The preview window asked for from the tray (``settings.preview``), owned by this thread."""
@@ -475,18 +490,23 @@ class LivePipeline:
             if self._last_error is not None:
                 log.info("face detector works again")
             self._last_error = None
+            if r.seq < self._epoch or r.seq not in self._frames:
+                continue  # a detection of the picture before a cut: its boxes belong to another scene
+            if self._det_seq is None or self._det_seq < self._epoch:
+                self._tracker.reset()  # the first detection of a new scene
+            ox, oy = self._frames[r.seq][0]
             t = r.t if self._tracker.time is None else max(r.t, self._tracker.time)
-            self._tracker.update(r.faces, t)
+            self._tracker.update(r.faces.moved(-ox, -oy), t)  # tracked in camera-stabilised coordinates
             self._last_ok_t = t
-            self._det_thumb = r.thumb
+            self._det_seq = r.seq
         if len(self._det_times) >= 2:
             span = self._det_times[-1] - self._det_times[0]
             hz = (len(self._det_times) - 1) / span if span > 0 else 0.0
             self._status = replace(self._status, detect_hz=hz, detector_ms=float(np.median(self._det_ms)),
                                    detect_size=self._worker.detect_size)
 
-    def _distrust(self, t: float, frame: np.ndarray) -> str | None:
-        """Why the face boxes for ``frame`` (captured at ``t``) cannot be trusted, or None."""
+    def _distrust(self, t: float, seq: int) -> str | None:
+        """Why the face boxes for frame ``seq`` (captured at ``t``) cannot be trusted, or None."""
         if self._worker.load_error:
             return f"face model failed to load: {self._worker.load_error}"
         if self._last_error:
@@ -496,20 +516,19 @@ class LivePipeline:
         age = t - self._last_ok_t
         if age * 1000 > self._settings.stale_ms:
             return f"face detection stalled: newest result is {age * 1000:.0f} ms old"
-        if self._det_thumb is not None:
-            now = thumbnail(frame)
-            if now.shape == self._det_thumb.shape:
-                change = float(np.abs(now - self._det_thumb).mean())
-                if change > SCENE_CHANGE:
-                    return f"scene change: waiting for a detection (change {change:.0f})"
+        if self._det_seq is None or self._det_seq < self._epoch or self._det_seq not in self._frames:
+            return "scene change: waiting for a detection of the new picture"
+        change = change_since(self._frames[self._det_seq], self._frames[seq], self._motion.scale)
+        if change > SCENE_CHANGE:
+            return f"scene change: waiting for a detection (change {change:.0f})"
         return None
 
-    def _render(self, frame: np.ndarray, t: float) -> tuple[np.ndarray, Faces, str | None]:
+    def _render(self, frame: np.ndarray, t: float, seq: int) -> tuple[np.ndarray, Faces, str | None]:
         s = self._settings
         if s.privacy_screen:
             self._set_status(Mode.PRIVACY, None)
             return effects.obscure_all(frame, "privacy screen"), Faces.empty(), "privacy screen"
-        distrust = self._distrust(t, frame)
+        distrust = self._distrust(t, seq)
         if not s.anonymize:
             self._set_status(Mode.PAUSED, None)
             return frame, Faces.empty(), None
@@ -517,7 +536,7 @@ class LivePipeline:
             self._set_status(Mode.FAILING_CLOSED, distrust)
             return effects.obscure_all(frame, "livecam: " + distrust.split(":")[0]), Faces.empty(), distrust
         self._set_status(Mode.ANONYMIZING, None)
-        faces = self._tracker.predict(t)
+        faces = self._tracker.predict(t).moved(*self._frames[seq][0])
         if s.presenter:
             faces = self._presenter.others(faces, frame.shape[1], frame.shape[0])
         else:
@@ -555,7 +574,7 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
             from livecam.detectors import load_detector
 
             return load_detector(settings.model, device=settings.device, detect_size=settings.detect_size,
-                                 threshold=settings.threshold)
+                                 threshold=engine.continue_threshold(settings.threshold))
     fps = settings.fps or src.fps or 30.0
     grabber = Grabber(open_source, first=src)
     worker = DetectionWorker(make_detector, settings, budget_ms=budget_ms)

@@ -5,8 +5,9 @@ to the face's size, so a small far face and a big near one behave alike. Detecti
 matched to tracks by IoU with the Hungarian method. Privacy rules:
 
 * a new face is covered from its first detection (no confirmation delay);
-* a face that is no longer detected stays covered for ``hold_s`` seconds, at its predicted
-  position, its box growing with the filter's uncertainty;
+* a face that is no longer detected stays covered for ``hold_s`` seconds (a single
+  low-score detection: ``hold_tentative_s``), at its predicted position, its box growing with
+  the filter's uncertainty up to ``max_growth``;
 * a track that was matched at this instant reports the detection box itself, not the
   smoothed estimate (smoothing lags behind a moving face).
 
@@ -36,11 +37,24 @@ class TrackerParams:
     """Detector box noise, as a share of the face size."""
     accel_sigma: float = 3.0
     """Process noise: acceleration, in face sizes per second squared."""
-    init_vel_sigma: float = 1.0
-    """Uncertainty of a new face's velocity, in face sizes per second."""
+    init_vel_sigma: float = 3.0
+    """Uncertainty of a new face's velocity, in face sizes per second (a pedestrian crossing close to
+    the camera moves ~9 face widths a second; a new face's box must allow for it until its
+    velocity is measured)."""
+    max_growth: float = 1.0
+    """A held box's half-width/height grows by at most this share of the face's size (the camera's
+    own motion is taken out before tracking: what is left is the face's, and faces do not jump)."""
+    hold_tentative_s: float = 0.3
+    """How long a face seen only once, with a score below ``confident``, stays covered."""
+    confident: float = 0.5
+    """Detector score above which a single detection is held as long as a confirmed face."""
+    start_score: float = 0.0
+    """Detections scoring at most this only continue a face already tracked; they start no new one
+    (hysteresis: a face is found at the detector threshold, then followed below it)."""
 
     def __post_init__(self) -> None:
-        for name in ("hold_s", "growth", "meas_sigma", "accel_sigma", "init_vel_sigma"):
+        for name in ("hold_s", "growth", "meas_sigma", "accel_sigma", "init_vel_sigma", "max_growth",
+                     "hold_tentative_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrackerParams.{name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.iou_match <= 1:
@@ -130,7 +144,8 @@ class FaceTracker:
         """xyxy from states; where ``inflate``, half-sizes grow with the position uncertainty."""
         half = x[:, 2:4] / 2
         sig = np.sqrt(np.stack([p[:, 0, 0], p[:, 1, 1]], 1)) + 0.5 * np.sqrt(np.stack([p[:, 2, 2], p[:, 3, 3]], 1))
-        half = half + np.where(inflate[:, None], self.params.growth * sig, 0.0)
+        grow = np.minimum(self.params.growth * sig, self.params.max_growth * self._size(x)[:, None])
+        half = half + np.where(inflate[:, None], grow, 0.0)
         return np.hstack([x[:, :2] - half, x[:, :2] + half])
 
     def _faces(self, x: np.ndarray, p: np.ndarray, t: float) -> Faces:
@@ -144,8 +159,12 @@ class FaceTracker:
         """Boxes of the live tracks at time ``t`` (>= the last update), without changing state."""
         dt = 0.0 if self._t is None else t - self._t
         x, p = self._propagate(self._x, self._p, dt)
-        alive = (t - self._seen) <= self.params.hold_s
-        return self._faces(x, p, t)[alive]
+        return self._faces(x, p, t)[self._alive(t)]
+
+    def _alive(self, t: float) -> np.ndarray:
+        tentative = (self._hits <= 1) & (self._score < self.params.confident)
+        hold = np.where(tentative, min(self.params.hold_tentative_s, self.params.hold_s), self.params.hold_s)
+        return (t - self._seen) <= hold
 
     def update(self, faces: Faces | None, t: float) -> Faces:
         """Advance to time ``t`` (seconds), correct with ``faces`` if the detector ran, return the boxes to cover."""
@@ -156,7 +175,7 @@ class FaceTracker:
         self._t = t
         if faces is not None and len(faces):
             self._correct(faces, t)
-        alive = (t - self._seen) <= self.params.hold_s
+        alive = self._alive(t)
         for name in ("_x", "_p", "_ids", "_hits", "_born", "_seen", "_last_box", "_score"):
             setattr(self, name, getattr(self, name)[alive])
         return self._faces(self._x, self._p, t)
@@ -184,6 +203,7 @@ class FaceTracker:
             self._last_box[matched_t] = det[matched_d]
             self._score[matched_t] = faces.score[matched_d]
         new = np.setdiff1d(np.arange(len(det)), matched_d)
+        new = new[faces.score[new] > self.params.start_score]
         if len(new):
             z = _to_state(det[new])
             size = np.sqrt(np.clip(z[:, 2] * z[:, 3], 1.0, None))

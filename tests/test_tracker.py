@@ -40,11 +40,43 @@ def test_hold_grow_then_die_exactly_at_hold_time():
         frames += 1
         assert out.track_id.tolist() == [1]
         a = area(out.xyxy[0])
-        assert a > prev, "a held box must grow with its uncertainty"
+        cap = (50 * (1 + 2 * p.max_growth)) ** 2
+        assert a > prev or a == pytest.approx(cap), "a held box grows with its uncertainty, up to the cap"
+        assert a <= cap + 1e-3
         prev = a
         cx = (out.xyxy[0, 0] + out.xyxy[0, 2]) / 2
         assert cx == pytest.approx(125, abs=1e-3)  # no velocity known: stays centred
     assert frames == int(p.hold_s / DT + 1e-9)
+
+
+def test_held_box_growth_is_capped():
+    p = TrackerParams(hold_s=2.0, max_growth=0.5)
+    tr = FaceTracker(p)
+    tr.update(faces([100, 100, 150, 150]), 0.0)
+    out = tr.update(None, 1.9)
+    assert out.xyxy[0].tolist() == pytest.approx([75, 75, 175, 175]), "at most half a face size on each side"
+
+
+def test_a_single_low_score_detection_is_held_briefly_a_confirmed_face_for_hold_s():
+    p = TrackerParams(hold_s=0.8, hold_tentative_s=0.3, confident=0.5)
+    tr = FaceTracker(p)
+    tr.update(faces([100, 100, 150, 150], score=0.3), 0.0)   # one-off, low score
+    tr.update(faces([300, 100, 350, 150], score=0.9), 0.0)   # confident
+    assert len(tr.update(None, 0.3)) == 2
+    assert tr.update(None, 0.3 + DT).xyxy[:, 0].min() > 200, "the one-off low-score box is gone after 0.3 s"
+    tr2 = FaceTracker(p)
+    tr2.update(faces([100, 100, 150, 150], score=0.3), 0.0)
+    tr2.update(faces([101, 100, 151, 150], score=0.3), DT)   # seen twice: a confirmed face
+    assert len(tr2.update(None, DT + 0.8)) == 1 and len(tr2.update(None, DT + 0.8 + DT)) == 0
+
+
+def test_hysteresis_low_scores_continue_a_face_but_start_none():
+    tr = FaceTracker(TrackerParams(start_score=0.2))
+    assert len(tr.update(faces([100, 100, 150, 150], score=0.15), 0.0)) == 0, "below the threshold: no new face"
+    tr.update(faces([100, 100, 150, 150], score=0.6), DT)
+    for i in range(2, 60):  # the face now scores below the threshold for 2 s: still followed
+        out = tr.update(faces([100 + i, 100, 150 + i, 150], score=0.12), i * DT)
+        assert out.track_id.tolist() == [1] and out.xyxy[0, 0] == 100 + i
 
 
 def test_id_stable_through_missed_detections_and_velocity_predicted():

@@ -1,0 +1,236 @@
+"""``livecam eval DATA --pan``: a moving-camera test built from labelled photos.
+
+A window (default 640x360) pans across each photo of a ``boxes.json`` set at a fixed speed
+(default 8 px per frame at 30 fps), one photo after another (a cut between photos), so faces
+enter and leave at the edges with exact labels. Both paths run on the same frames:
+
+* **file**: the ``livecam anonymize`` engine, every frame in order;
+* **live**: the live pipeline (capture thread, detection thread, tracker, effect, fail-closed
+  gates) with the clip replayed in real time as the camera; each output frame is matched back
+  to the input frame it came from.
+
+Scores, per output frame and labelled face (valid WIDER faces, at least ``MIN_VISIBLE`` of the
+box in view): covered = at least 70% of the visible box obscured (a wholly obscured frame
+covers everything); over-masked = obscured pixels outside every labelled box scaled 2x about
+its centre, as a share of those pixels; per face: never covered, frames from its first
+appearance to its first covered frame, and uncovered frames after its first cover.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livecam import effects, media
+from livecam.evaluate import COVERED, HEIGHT_BINS, load_photo_labels
+from livecam.settings import Settings
+
+MIN_VISIBLE = 0.5  # share of a face box inside the window for the face to count in that frame
+
+
+@dataclass(frozen=True)
+class PanClip:
+    """Frames made on demand (a list-like of BGR arrays) and the labels of each."""
+
+    images: list[np.ndarray]
+    spans: list[tuple[int, int, int, int]]  # per frame: (image index, x, y, face-id offset)
+    boxes: list[np.ndarray]                 # per image: (N, 4) xyxy
+    valid: list[np.ndarray]                 # per image: (N,) bool, the faces that are scored
+    size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        k, x, y, _ = self.spans[i % len(self.spans)]
+        w, h = self.size
+        return np.ascontiguousarray(self.images[k][y:y + h, x:x + w])
+
+    def labels(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(boxes in frame i's coordinates, valid, global face ids)``."""
+        k, x, y, first_id = self.spans[i]
+        b = self.boxes[k] - np.array([x, y, x, y], np.float32)
+        return b, self.valid[k], first_id + np.arange(len(b))
+
+
+def build_pan_clip(data: Path, size=(640, 360), speed: int = 8, images: int = 20, direction: str = "right") -> PanClip:
+    """The first ``images`` photos of ``data`` that are wider and taller than the window."""
+    all_boxes, attrs = load_photo_labels(data)
+    w, h = size
+    imgs, spans, boxes, valid = [], [], [], []
+    next_id = 0
+    for name in sorted(all_boxes):
+        if len(imgs) >= images:
+            break
+        img = media.read_image(data / name)
+        ih, iw = img.shape[:2]
+        if iw < w + 4 * speed or ih < h:
+            continue
+        b = np.asarray(all_boxes[name], np.float32).reshape(-1, 4)
+        a = attrs.get(name) or [{}] * len(b)
+        ok = np.array([not x.get("invalid") and x.get("difficulty") != "none" for x in a], bool)
+        # the window's height is centred on the faces, so they pass through the pan
+        cy = float(np.median((b[ok, 1] + b[ok, 3]) / 2)) if ok.any() else ih / 2
+        y = int(np.clip(cy - h / 2, 0, ih - h))
+        xs = list(range(0, iw - w + 1, speed))
+        if direction == "left":
+            xs = xs[::-1]
+        k = len(imgs)
+        imgs.append(img)
+        boxes.append(b)
+        valid.append(ok)
+        spans += [(k, x, y, next_id) for x in xs]
+        next_id += len(b)
+    if not imgs:
+        from livecam.errors import LivecamError
+
+        raise LivecamError(f"{data}: no photo is larger than the {w}x{h} pan window")
+    return PanClip(imgs, spans, boxes, valid, (w, h))
+
+
+@dataclass
+class PanScore:
+    face_frames: int = 0
+    covered: int = 0
+    over: list[float] | None = None
+    obscured_frames: int = 0
+    frames: int = 0
+    first_seen: dict | None = None
+    first_cover: dict | None = None
+    uncovered_after: int = 0
+    by_height: dict | None = None
+
+    def __post_init__(self):
+        self.over, self.first_seen, self.first_cover, self.by_height = [], {}, {}, {}
+
+    def add(self, clip: PanClip, index: int, mask: np.ndarray | None, order: int) -> None:
+        """Score output frame number ``order`` (in output order), made from input frame ``index``;
+        ``mask`` is the obscured-pixel mask, or None for a wholly obscured frame."""
+        self.frames += 1
+        b, ok, ids = clip.labels(index)
+        w, h = clip.size
+        if mask is None:
+            self.obscured_frames += 1
+            self.over.append(1.0)
+        else:
+            allowed = np.zeros(mask.shape, bool)
+            c = (b[:, :2] + b[:, 2:]) / 2
+            half = (b[:, 2:] - b[:, :2])  # 2x the box: half-size = the box's full size
+            for (x1, y1), (x2, y2) in zip(np.floor(c - half).astype(int), np.ceil(c + half).astype(int)):
+                allowed[max(0, y1):max(0, y2), max(0, x1):max(0, x2)] = True
+            outside = ~allowed
+            self.over.append(float((mask & outside).sum() / max(1, outside.sum())))
+        for box, valid, fid in zip(b, ok, ids):
+            if not valid:
+                continue
+            x1, y1, x2, y2 = box
+            vx1, vy1, vx2, vy2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+            area = max(1e-6, (x2 - x1) * (y2 - y1))
+            if vx2 <= vx1 or vy2 <= vy1 or (vx2 - vx1) * (vy2 - vy1) / area < MIN_VISIBLE:
+                continue
+            if mask is None:
+                hit = True
+            else:
+                sub = mask[int(round(vy1)):int(round(vy2)), int(round(vx1)):int(round(vx2))]
+                hit = sub.size > 0 and float(sub.mean()) >= COVERED
+            self.face_frames += 1
+            self.covered += hit
+            label = next(lb for lo, hi, lb in HEIGHT_BINS if lo <= y2 - y1 < hi)
+            n, c = self.by_height.get(label, (0, 0))
+            self.by_height[label] = (n + 1, c + hit)
+            fid = int(fid)
+            self.first_seen.setdefault(fid, order)
+            if hit:
+                self.first_cover.setdefault(fid, order)
+            elif fid in self.first_cover:
+                self.uncovered_after += 1
+
+    def row(self, name: str, first_second: int = 0) -> dict:
+        delays = [self.first_cover[f] - s for f, s in self.first_seen.items() if f in self.first_cover]
+        return {
+            "run": name, "face_frames": self.face_frames, "covered": self.covered / max(1, self.face_frames),
+            "over": float(np.mean(self.over)) if self.over else 0.0,
+            "faces": len(self.first_seen), "never": len(self.first_seen) - len(self.first_cover),
+            "delay": (np.percentile(delays, 50), np.percentile(delays, 95), max(delays)) if delays else (0, 0, 0),
+            "uncovered_after": self.uncovered_after,
+            "obscured": self.obscured_frames / max(1, self.frames),
+            "by_height": {k: c / n for k, (n, c) in self.by_height.items()},
+        }
+
+
+def run_file(clip: PanClip, settings: Settings, fps: float) -> dict:
+    from livecam.engine import make_anonymizer
+
+    engine = make_anonymizer(settings)
+    params = settings.effect_params()
+    score = PanScore()
+    for i in range(len(clip)):
+        frame = clip[i]
+        _, faces = engine(frame, i / fps)
+        score.add(clip, i, effects.coverage_mask(frame.shape, faces, params) > 0, i)
+    return score.row("file mode (`livecam anonymize`)")
+
+
+def run_live(clip: PanClip, settings: Settings, fps: float) -> dict:
+    """The live pipeline on the clip replayed in real time; frames sent before the first second are
+    left out of the wholly-obscured share (the model's first detection)."""
+    from livecam import bench, live
+    from livecam.sources import ReplaySource
+
+    bench.register()
+    src = ReplaySource(clip, fps)
+    reports: list = []
+    sink = live.open_sinks(settings, src.width, src.height, fps, vcam_backend=bench.BACKEND)
+    pipe = live.build_pipeline(settings, lambda: src, sink, first_source=src, on_frame=reports.append)
+    pipe.prepare(clip[0])
+    pipe.start()
+    deadline = time.monotonic() + len(clip) / fps + 10
+    while time.monotonic() < deadline and not (reports and reports[-1].index >= len(clip) - 1):
+        time.sleep(0.2)
+    pipe.stop()
+    pipe.wait(10)
+    params = settings.effect_params()
+    score = PanScore()
+    t0 = next((r.capture_t for r in reports if r.index >= 0), 0.0)
+    order = 0
+    for r in reports:
+        if r.index < 0 or r.capture_t - t0 < 1.0:
+            continue
+        mask = None if r.obscured_all else effects.coverage_mask((clip.size[1], clip.size[0]), r.faces, params) > 0
+        score.add(clip, r.index, mask, r.index)
+        order += 1
+    row = score.row("live path (`livecam run`, clip as camera)")
+    row["sent"] = order
+    return row
+
+
+def format_rows(rows: list[dict], clip: PanClip, speed: int, fps: float) -> str:
+    w, h = clip.size
+    lines = [f"moving camera: {w}x{h} window panning {speed} px/frame at {fps:g} fps across {len(clip.images)} photos "
+             f"({len(clip)} frames)",
+             "| run | face-frames covered | over-masked | faces never covered | frames to first cover p50/p95/max "
+             "| uncovered after first cover | wholly obscured frames |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        d = r["delay"]
+        lines.append(f"| {r['run']} | {r['covered']:.1%} ({r['face_frames']}) | {r['over']:.1%} | "
+                     f"{r['never']} / {r['faces']} | {d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} | {r['uncovered_after']} | "
+                     f"{r['obscured']:.1%} |")
+    lines.append("\ncovered by face height: " + "; ".join(
+        f"{r['run'].split(' (')[0]}: " + ", ".join(f"{lb} {r['by_height'].get(lb, 0):.1%}" for _, _, lb in HEIGHT_BINS)
+        for r in rows))
+    return "\n".join(lines)
+
+
+def run_cli(settings: Settings, data: Path, size=(640, 360), speed: int = 8, images: int = 20, fps: float = 30.0,
+            modes=("file", "live")) -> str:
+    clip = build_pan_clip(Path(data), size, speed, images)
+    rows = []
+    if "file" in modes:
+        rows.append(run_file(clip, settings, fps))
+    if "live" in modes:
+        rows.append(run_live(clip, settings, fps))
+    return format_rows(rows, clip, speed, fps)
