@@ -76,6 +76,27 @@ class VideoInfo:
     has_audio: bool
 
 
+_ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+
+
+def upright(frame) -> np.ndarray:
+    """A decoded PyAV frame as BGR pixels the way players show it: phones store video sideways with a
+    rotation flag (display matrix); faces must be found, covered and written upright."""
+    img = frame.to_ndarray(format="bgr24")
+    turn = int(round(getattr(frame, "rotation", 0) or 0)) % 360  # counter-clockwise degrees
+    return cv2.rotate(img, _ROTATE[turn]) if turn in _ROTATE else img
+
+
+def _first_rotation(path: Path) -> int:
+    """The rotation flag of ``path``'s first video frame (counter-clockwise degrees, 0..359)."""
+    import av
+
+    with av.open(str(path)) as c:
+        for frame in c.decode(c.streams.video[0]):
+            return int(round(getattr(frame, "rotation", 0) or 0)) % 360
+    return 0
+
+
 def probe_video(path: Path) -> VideoInfo:
     import av
 
@@ -102,7 +123,7 @@ def iter_video(path: Path) -> Iterator[tuple[np.ndarray, float]]:
             for i, frame in enumerate(c.decode(s)):
                 t = float(frame.pts * s.time_base) if frame.pts is not None else i / float(s.average_rate or 25)
                 t0 = t if t0 is None else t0
-                yield frame.to_ndarray(format="bgr24"), t - t0
+                yield upright(frame), t - t0
     except av.error.FFmpegError as e:
         raise LivecamError(f"{path}: could not decode the video ({e.strerror or e})") from None
 
@@ -121,6 +142,8 @@ def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
             vin = inp.streams.video[0]
             vin.thread_type = "AUTO"
             w, h = vin.codec_context.width, vin.codec_context.height
+            if _first_rotation(src) % 180:  # a phone video filmed upright: written upright, no flag needed
+                w, h = h, w
             rate = vin.average_rate or vin.guessed_rate or Fraction(25)
             vout = add_video_stream(out, dst, rate, w, h)
             if dst.suffix.lower() != ".gif":
@@ -142,7 +165,7 @@ def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
                 for frame in packet.decode():
                     t = float(frame.pts * vin.time_base) if frame.pts is not None else n / float(rate)
                     t0 = t if t0 is None else t0
-                    img = process(frame.to_ndarray(format="bgr24"), t - t0)
+                    img = process(upright(frame), t - t0)
                     nf = encodable(img, vout.pix_fmt)
                     nf.pts, nf.time_base = frame.pts, frame.time_base
                     for p in vout.encode(nf):
