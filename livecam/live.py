@@ -87,6 +87,12 @@ class Command:
 STOP = Command("stop", lambda s: s)
 
 
+# Settings a running pipeline cannot change (they pick devices, models or sizes when it starts);
+# a command changing one is refused with a warning. Everything else applies from the next frame.
+RESTART_KEYS = ("device", "detect_size", "model", "small_faces_s", "camera", "size", "fps", "vcam_device",
+                "detect_hz", "hotkeys")
+
+
 def toggle(field_name: str) -> Command:
     return Command(f"toggle {field_name}", lambda s: s.replace(**{field_name: not getattr(s, field_name)}))
 
@@ -128,6 +134,7 @@ class DetectionWorker:
         self._cond = threading.Condition()
         self._pending: Captured | None = None
         self._urgent = False  # the pending frame starts a new scene: detect it now, fast pass only
+        self._threshold: float | None = None  # a new detector threshold to apply before the next detection
         self._results: list[DetResult] = []
         self._stop = threading.Event()
         self.load_error: str | None = None
@@ -152,6 +159,10 @@ class DetectionWorker:
         with self._cond:
             out, self._results = self._results, []
         return out
+
+    def set_threshold(self, threshold: float) -> None:
+        """The detector's score threshold from its next detection on (applied in the detection thread)."""
+        self._threshold = threshold
 
     def stop(self, join_s: float = 5.0) -> None:
         """Stop after the current detection; waits up to ``join_s`` (a hung detector is left behind)."""
@@ -209,6 +220,8 @@ class DetectionWorker:
                     urgent, self._urgent = self._urgent, False
                 wait = last_start + self._min_interval - self._clock()
             last_start = self._clock()
+            if self._threshold is not None and hasattr(self.detector, "threshold"):
+                self.detector.threshold, self._threshold = self._threshold, None
             t0 = time.perf_counter()
             try:
                 with_tile = getattr(self.detector, "detect_with_tile", None)
@@ -469,11 +482,20 @@ class LivePipeline:
             if cmd is STOP:
                 return False
             try:
-                self._settings = cmd.apply(self._settings)
-                changed = True
-                log.info("%s", cmd.name)
+                new = cmd.apply(self._settings)
             except LivecamError as e:
                 log.warning("ignored %s: %s", cmd.name, e)
+                continue
+            fixed = [k for k in RESTART_KEYS if getattr(new, k) != getattr(self._settings, k)]
+            if fixed:
+                log.warning("ignored %s: %s only change when livecam starts", cmd.name, ", ".join(fixed))
+                continue
+            if new.threshold != self._settings.threshold:
+                self._tracker.params = replace(self._tracker.params, start_score=new.threshold)
+                self._worker.set_threshold(engine.continue_threshold(new.threshold))
+            self._settings = new
+            changed = True
+            log.info("%s", cmd.name)
         if changed:
             self._notify()
         return True

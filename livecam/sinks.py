@@ -128,28 +128,77 @@ class FileSink(_Closing):
 
 
 class PreviewSink(_Closing):
-    """An OpenCV window showing the output (needs a display)."""
+    """A window showing the output, drawn by a child process (``livecam.preview``) that owns the
+    window toolkit alone. Frames go through a pipe from a sender thread with a one-frame mailbox:
+    ``send`` never blocks the video; a slow window just skips frames. Frames wider than
+    ``max_width`` are scaled down first (a preview, not a second output)."""
 
-    def __init__(self, title: str = "livecam preview"):
+    def __init__(self, title: str = "livecam preview", max_width: int = 960):
+        import subprocess
+        import threading
+
         self.title = title
-        self._open = False
+        self.max_width = max_width
+        self._proc = subprocess.Popen([sys.executable, "-m", "livecam.preview", title], stdin=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._mail: np.ndarray | None = None
+        self._ready = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._pump, name="livecam-preview", daemon=True)
+        self._thread.start()
 
     def send(self, frame_bgr: np.ndarray) -> None:
+        if self._proc.poll() is not None:
+            raise DeviceError(self._ended())
+        self._mail = frame_bgr
+        self._ready.set()
+
+    def _pump(self) -> None:
         import cv2
 
-        try:
-            cv2.imshow(self.title, frame_bgr)
-            cv2.waitKey(1)
-            self._open = True
-        except cv2.error as e:
-            raise DeviceError(f"cannot show the preview window (no display?): {e.msg.strip()}") from None
+        from livecam.preview import HEADER
+
+        while True:
+            self._ready.wait()
+            self._ready.clear()
+            frame, self._mail = self._mail, None
+            if self._closed:
+                return
+            if frame is None:
+                continue
+            h, w = frame.shape[:2]
+            if w > self.max_width:
+                frame = cv2.resize(frame, (self.max_width, round(h * self.max_width / w)), interpolation=cv2.INTER_AREA)
+            try:
+                self._proc.stdin.write(HEADER.pack(frame.shape[0], frame.shape[1]))
+                self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+                self._proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):  # the window process ended: send() says why
+                return
+
+    def _ended(self) -> str:
+        code = self._proc.returncode
+        if code == 0:
+            return "the preview window was closed"
+        err = [ln.strip() for ln in (self._proc.stderr.read() or b"").decode(errors="replace").splitlines() if ln.strip()]
+        if code == 3 and err:  # our own one-line reason
+            return err[-1]
+        detail = err[0] if err else f"exit code {code}"  # e.g. Qt: "qt.qpa.xcb: could not connect to display"
+        return f"cannot show the preview window (no display?): {detail}"
 
     def close(self) -> None:
-        if self._open:
-            import cv2
-
-            cv2.destroyWindow(self.title)
-            self._open = False
+        if self._closed:
+            return
+        self._closed = True
+        self._ready.set()
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self._proc.wait(3)
+        except Exception:  # a window process that hangs is not worth waiting for
+            self._proc.kill()
 
 
 class NullSink(_Closing):

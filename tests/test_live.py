@@ -323,3 +323,15 @@ def test_live_output_on_a_street_clip_leaves_no_face_bare_for_long():
     # measured: 8-14 of ~1600 face-frames, runs of 4-6 frames (small faces the live detector size misses);
     # before motion-aware tracking: 35 of 1737, runs of 15 frames after the loop's jump cut
     assert _bare_runs(bare) <= 8, f"a face stayed bare for {_bare_runs(bare)} frames: {bare}"
+
+
+def test_settings_sent_to_a_running_pipeline_apply_or_are_refused():
+    """The tray could send threshold 0.9 to a running pipeline: it was published, but detection kept
+    0.2. A threshold now reaches the detector and the tracker; what only applies at start is refused."""
+    frames, _ = _ytf("Aaron_Guiel5")
+    cmds = [(1.0, live.set_values(threshold=0.9)), (0.05, live.set_values(detect_size=320)),
+            (0.05, live.set_values(effect=Effect.PIXELATE))]
+    backend, reports, pipe = _run(frames, Settings(), commands=cmds, seconds=1.0, loop=True)
+    assert pipe.settings.threshold == 0.9 and pipe.settings.effect is Effect.PIXELATE
+    assert pipe.settings.detect_size is None, "detect_size only changes at start: refused"
+    assert pipe._worker.detector.threshold == pytest.approx(0.45) and pipe._tracker.params.start_score == 0.9

@@ -127,9 +127,10 @@ class _FakePipeline:
         self.stopped = True
 
 
-def _real_pystray():
-    """pystray's own Menu/MenuItem classes (the same on every backend; the dummy one needs no desktop)."""
-    os.environ.setdefault("PYSTRAY_BACKEND", "dummy")
+def _real_pystray(monkeypatch):
+    """pystray's own Menu/MenuItem classes (the same on every backend; the dummy one needs no desktop).
+    The backend choice must not leak into the environment of tray processes started by later tests."""
+    monkeypatch.setenv("PYSTRAY_BACKEND", "dummy")
     import pystray
 
     return pystray
@@ -140,7 +141,7 @@ def test_the_real_pystray_menu_builds_and_every_item_works(tmp_path, monkeypatch
     appears on AppIndicator and does nothing on GTK. Build the real menu and click every item."""
     from livecam.tray.app import TrayApp
 
-    pystray = _real_pystray()
+    pystray = _real_pystray(monkeypatch)
     pipe = _FakePipeline()
     app = TrayApp(pipe, tmp_path / "settings.toml")
     opened = []
@@ -411,3 +412,43 @@ def test_presenter_mode_on_a_real_two_person_clip():
             assert cover["right"] < 0.05, f"frame {i}: the main face was covered again after it was chosen (flicker)"
     assert chosen is not None and chosen < 40, "the main face was never chosen"
     assert anonymized > 0.9 * len([r for r in reports if r.index >= 0])
+
+
+def test_preview_window_lives_in_its_own_process(bare_desktop, monkeypatch):
+    """OpenCV's window toolkit and a GTK tray crash when they share a process: the preview window is
+    drawn by a child process that owns it alone; closing it ends that process, not livecam."""
+    from livecam.sinks import PreviewSink
+
+    monkeypatch.setenv("DISPLAY", bare_desktop["DISPLAY"])
+    frames, _ = _ytf("Aaron_Guiel5")
+    sink = PreviewSink(title="livecam preview test")
+    try:
+        found = ""
+        for f in frames[:60]:
+            sink.send(f)
+            time.sleep(0.05)
+            found = subprocess.run(["xdotool", "search", "--name", "livecam preview test"], env=bare_desktop,
+                                   capture_output=True, text=True).stdout.strip()
+            if found:
+                break
+        assert found, "the preview window appeared"
+        assert sink._proc.pid != os.getpid() and sink._proc.poll() is None
+    finally:
+        sink.close()
+    assert sink._proc.poll() is not None, "closing the preview ends its process"
+
+
+def test_preview_without_a_display_is_one_clear_error(monkeypatch):
+    from livecam.errors import DeviceError
+    from livecam.sinks import PreviewSink
+
+    monkeypatch.setenv("DISPLAY", "")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    sink = PreviewSink()
+    try:
+        with pytest.raises(DeviceError, match="cannot show the preview window"):
+            for _ in range(100):
+                sink.send(np.zeros((120, 160, 3), np.uint8))
+                time.sleep(0.05)
+    finally:
+        sink.close()

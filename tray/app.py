@@ -345,14 +345,18 @@ def run_tray(settings: Settings, args) -> int:
             pipeline.wait(10)
             done.append(True)
 
+    failed: list[str] = []  # the tray's own error, if its event loop raised
+
     def exit_now() -> None:
         """Leave at once (past threads that would keep the process alive), with the usual error line and code."""
         finish()
         if pipeline.error is not None:
-            print(f"livecam: error: the live pipeline stopped: {pipeline.error}", file=sys.stderr)
+            failed.append(f"the live pipeline stopped: {pipeline.error}")
+        if failed:
+            print(f"livecam: error: {failed[-1]}", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(2 if pipeline.error is not None else 0)
+        os._exit(2 if failed else 0)
 
     loop_done = threading.Event()
     _quit_on_signals(app, exit_now, loop_done)
@@ -364,9 +368,14 @@ def run_tray(settings: Settings, args) -> int:
     threading.Thread(target=close_icon_when_pipeline_ends, name="livecam-tray-watch", daemon=True).start()
     try:
         app.run()
+    except Exception as e:  # the desktop side failed: stop everything, say it in one line, leave
+        log.debug("tray event loop failed", exc_info=True)
+        failed.append(f"the tray stopped: {type(e).__name__}: {e}")
     finally:
         loop_done.set()
         finish()
+    if failed:
+        exit_now()
     _exit_past_stuck_threads(exit_now)
     if pipeline.error is not None:
         raise LivecamError(f"the live pipeline stopped: {pipeline.error}")
