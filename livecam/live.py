@@ -395,6 +395,8 @@ class LivePipeline:
                 self._sink.close()
             except Exception as e:
                 log.warning("closing the output failed: %s", e)
+            if self._preview is not None:
+                self._preview.close()
             self._done.set()
 
     def _loop(self) -> None:

@@ -8,16 +8,26 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
-
-# Desktop tests (tray icon, global hotkeys) need an X server, a tray host and xdotool.
+# Desktop tests (tray icon and menu, global hotkeys) need an X server, a tray host, xdotool, a D-Bus
+# session, and the headers PyGObject (the GTK tray menu) builds against.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     missing=""
-    for tool in Xvfb xdotool trayer import; do command -v "$tool" >/dev/null 2>&1 || missing=1; done
+    for tool in Xvfb xdotool trayer import dbus-run-session dbus-launch; do
+        command -v "$tool" >/dev/null 2>&1 || missing=1
+    done
+    pkg-config --exists girepository-1.0 cairo 2>/dev/null || missing=1
     if [ -n "$missing" ]; then
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            xvfb xdotool trayer imagemagick >/dev/null) || echo "note: could not install the desktop test tools; those tests will be skipped"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            xvfb xdotool trayer imagemagick x11-utils dbus dbus-x11 \
+            libcairo2-dev libgirepository1.0-dev gir1.2-gtk-3.0 pkg-config >/dev/null) \
+            || echo "note: could not install the desktop test tools; those tests will be skipped"
     fi
 fi
+
+extras="test"
+if pkg-config --exists girepository-1.0 cairo 2>/dev/null; then
+    extras="test,menu"  # the GTK tray menu, as the README sets it up on Linux
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
 
 exec .venv/bin/python -m pytest "$@"

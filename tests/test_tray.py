@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -267,7 +269,7 @@ def test_tray_icon_docks_changes_colour_and_hotkeys_work(desktop, tmp_path):
 
 def _tray_desktop_scenario(desktop, tmp_path):
     tmp_path.mkdir(parents=True, exist_ok=True)
-    env = {**desktop, "LIVECAM_CONFIG": str(tmp_path / "settings.toml")}
+    env = {**desktop, "LIVECAM_CONFIG": str(tmp_path / "settings.toml"), "PYSTRAY_BACKEND": "xorg"}
     p = subprocess.Popen([sys.executable, "-m", "livecam", "tray", "--camera", DATA / "clips" / "street-1080p.mp4",
                           "--no-vcam", "--output", tmp_path / "out.mp4"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -332,7 +334,7 @@ def bare_desktop():
 
 
 def test_no_tray_host_is_said_once_and_livecam_keeps_running(bare_desktop, tmp_path):
-    env = {**bare_desktop, "LIVECAM_CONFIG": str(tmp_path / "settings.toml")}
+    env = {**bare_desktop, "LIVECAM_CONFIG": str(tmp_path / "settings.toml"), "PYSTRAY_BACKEND": "xorg"}
     p = subprocess.Popen([sys.executable, "-m", "livecam", "tray", "--camera", DATA / "clips" / "stage-360p.mp4",
                           "--no-vcam", "--output", tmp_path / "out.mp4"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -452,3 +454,86 @@ def test_preview_without_a_display_is_one_clear_error(monkeypatch):
                 time.sleep(0.05)
     finally:
         sink.close()
+
+
+def _gtk_available() -> bool:
+    r = subprocess.run([sys.executable, "-c", "import gi; gi.require_version('Gtk', '3.0'); from gi.repository import Gtk"],
+                       capture_output=True)
+    return r.returncode == 0 and shutil.which("dbus-run-session") is not None
+
+
+def test_gtk_tray_menu_works_on_a_real_panel(desktop, tmp_path):
+    """The README's Linux set-up (`pip install -e ".[menu]"`) gives pystray's GTK backend: under Xvfb with
+    a real tray panel (trayer) the icon docks, a right click opens the full menu, its items work from
+    the keyboard (privacy screen: the icon turns blue), and "Show preview" opens the preview window
+    while the tray keeps running (it crashed the app when OpenCV's Qt shared the process with GTK)."""
+    if not _gtk_available():
+        pytest.skip("needs PyGObject and dbus-run-session (scripts/test.sh installs them on Debian/Ubuntu)")
+    # NO_AT_BRIDGE: GTK would start an accessibility bus that outlives the test holding its output pipe
+    env = {**desktop, "LIVECAM_CONFIG": str(tmp_path / "settings.toml"), "PYSTRAY_BACKEND": "gtk", "NO_AT_BRIDGE": "1"}
+    script = str(Path(sys.executable).parent / "livecam")  # the command a user runs (GTK names windows after it)
+    p = subprocess.Popen(["dbus-run-session", "--", script, "tray", "--camera",
+                          DATA / "clips" / "stage-360p.mp4", "--no-vcam", "--output", tmp_path / "out.mp4"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+    def tree():
+        return subprocess.run(["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True).stdout
+
+    try:
+        icon = None
+        deadline = time.monotonic() + 60
+        while icon is None and time.monotonic() < deadline:
+            icon = re.search(r'"livecam: anonymizing".*?(\d+)x(\d+)\+-?\d+\+-?\d+\s+\+(\d+)\+(\d+)', tree())
+            time.sleep(0.5)
+        assert icon, "the GTK icon docked in the panel"
+        w, h, x, y = map(int, icon.groups())
+        cx, cy = x + w // 2, y + h // 2
+        _wait_for_color(env, tmp_path, Mode.ANONYMIZING)
+
+        def open_menu():
+            subprocess.run(["xdotool", "mousemove", str(cx), str(cy), "click", "3"], env=env, check=True)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                menu_win = re.search(r'"livecam": \("livecam" "Livecam"\)\s+(\d+)x(\d+)', tree())
+                if menu_win and int(menu_win.group(1)) > 200:
+                    return
+                time.sleep(0.3)
+            raise AssertionError(f"no menu opened on a right click at {cx},{cy}:\n{tree()}")
+
+        open_menu()
+        subprocess.run(["import", "-window", "root", str(tmp_path / "gtk-menu.png")], env=env, check=True)
+        subprocess.run(["xdotool", "key", "Down", "Down", "Return"], env=env, check=True)  # Privacy screen
+        _wait_for_color(env, tmp_path, Mode.PRIVACY)
+        open_menu()
+        subprocess.run(["xdotool", "key", *["Down"] * 6, "Return"], env=env, check=True)  # Show preview
+        found = ""
+        deadline = time.monotonic() + 20
+        while not found and time.monotonic() < deadline:
+            found = subprocess.run(["xdotool", "search", "--name", "livecam preview"], env=env,
+                                   capture_output=True, text=True).stdout.strip()
+            time.sleep(0.5)
+        assert found, "the preview window opened"
+        time.sleep(1)
+        assert p.poll() is None, "the tray keeps running beside the preview window"
+    except AssertionError as e:
+        p.terminate()
+        out, _ = p.communicate(timeout=30)
+        raise type(e)(f"{e}\n--- livecam tray output ---\n{out}") from None
+    finally:
+        tray = subprocess.run(["pgrep", "-P", str(p.pid), "-f", "livecam tray"], capture_output=True, text=True)
+        pids = [int(v) for v in tray.stdout.split()]
+        for pid in pids:  # SIGTERM to livecam itself, as a desktop session would
+            os.kill(pid, signal.SIGTERM)
+        try:
+            out, _ = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            out, _ = p.communicate(timeout=10)
+            raise AssertionError(f"livecam tray (GTK) did not stop on SIGTERM:\n{out}")
+        finally:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # the session's D-Bus daemon
+            except ProcessLookupError:
+                pass
+    assert pids and p.returncode == 0, out
+    assert "Traceback" not in out and "error" not in out.lower().replace("dbus.error", ""), out

@@ -54,6 +54,8 @@ class TrayApp:
         self._mail_ready = threading.Event()
         self._closing = False
         self._quit_lock = threading.Lock()
+        self.signal_handler: Callable | None = None  # set by _quit_on_signals
+        self._notifications: bool | None = None  # a notification service exists (asked once)
         self._updater = threading.Thread(target=self._update_loop, name="livecam-tray-update", daemon=True)
         self._updater.start()
         pipeline.add_listener(self._on_change)
@@ -166,11 +168,21 @@ class TrayApp:
     def _notify(self, message: str) -> None:
         self.notifications.append(message)
         icon = self._icon
-        if icon is not None and getattr(icon, "HAS_NOTIFICATION", False):
+        if icon is not None and getattr(icon, "HAS_NOTIFICATION", False) and self._can_notify():
             try:
                 icon.notify(message, "livecam")
             except Exception as e:  # notifications are a nicety: never stop the video for one
                 log.debug("notification failed: %s", e)
+
+    def _can_notify(self) -> bool:
+        """Whether the desktop has a notification service. pystray's GTK/AppIndicator backends send
+        notifications over D-Bus from their event loop, and a missing service there (a minimal
+        desktop) raised out of the loop and ended the tray; so ask the bus once, first."""
+        if self._notifications is None:
+            self._notifications = _dbus_notifications_available() if "gi.repository" in sys.modules else True
+            if not self._notifications:
+                log.info("no desktop notification service: state changes show on the tray icon only")
+        return self._notifications
 
     # -- pystray --------------------------------------------------------------------------
     def _pystray_menu(self, pystray):
@@ -228,10 +240,55 @@ class TrayApp:
         """pystray's setup callback (its own thread): show the icon, then bring it up to date."""
         if not icon.visible:
             icon.visible = True
+        if getattr(icon, "_notifier", None) is not None and not self._can_notify():
+            # pystray's GTK backend closes its last notification over D-Bus when it stops, whether it
+            # sent one or not; with no notification service that raises and ends livecam with an error
+            icon._notifier = _NoNotifier()
+        if self.signal_handler is not None and "gi.repository" in sys.modules:
+            # pystray's GTK/AppIndicator backends reset Ctrl+C to "kill at once" when their loop starts
+            # (an unfinished recording): put ours back, from the main thread the loop runs on
+            from gi.repository import GLib
+
+            def reinstall() -> bool:
+                import signal
+
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, self.signal_handler)
+                return False
+
+            GLib.idle_add(reinstall)
         self._shown.set()
         if self._mail is None and self._last_applied is not None:
             self._mail = self._last_applied
         self._mail_ready.set()
+
+
+class _NoNotifier:
+    """Stands in for pystray's D-Bus notifier where the desktop has no notification service."""
+
+    def notify(self, *args) -> None:
+        pass
+
+    def hide(self) -> None:
+        pass
+
+
+def _dbus_notifications_available() -> bool:
+    """org.freedesktop.Notifications is running or can be started on the session bus."""
+    try:
+        from gi.repository import Gio, GLib
+
+        bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+        name = "org.freedesktop.Notifications"
+
+        def ask(method: str, args):
+            return bus.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", method,
+                                 args, None, Gio.DBusCallFlags.NONE, 2000, None).unpack()[0]
+
+        return bool(ask("NameHasOwner", GLib.Variant("(s)", (name,)))) or name in ask("ListActivatableNames", None)
+    except Exception as e:  # no session bus at all
+        log.debug("cannot ask D-Bus for a notification service: %s", e)
+        return False
 
 
 def _size_xorg_window(icon) -> None:
@@ -274,15 +331,36 @@ NO_TRAY_HOST = ("no system tray on this desktop: the icon cannot be shown; livec
 
 
 def import_pystray():
-    try:
-        import pystray
+    """pystray with the best backend this desktop has: AppIndicator, then GTK (both with a menu), then
+    plain X11 (an icon without a menu). pystray tries them itself but stops at the first that fails
+    with anything but ImportError: PyGObject without the AppIndicator typelib raises ValueError, so
+    each is tried here in turn."""
+    import importlib
+    import os
+    import sys as _sys
 
-        logger = logging.getLogger("pystray._base")
-        if not any(isinstance(f, _NoTrayHostOnce) for f in logger.filters):
-            logger.addFilter(_NoTrayHostOnce())
-    except Exception as e:  # pystray connects to the desktop at import time
-        raise LivecamError(f"the tray needs a desktop session ({type(e).__name__}: {e}); "
-                           "run `livecam run` instead, or start it from your desktop") from None
+    chosen = os.environ.get("PYSTRAY_BACKEND")
+    order = [chosen] if chosen else ([None, "gtk", "xorg"] if _sys.platform.startswith("linux") else [None])
+    errors = []
+    for backend in order:
+        if backend:
+            os.environ["PYSTRAY_BACKEND"] = backend
+        try:
+            pystray = importlib.import_module("pystray")
+            break
+        except Exception as e:  # pystray connects to the desktop at import time
+            errors.append(f"{type(e).__name__}: {e}")
+            _sys.modules.pop("pystray", None)
+        finally:
+            if backend and not chosen:
+                os.environ.pop("PYSTRAY_BACKEND", None)
+    else:
+        raise LivecamError(f"the tray needs a desktop session ({errors[-1]}); "
+                           "run `livecam run` instead, or start it from your desktop")
+    logger = logging.getLogger("pystray._base")
+    if not any(isinstance(f, _NoTrayHostOnce) for f in logger.filters):
+        logger.addFilter(_NoTrayHostOnce())
+    log.debug("tray backend: %s", pystray.Icon.__module__)
     return pystray
 
 
@@ -298,7 +376,8 @@ def _quit_on_signals(app: TrayApp, exit_now: Callable[[], None], loop_done: thre
     Quitting stays off the main thread, which may hold the X connection's non-reentrant lock. If
     the event loop has not ended 5 s later (seen in CI: the icon's window destroyed, the loop still
     waiting), this thread finishes the shutdown itself (``exit_now``: hotkeys, pipeline, output file,
-    then exit)."""
+    then exit). GLib's main loop (the GTK and AppIndicator backends) takes the wakeup socket over
+    while it runs; there the Python handlers installed here do the same, from the main thread."""
     import signal
     import socket
 
@@ -306,19 +385,30 @@ def _quit_on_signals(app: TrayApp, exit_now: Callable[[], None], loop_done: thre
     tx.setblocking(False)
     signal.set_wakeup_fd(tx.fileno())
     wanted = {int(signal.SIGTERM), int(signal.SIGINT)}
+    once = threading.Lock()
+
+    def quit_then_exit() -> None:
+        if not once.acquire(blocking=False):
+            return  # the other route got here first
+        app.quit()
+        if loop_done.wait(5):
+            return
+        log.debug("the tray event loop did not end after quit; finishing from the signal thread")
+        exit_now()
+
+    def handler(*_) -> None:  # Python-level route: never quit inside a signal handler
+        threading.Thread(target=quit_then_exit, name="livecam-tray-quit", daemon=True).start()
+
     for sig in wanted:
-        signal.signal(sig, lambda *_: None)  # the wakeup socket does the work
+        signal.signal(sig, handler)
+    app.signal_handler = handler
 
     def wait_for_signal(keep_open=tx) -> None:  # holds the socket CPython writes to: closing it frees the fd
         while True:
             data = rx.recv(64)
             if not data or wanted & set(data):
                 break
-        app.quit()
-        if loop_done.wait(5):
-            return
-        log.debug("the tray event loop did not end after quit; finishing from the signal thread")
-        exit_now()
+        quit_then_exit()
 
     threading.Thread(target=wait_for_signal, name="livecam-tray-signals", daemon=True).start()
 
