@@ -80,9 +80,11 @@ def eval_photos(data: Path, settings: Settings, make_engine, thresholds: list[fl
 
 def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | None = None) -> dict:
     """Clips of frames; ``live_hz`` runs the detector only at that rate (25 fps frames) and, as the live
-    path does, tracks in camera-stabilised coordinates and obscures a frame whole after a cut until
-    the next detection, or when it differs from the last detected frame by a scene change."""
-    from livecam.motion import SCENE_CHANGE, CameraMotion, change_since
+    path does, tracks in camera-stabilised coordinates and obscures a frame whole when the live
+    pipeline's gate (``livecam.live.gate``) would: after a cut until the next detection, on a
+    scene change since the last detected frame, or when that detection is stale."""
+    from livecam.live.gate import Evidence, distrust
+    from livecam.motion import CameraMotion
 
     tracks = json.loads((data / "tracks.json").read_text())
     fps = 25.0
@@ -114,7 +116,8 @@ def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | Non
                     det_entry, det_i = entry, i
                 else:
                     faces = engine.tracker.predict(ts).moved(ox, oy)
-                    obscured = det_i < epoch or change_since(det_entry, entry, motion.scale) > SCENE_CHANGE
+                    ev = Evidence(last_ok_t=det_i / fps, det_view=det_entry, det_in_scene=det_i >= epoch)
+                    obscured = distrust(ev, ts, entry, motion.scale, settings.stale_ms) is not None
             ok = obscured or _covered(effects.coverage_mask(img.shape, faces, params) > 0, t["box"])
             hits["all"].append(ok)
             misses += not ok

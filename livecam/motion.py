@@ -27,6 +27,13 @@ SCENE_CHANGE = 28.0
 # Phase correlation's peak response below this means no reliable shift (a cut, a flat picture).
 MIN_RESPONSE = 0.2
 
+# A cut also leaves little for any one shift to explain: between frames of one scene the response
+# stays >= 0.46 (street clip, frames up to 12 apart: a busy machine skips frames, and a static
+# street then differs by up to 35 grey levels); a loop back to the clip's start gives 0.30, cuts
+# between panned photos < 0.1, a YouTube Faces jump cut 0.11. A big change with a high response
+# is not a cut: the scene gate (against the detected frame) still obscures it until the next detection.
+CUT_RESPONSE = 0.4
+
 # A pan leaves two frames nearly equal once its shift is undone (panned WIDER photos: p99 2.7
 # grey levels); a shift is only believed when it leaves at most half of the difference, and
 # at most half the scene-change level.
@@ -47,16 +54,23 @@ def _window(shape: tuple[int, int]) -> np.ndarray:
     return cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F)
 
 
+def phase(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """Phase correlation of two same-size thumbnails: ``(dx, dy, response)``; the response (0..1)
+    says how much of the picture one shift explains."""
+    # copies: OpenCV applies the window to its inputs in place
+    (dx, dy), response = cv2.phaseCorrelate(a.copy(), b.copy(), _window(a.shape))
+    return float(dx), float(dy), float(response)
+
+
 def shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float] | None:
     """How far the picture moved from thumbnail ``a`` to ``b`` (thumbnail pixels), or None when
     phase correlation finds no clear answer."""
     if a.shape != b.shape or min(a.shape) < 8:
         return None
-    # copies: OpenCV applies the window to its inputs in place
-    (dx, dy), response = cv2.phaseCorrelate(a.copy(), b.copy(), _window(a.shape))
+    dx, dy, response = phase(a, b)
     if response < MIN_RESPONSE or abs(dx) > a.shape[1] / 2 or abs(dy) > a.shape[0] / 2:
         return None
-    return float(dx), float(dy)
+    return dx, dy
 
 
 def change(a: np.ndarray, b: np.ndarray, dx: float = 0.0, dy: float = 0.0) -> float:
@@ -93,14 +107,15 @@ class CameraMotion:
         if prev.shape != thumb.shape:
             return True
         still = change(prev, thumb)
-        dx, dy = shift(prev, thumb) or (0.0, 0.0)
-        moved = change(prev, thumb, dx, dy)
+        dx, dy, response = phase(prev, thumb) if min(thumb.shape) >= 8 else (0.0, 0.0, 0.0)
+        ok = response >= MIN_RESPONSE and abs(dx) <= thumb.shape[1] / 2 and abs(dy) <= thumb.shape[0] / 2
+        moved = change(prev, thumb, dx, dy) if ok else still
         if moved > 0.5 * min(still, SCENE_CHANGE):
             # the shift explains too little: people moving, not the camera, or a cut that a shift
             # happens to make look a bit less different (seen at a clip's loop point)
             dx = dy = 0.0
             moved = still
-        if moved > SCENE_CHANGE:
+        if moved > SCENE_CHANGE and response < CUT_RESPONSE:
             return True
         self.offset = (self.offset[0] + dx * self.scale, self.offset[1] + dy * self.scale)
         return False

@@ -1,0 +1,73 @@
+"""What the tray, hotkeys and CLI may say to a running pipeline, and what it says back."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Callable
+
+from livecam import effects
+from livecam.faces import Faces
+from livecam.settings import Settings
+
+
+class Mode(enum.Enum):
+    STARTING = "starting"
+    ANONYMIZING = "anonymizing"
+    PAUSED = "paused"              # raw camera: only by an explicit choice
+    PRIVACY = "privacy screen"     # whole frame covered by choice
+    FAILING_CLOSED = "failing closed"
+
+
+@dataclass(frozen=True)
+class Status:
+    mode: Mode = Mode.STARTING
+    reason: str | None = None
+    detect_hz: float = 0.0
+    detector_ms: float = 0.0
+    detect_size: int | None = None
+    frames_out: int = 0
+    camera: str = ""
+
+
+@dataclass(frozen=True)
+class FrameReport:
+    """What the pipeline did with one captured frame (for benchmarks and tests)."""
+
+    seq: int            # 0 for a frame sent while the camera is lost (not from the camera)
+    index: int          # the source's frame index (replay) or seq; -1 while the camera is lost
+    capture_t: float
+    sent_t: float
+    obscured_all: bool
+    faces: Faces
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Command:
+    """A change for the pipeline thread to apply to its own settings: ``apply(settings) -> settings``."""
+
+    name: str
+    apply: Callable[[Settings], Settings]
+
+
+STOP = Command("stop", lambda s: s)
+
+
+# Settings a running pipeline cannot change (they pick devices, models or sizes when it starts);
+# a command changing one is refused with a warning. Everything else applies from the next frame.
+RESTART_KEYS = ("device", "detect_size", "model", "small_faces_s", "camera", "size", "fps", "vcam_device",
+                "detect_hz", "hotkeys")
+
+
+def toggle(field_name: str) -> Command:
+    return Command(f"toggle {field_name}", lambda s: s.replace(**{field_name: not getattr(s, field_name)}))
+
+
+def set_values(**values) -> Command:
+    return Command("set " + ", ".join(values), lambda s: s.replace(**values))
+
+
+def cycle_effect() -> Command:
+    order = list(effects.Effect)
+    return Command("cycle effect", lambda s: s.replace(effect=order[(order.index(s.effect) + 1) % len(order)]))

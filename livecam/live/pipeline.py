@@ -1,0 +1,291 @@
+"""The pipeline thread: owns settings, tracker, presenter choice and the fail-closed decision."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import replace
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from livecam import effects, engine
+from livecam.errors import LivecamError
+from livecam.faces import Faces
+from livecam.live.commands import RESTART_KEYS, STOP, Command, FrameReport, Mode, Status
+from livecam.live.gate import Evidence, distrust
+from livecam.live.worker import DetectionWorker
+from livecam.motion import CameraMotion, thumbnail
+from livecam.settings import Settings
+from livecam.sources import Captured, Grabber
+from livecam.tracker import FaceTracker
+
+log = logging.getLogger(__name__)
+
+
+class LivePipeline:
+    """Owns the live pipeline state in its own thread. See the module docstring."""
+
+    def __init__(self, grabber: Grabber, worker: DetectionWorker, sink, settings: Settings,
+                 out_size: tuple[int, int], fps: float, camera_name: str = "",
+                 on_frame: Callable[[FrameReport], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self._grabber = grabber
+        self._worker = worker
+        self._sink = sink
+        self._settings = settings
+        self._out_w, self._out_h = out_size
+        self._fps = fps
+        self._clock = clock
+        self._on_frame = on_frame
+        self._commands: queue.Queue[Command] = queue.Queue()
+        self._listeners: list[Callable[[Status, Settings], None]] = []
+        self._tracker = FaceTracker(engine.tracker_params(settings.threshold))
+        from livecam.presenter import PresenterChooser
+
+        self._presenter = PresenterChooser()
+        self._last_ok_t: float | None = None
+        self._motion = CameraMotion()
+        self._frames: OrderedDict[int, tuple[tuple[float, float], np.ndarray]] = OrderedDict()  # seq -> (offset, thumb)
+        self._epoch = 0             # first frame of the current scene (after a cut or a change of camera size)
+        self._det_seq: int | None = None  # the frame the newest detection in use ran on
+        self._in_shape: tuple[int, ...] | None = None
+        self._last_error: str | None = None
+        self._det_times: deque[float] = deque(maxlen=64)
+        self._det_ms: deque[float] = deque(maxlen=32)
+        self._status = Status(camera=camera_name)
+        self._preview = None
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livecam-pipeline", daemon=True)
+
+    # -- public, thread-safe --------------------------------------------------------------
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def add_listener(self, fn: Callable[[Status, Settings], None]) -> None:
+        """``fn(status, settings)`` is called from the pipeline thread after every change."""
+        self._listeners.append(fn)
+
+    def send(self, command: Command) -> None:
+        self._commands.put(command)
+
+    def prepare(self, sample: np.ndarray) -> None:
+        """Load the detector and choose its size before ``start`` (otherwise done on the first frame)."""
+        self._worker.prepare(sample)
+
+    def start(self) -> LivePipeline:
+        self._grabber.start()
+        self._worker.start()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.send(STOP)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    # -- pipeline thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as e:  # reported to whoever waits on us (the CLI)
+            self.error = e
+            log.debug("pipeline stopped by an error", exc_info=True)
+        finally:
+            self._worker.stop()
+            self._grabber.stop()
+            try:
+                self._sink.close()
+            except Exception as e:
+                log.warning("closing the output failed: %s", e)
+            if self._preview is not None:
+                self._preview.close()
+            self._done.set()
+
+    def _loop(self) -> None:
+        last_seq = 0
+        last_frame: np.ndarray | None = None
+        last_capture = self._clock()
+        last_sent = 0.0
+        interval = 1.0 / self._fps
+        while True:
+            if not self._drain_commands():
+                return
+            cap = self._grabber.latest(last_seq, timeout=interval)
+            self._take_results()
+            now = self._clock()
+            if cap is None:
+                # No new frame: keep the virtual camera alive with an obscured frame once the
+                # camera has been silent for longer than the stale limit.
+                silent = now - last_capture
+                if silent > self._settings.stale_ms / 1000 and now - last_sent >= interval * 0.9:
+                    reason = self._grabber.lost_reason or f"no camera frame for {silent:.1f} s"
+                    base = last_frame if last_frame is not None else np.zeros((self._out_h, self._out_w, 3), np.uint8)
+                    self._set_status(Mode.FAILING_CLOSED, f"camera lost: {reason}; reconnecting")
+                    self._sink.send(effects.obscure_all(base, "livecam: camera lost - reconnecting"))
+                    last_sent = self._clock()
+                    if self._on_frame is not None:
+                        self._on_frame(FrameReport(0, -1, now, last_sent, True, Faces.empty(), self._status.reason))
+                continue
+            last_seq, last_capture = cap.seq, cap.t
+            frame = self._follow(cap)
+            self._worker.offer(cap if frame is cap.frame else replace(cap, frame=frame), urgent=self._epoch == cap.seq)
+            out, faces, reason = self._render(frame, cap.t, cap.seq)
+            self._sink.send(out)
+            self._show_preview(out)
+            last_sent = self._clock()
+            last_frame = frame
+            self._status = replace(self._status, frames_out=self._status.frames_out + 1)
+            if self._on_frame is not None:
+                self._on_frame(FrameReport(cap.seq, cap.index, cap.t, last_sent, reason is not None, faces, reason))
+
+    def _follow(self, cap: Captured) -> np.ndarray:
+        """The frame on the output's pixel grid (detection and painting share it), with the camera's
+        motion since the last frame measured. A cut, or a camera that came back at another size,
+        starts a new scene: nothing detected before it is trusted."""
+        frame = cap.frame
+        resized = frame.shape[0] != self._out_h or frame.shape[1] != self._out_w
+        if resized:
+            frame = cv2.resize(frame, (self._out_w, self._out_h), interpolation=cv2.INTER_AREA)
+        new_size = self._in_shape is not None and cap.frame.shape != self._in_shape
+        if new_size:
+            log.info("the camera now sends %dx%d: shown at %dx%d, as a new scene", cap.frame.shape[1],
+                     cap.frame.shape[0], self._out_w, self._out_h)
+        self._in_shape = cap.frame.shape
+        thumb = thumbnail(frame)
+        if self._motion.step(frame, thumb) or new_size:
+            self._epoch = cap.seq
+        self._frames[cap.seq] = (self._motion.offset, thumb)
+        while len(self._frames) > 256:
+            self._frames.popitem(last=False)
+        return frame
+
+    def _show_preview(self, out: np.ndarray) -> None:
+        """The preview window asked for from the tray (``settings.preview``), owned by this thread."""
+        if self._settings.preview:
+            if self._preview is None:
+                from livecam.sinks import PreviewSink
+
+                self._preview = PreviewSink()
+            try:
+                self._preview.send(out)
+            except LivecamError as e:
+                log.warning("%s", e)
+                self._settings = self._settings.replace(preview=False)
+                self._notify()
+        elif self._preview is not None:
+            self._preview.close()
+            self._preview = None
+
+    def _drain_commands(self) -> bool:
+        changed = False
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            if cmd is STOP:
+                return False
+            try:
+                new = cmd.apply(self._settings)
+            except LivecamError as e:
+                log.warning("ignored %s: %s", cmd.name, e)
+                continue
+            fixed = [k for k in RESTART_KEYS if getattr(new, k) != getattr(self._settings, k)]
+            if fixed:
+                log.warning("ignored %s: %s only change when livecam starts", cmd.name, ", ".join(fixed))
+                continue
+            if new.threshold != self._settings.threshold:
+                self._tracker.params = replace(self._tracker.params, start_score=new.threshold)
+                self._worker.set_threshold(engine.continue_threshold(new.threshold))
+            self._settings = new
+            changed = True
+            log.info("%s", cmd.name)
+        if changed:
+            self._notify()
+        return True
+
+    def _take_results(self) -> None:
+        for r in self._worker.results():
+            self._det_times.append(r.t)
+            self._det_ms.append(r.ms)
+            if r.faces is None:
+                if self._last_error is None:
+                    log.warning("face detector failed: %s; failing closed until it works again", r.error)
+                self._last_error = r.error
+                continue
+            if self._last_error is not None:
+                log.info("face detector works again")
+            self._last_error = None
+            if r.seq < self._epoch or r.seq not in self._frames:
+                continue  # a detection of the picture before a cut: its boxes belong to another scene
+            if self._det_seq is None or self._det_seq < self._epoch:
+                self._tracker.reset()  # the first detection of a new scene
+            ox, oy = self._frames[r.seq][0]
+            t = r.t if self._tracker.time is None else max(r.t, self._tracker.time)
+            self._tracker.update(r.faces.moved(-ox, -oy), t)  # tracked in camera-stabilised coordinates
+            self._last_ok_t = t
+            self._det_seq = r.seq
+        if len(self._det_times) >= 2:
+            span = self._det_times[-1] - self._det_times[0]
+            hz = (len(self._det_times) - 1) / span if span > 0 else 0.0
+            self._status = replace(self._status, detect_hz=hz, detector_ms=float(np.median(self._det_ms)),
+                                   detect_size=self._worker.detect_size)
+
+    def _distrust(self, t: float, seq: int) -> str | None:
+        """Why the face boxes for frame ``seq`` (captured at ``t``) cannot be trusted, or None."""
+        det = self._frames.get(self._det_seq) if self._det_seq is not None else None
+        ev = Evidence(load_error=self._worker.load_error, detector_error=self._last_error,
+                      model_ready=self._worker.ready, last_ok_t=self._last_ok_t, det_view=det,
+                      det_in_scene=self._det_seq is not None and self._det_seq >= self._epoch)
+        return distrust(ev, t, self._frames[seq], self._motion.scale, self._settings.stale_ms)
+
+    def _render(self, frame: np.ndarray, t: float, seq: int) -> tuple[np.ndarray, Faces, str | None]:
+        s = self._settings
+        if s.privacy_screen:
+            self._set_status(Mode.PRIVACY, None)
+            return effects.obscure_all(frame, "privacy screen"), Faces.empty(), "privacy screen"
+        distrust = self._distrust(t, seq)
+        if not s.anonymize:
+            self._set_status(Mode.PAUSED, None)
+            return frame, Faces.empty(), None
+        if distrust:
+            self._set_status(Mode.FAILING_CLOSED, distrust)
+            return effects.obscure_all(frame, "livecam: " + distrust.split(":")[0]), Faces.empty(), distrust
+        self._set_status(Mode.ANONYMIZING, None)
+        faces = self._tracker.predict(t).moved(*self._frames[seq][0])
+        if s.presenter:
+            faces = self._presenter.others(faces, frame.shape[1], frame.shape[0])
+        else:
+            self._presenter.reset()
+        return effects.apply(frame, faces, s.effect_params()), faces, None
+
+    def _set_status(self, mode: Mode, reason: str | None) -> None:
+        """Publish a mode change. Reasons differing only after their ':' (e.g. an age in ms) are one state."""
+        kind = (reason or "").split(":")[0]
+        if mode is self._status.mode and kind == (self._status.reason or "").split(":")[0]:
+            return
+        if mode is Mode.FAILING_CLOSED:
+            log.warning("failing closed (whole frame obscured): %s", reason)
+        elif self._status.mode is Mode.FAILING_CLOSED and mode is not Mode.FAILING_CLOSED:
+            log.info("%s again", mode.value)
+        self._status = replace(self._status, mode=mode, reason=reason)
+        self._notify()
+
+    def _notify(self) -> None:
+        for fn in self._listeners:
+            try:
+                fn(self._status, self._settings)
+            except Exception:  # a broken listener must not stop the video
+                log.exception("status listener failed")

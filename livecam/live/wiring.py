@@ -1,0 +1,135 @@
+"""Wiring: camera, detector and outputs for the given settings, and running until stopped."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Callable
+
+from livecam import engine
+from livecam.detectors import Detector
+from livecam.errors import LivecamError
+from livecam.live.commands import Command, FrameReport
+from livecam.live.pipeline import LivePipeline
+from livecam.live.worker import DetectionWorker
+from livecam.settings import Settings
+from livecam.sources import FrameSource, Grabber
+
+log = logging.getLogger(__name__)
+
+
+def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], sink, *,
+                   first_source: FrameSource | None = None, make_detector: Callable[[], Detector] | None = None,
+                   on_frame: Callable[[FrameReport], None] | None = None, camera_name: str = "",
+                   budget_ms: float | None = None) -> LivePipeline:
+    """Wire capture, detection and output for ``settings``; call ``.start()`` on the result."""
+    src = first_source or open_source()
+    if make_detector is None:
+        def make_detector() -> Detector:
+            from livecam.detectors import load_detector
+
+            return load_detector(settings.model, device=settings.device, detect_size=settings.detect_size,
+                                 threshold=engine.continue_threshold(settings.threshold))
+    fps = settings.fps or src.fps or 30.0
+    grabber = Grabber(open_source, first=src)
+    worker = DetectionWorker(make_detector, settings, budget_ms=budget_ms)
+    return LivePipeline(grabber, worker, sink, settings, (src.width, src.height), fps, camera_name=camera_name,
+                        on_frame=on_frame)
+
+
+def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam: bool = True, preview: bool = False,
+               output=None, vcam_backend: str | None = None):
+    from livecam.sinks import FanOut, FileSink, PreviewSink, VirtualCameraSink
+
+    sinks = []
+    try:
+        if vcam:
+            sinks.append(VirtualCameraSink(width, height, fps, device=settings.vcam_device, backend=vcam_backend))
+        if output is not None:
+            sinks.append(FileSink(output, width, height, fps))
+        if preview:
+            sinks.append(PreviewSink())
+    except BaseException:
+        FanOut(sinks).close()
+        raise
+    if not sinks:
+        raise LivecamError("nothing to send the video to: drop --no-vcam, or add --preview or --output FILE")
+    return FanOut(sinks)
+
+
+def start_from_camera(settings: Settings, args) -> LivePipeline:
+    """Open the camera and the outputs named by ``settings``/``args`` and start the pipeline."""
+    from livecam.sources import CameraSource, open_camera
+
+    cam = open_camera(None if settings.camera == "0" and getattr(args, "camera", None) is None else settings.camera,
+                      settings.size, settings.fps)
+    spec = cam.spec
+    fps = settings.fps or cam.fps
+    try:
+        sink = open_sinks(settings, cam.width, cam.height, fps, vcam=not getattr(args, "no_vcam", False),
+                          preview=getattr(args, "preview", False), output=getattr(args, "output", None))
+    except BaseException:
+        cam.close()
+        raise
+    pipeline = build_pipeline(settings, lambda: CameraSource(spec, settings.size, settings.fps), sink,
+                              first_source=cam, camera_name=f"camera {spec} ({cam.width}x{cam.height} @ {fps:g} fps)")
+    return pipeline.start()
+
+
+def wait_until_stopped(pipeline: LivePipeline) -> None:
+    """Block until the pipeline stops (SIGTERM / Ctrl+C stop it); re-raise its error as a LivecamError.
+
+    The pipeline closes its outputs itself (a recording gets its index written); a second Ctrl+C
+    while it does so is ignored, as leaving then would abort the process mid-encode and leave an
+    unreadable file."""
+    import signal
+
+    stopping = []
+
+    def stop(*_):
+        log.info("stopping")
+        stopping.append(True)
+        pipeline.stop()
+        signal.signal(signal.SIGINT, lambda *_: log.info("still stopping: closing the outputs"))
+
+    old_term = signal.signal(signal.SIGTERM, stop)
+    old_int = signal.signal(signal.SIGINT, stop)
+    try:
+        while not pipeline.wait(0.5):
+            pass
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        # once stopping, a further Ctrl+C is ignored to the end (Python's own handler is gone while the
+        # interpreter shuts down, and the default one would kill it with an unfinished exit)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if stopping else old_int)
+    if pipeline.error is not None:
+        if isinstance(pipeline.error, LivecamError):
+            raise pipeline.error
+        raise LivecamError(f"the live pipeline stopped: {type(pipeline.error).__name__}: {pipeline.error}")
+
+
+def run_cli(settings: Settings, args) -> int:
+    """``livecam run``: until Ctrl+C / SIGTERM; returns the exit code. The global hotkeys work here
+    too, wherever a desktop session is there to deliver them."""
+    pipeline = start_from_camera(settings, args)
+    log.info("running: %s -> anonymized output. Select the 'livecam' camera in your app; Ctrl+C stops.",
+             pipeline.status.camera)
+    hotkeys = start_hotkeys(settings, pipeline.send)
+    try:
+        wait_until_stopped(pipeline)
+    finally:
+        if hotkeys is not None:
+            hotkeys.stop()
+    return 0
+
+
+def start_hotkeys(settings: Settings, send: Callable[[Command], None]):
+    """The global hotkeys of ``settings``, or None where there is no desktop session to register them with."""
+    import os
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        log.info("no desktop session: global hotkeys are off")
+        return None
+    from livecam.tray.hotkeys import Hotkeys
+
+    return Hotkeys(settings.hotkeys, send)

@@ -1,0 +1,226 @@
+"""The detection thread: the only caller of the detector, always on the newest frame offered."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from livecam.detectors import Detector
+from livecam.faces import Faces
+from livecam.settings import Settings
+from livecam.sources import Captured
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DetResult:
+    seq: int
+    t: float                 # capture time of the frame it ran on
+    faces: Faces | None      # None when the detector raised
+    error: str | None
+    ms: float
+
+
+# Detector widths tried by the automatic choice, largest first.
+AUTO_SIZES = (1024, 896, 768, 640, 512, 416, 320)
+
+
+class DetectionWorker:
+    """Runs the detector in its own thread on the newest frame offered; never blocks the caller."""
+
+    def __init__(self, make_detector: Callable[[], Detector], settings: Settings, budget_ms: float | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self._make = make_detector
+        self._detect_hz = settings.detect_hz
+        self._min_interval = 1.0 / settings.detect_hz if settings.detect_hz else 0.0
+        self._full_every = settings.small_faces_s
+        self._fixed_size = settings.detect_size
+        self._budget_ms = budget_ms
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._pending: Captured | None = None
+        self._urgent = False  # the pending frame starts a new scene: detect it now, fast pass only
+        self._threshold: float | None = None  # a new detector threshold to apply before the next detection
+        self._results: list[DetResult] = []
+        self._stop = threading.Event()
+        self.load_error: str | None = None
+        self.ready = False
+        self.detect_size: int | None = None
+        self.detector: Detector | None = None
+        self._thread = threading.Thread(target=self._run, name="livecam-detect", daemon=True)
+
+    def start(self) -> DetectionWorker:
+        self._thread.start()
+        return self
+
+    def offer(self, cap: Captured, urgent: bool = False) -> None:
+        """``urgent``: the frame starts a new scene (the picture is obscured until it is detected), so
+        it skips the rate limit and the small-face tile."""
+        with self._cond:
+            self._pending = cap  # replaces any older frame not started yet: newest wins
+            self._urgent = self._urgent or urgent
+            self._cond.notify()
+
+    def results(self) -> list[DetResult]:
+        with self._cond:
+            out, self._results = self._results, []
+        return out
+
+    def set_threshold(self, threshold: float) -> None:
+        """The detector's score threshold from its next detection on (applied in the detection thread)."""
+        self._threshold = threshold
+
+    def stop(self, join_s: float = 5.0) -> None:
+        """Stop after the current detection; waits up to ``join_s`` (a hung detector is left behind)."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(join_s)
+
+    def prepare(self, sample: np.ndarray) -> None:
+        """Load the model and choose the detector width now, in the caller's thread (before ``start``);
+        the caller's thread gets the detection thread's CPU thread count, so the timing matches."""
+        _use_live_cpu_threads()
+        self.detector = self._make()
+        self._choose_size(sample)
+        self.ready = True
+
+    def _take(self) -> Captured | None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending is not None or self._stop.is_set())
+            cap, self._pending = self._pending, None
+        return cap
+
+    def _run(self) -> None:
+        _lower_priority()
+        _use_live_cpu_threads()
+        try:
+            if self.detector is None:
+                self.detector = self._make()
+        except Exception as e:  # the pipeline fails closed and says why
+            self.load_error = str(e) or type(e).__name__
+            log.error("face model failed to load: %s", self.load_error)
+            return
+        last_start = -1e9
+        tile = 0
+        while not self._stop.is_set():
+            cap = self._take()
+            if cap is None:
+                break
+            if not self.ready:
+                self._choose_size(cap.frame)
+                self.ready = True
+            if self._detect_hz is None:
+                self._min_interval = 1.0 / _default_hz(self.detector)
+            with self._cond:
+                urgent, self._urgent = self._urgent, False
+            wait = last_start + self._min_interval - self._clock()
+            while wait > 0 and not urgent:
+                with self._cond:  # wait out the rate limit, unless a new scene arrives meanwhile
+                    self._cond.wait_for(lambda: self._urgent or self._stop.is_set(), wait)
+                    if self._stop.is_set():
+                        return
+                    if self._pending is not None:  # a newer frame came while we waited
+                        cap, self._pending = self._pending, None
+                    urgent, self._urgent = self._urgent, False
+                wait = last_start + self._min_interval - self._clock()
+            last_start = self._clock()
+            if self._threshold is not None and hasattr(self.detector, "threshold"):
+                self.detector.threshold, self._threshold = self._threshold, None
+            t0 = time.perf_counter()
+            try:
+                with_tile = getattr(self.detector, "detect_with_tile", None)
+                if self._full_every > 0 and with_tile is not None and not urgent:
+                    faces = with_tile(cap.frame, tile)  # fast pass + one small-face tile, round robin
+                    tile += 1
+                else:
+                    faces = self.detector(cap.frame)
+                error = None
+            except Exception as e:  # reported to the pipeline, which fails closed
+                faces, error = None, f"{type(e).__name__}: {e}"
+            ms = (time.perf_counter() - t0) * 1000
+            with self._cond:
+                self._results.append(DetResult(cap.seq, cap.t, faces, error, ms))
+
+    def _choose_size(self, frame: np.ndarray) -> None:
+        """Pick the detector width from measured times, unless the user set one."""
+        det = self.detector
+        if getattr(det, "input_size", None):  # a model with one fixed input size (YOLO exports): nothing to choose
+            self.detect_size = det.input_size
+            return
+        if not hasattr(det, "detect_size"):
+            return
+        if self._fixed_size:
+            det.detect_size = self.detect_size = self._fixed_size
+            return
+        width = frame.shape[1]
+        candidates = sorted({min(width, s) for s in AUTO_SIZES}, reverse=True)
+        budget = self._budget_ms if self._budget_ms is not None else _default_budget_ms(det)
+        if self._full_every > 0 and hasattr(det, "detect_with_tile"):
+            budget *= 0.6  # each detection also runs one small-face tile
+        chosen = candidates[-1]
+        for size in candidates:
+            if self._stop.is_set():
+                break
+            det.detect_size = size
+            det(frame)  # warm-up at this size
+            t0 = time.perf_counter()
+            for _ in range(2):
+                det(frame)
+            ms = (time.perf_counter() - t0) * 500
+            log.debug("detector at width %d: %.1f ms", size, ms)
+            if ms <= budget:
+                chosen = size
+                break
+        det.detect_size = self.detect_size = chosen
+        log.info("detector width %d px (chosen for <= %.0f ms per detection)", chosen, budget)
+
+
+def _use_live_cpu_threads() -> None:
+    """PyTorch CPU threads for the calling thread: all cores but one, which stays for capture and
+    output. OpenMP thread counts are per calling thread, so each thread that loads, times or runs
+    the detector sets its own, before the model is loaded."""
+    from livecam.detectors import live_cpu_threads, set_cpu_threads
+
+    set_cpu_threads(live_cpu_threads())
+
+
+def _lower_priority(niceness: int = 5) -> None:
+    """Make the calling thread yield the CPU to capture and output (Linux: per-thread nice).
+
+    On a 2-core machine the detection thread otherwise delays frames on their way to the
+    virtual camera; detection is asynchronous, so running it a little later costs nothing."""
+    import os
+
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError as e:  # not allowed here: keep going at normal priority
+            log.debug("could not lower the detection thread's priority: %s", e)
+
+
+def _on_gpu(det) -> bool:
+    return getattr(getattr(det, "device", None), "type", "cpu") == "cuda"
+
+
+def _default_hz(det) -> float:
+    """Automatic detection rate cap: every frame on a GPU; 12 Hz on a CPU, which keeps the tracker
+    fed (>= 10 Hz, the live goal) without holding a laptop core at 100% for detections the
+    tracker does not need."""
+    return 1000.0 if _on_gpu(det) else CPU_DETECT_HZ
+
+
+CPU_DETECT_HZ = 12.0
+
+
+def _default_budget_ms(det) -> float:
+    # CPU: leave room for a 10+ Hz detection rate beside the 30 fps output on the other core.
+    return 15.0 if _on_gpu(det) else 45.0
