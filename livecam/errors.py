@@ -17,3 +17,11 @@ class DeviceError(LivecamError):
     """A camera or virtual camera could not be opened or used."""
 
     exit_code = 4
+
+
+class CameraBusy(DeviceError):
+    """The camera exists but another program holds it (or it is not a capture device)."""
+
+
+class CameraModeUnsupported(DeviceError):
+    """The camera does not offer the size or frame rate asked for."""

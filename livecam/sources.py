@@ -17,7 +17,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from livecam.errors import DeviceError
+from livecam.errors import CameraBusy, CameraModeUnsupported, DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +63,18 @@ class CameraSource:
         ok, frame = cap.read()
         if not ok or frame is None:
             cap.release()
-            raise DeviceError(f"camera {_name(spec)} opened but sends no frames: it is probably busy "
+            raise CameraBusy(f"camera {_name(spec)} opened but sends no frames: it is probably busy "
                               "(close other apps using it) or not a capture device")
         self.height, self.width = frame.shape[:2]
         got_fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
         self.fps = float(got_fps) if got_fps > 0 else float(fps or 30.0)
         if size and (self.width, self.height) != tuple(size):
             cap.release()
-            raise DeviceError(f"camera {_name(spec)} does not support {size[0]}x{size[1]}: it offered "
+            raise CameraModeUnsupported(f"camera {_name(spec)} does not support {size[0]}x{size[1]}: it offered "
                               f"{self.width}x{self.height} (use --size {self.width}x{self.height})")
         if fps and got_fps > 0 and abs(got_fps - fps) > 0.1 * fps:
             cap.release()
-            raise DeviceError(f"camera {_name(spec)} does not support {fps:g} fps at {self.width}x{self.height}: "
+            raise CameraModeUnsupported(f"camera {_name(spec)} does not support {fps:g} fps at {self.width}x{self.height}: "
                               f"it offered {got_fps:g} fps (use --fps {got_fps:g})")
         self._cap = cap
         self._first: np.ndarray | None = frame
@@ -114,9 +114,9 @@ def open_camera(spec: str | None, size=None, fps=None, probe: int = 5) -> Camera
     for i in range(probe):
         try:
             return CameraSource(str(i), size, fps)
-        except DeviceError as e:
-            if "does not support" in str(e) or "busy" in str(e):
-                raise
+        except (CameraBusy, CameraModeUnsupported):
+            raise  # a camera is there: say what is wrong with it rather than look further
+        except DeviceError:
             tried.append(str(i))
     raise DeviceError(f"no camera found (tried indices {', '.join(tried)}); plug one in, or name it with --camera")
 
