@@ -123,11 +123,11 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
                        status.detect_size, reports)
 
 
-def run_cli(settings: Settings, args) -> str:
-    clip = args.clip or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips" / "street-1080p.mp4"
+def run_cli(settings: Settings, clip: Path | None, size_text: str, fps: float, seconds: float) -> str:
+    clip = clip or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips" / "street-1080p.mp4"
     if not Path(clip).is_file():
         raise LivecamError(f"benchmark clip not found: {clip}; give one: livecam bench CLIP")
-    size = parse_size(args.size)
-    res = run_bench(settings, Path(clip), size, args.fps, args.seconds)
-    head = f"live path: {Path(clip).name} replayed at {size[0]}x{size[1]} @ {args.fps:g} fps for {res.seconds:.1f} s\n\n"
+    size = parse_size(size_text)
+    res = run_bench(settings, Path(clip), size, fps, seconds)
+    head = f"live path: {Path(clip).name} replayed at {size[0]}x{size[1]} @ {fps:g} fps for {res.seconds:.1f} s\n\n"
     return head + res.table()

@@ -191,11 +191,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam import live
 
         s = settings_from_args(args)
+        outputs = live.Outputs(vcam=not args.no_vcam, preview=args.preview, record=args.output)
         if cmd == "tray":
             from livecam.tray.app import run_tray
 
-            return run_tray(s, args)
-        return live.run_cli(s, args)
+            return run_tray(s, outputs, args.config)
+        return live.run_cli(s, outputs)
     if cmd == "devices":
         from livecam import devices
 
@@ -218,7 +219,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam import bench
 
         s = settings_from_args(args)
-        print(bench.run_cli(s, args))
+        print(bench.run_cli(s, args.clip, args.size, args.fps, args.seconds))
         return 0
     raise LivecamError(f"unknown command {cmd!r}")
 

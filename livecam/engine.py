@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from livecam import effects
-from livecam.detectors import Detector
+from livecam.detectors import Detector, as_detector
 from livecam.faces import Faces
 from livecam.motion import CameraMotion
 from livecam.tracker import FaceTracker, TrackerParams
@@ -45,15 +45,14 @@ def tracker_params(threshold: float) -> TrackerParams:
 
 def detect(detector: Detector, frame_bgr: np.ndarray, full: bool) -> Faces:
     """The detector's thorough pass where asked for and available, else its fast pass."""
-    thorough = getattr(detector, "detect_full", None)
-    return thorough(frame_bgr) if full and thorough is not None else detector(frame_bgr)
+    return detector.detect_full(frame_bgr) if full else detector(frame_bgr)
 
 
 class Anonymizer:
     """Detect, track and obscure faces in BGR ``uint8 (H, W, 3)`` frames given in time order."""
 
     def __init__(self, detector: Detector, params: EngineParams | None = None):
-        self.detector = detector
+        self.detector = as_detector(detector)
         self.params = params or EngineParams()
         self.tracker = FaceTracker(self.params.tracker)
         self.motion = CameraMotion()

@@ -52,7 +52,7 @@ class Settings:
     model: str | None = None        # None: bundled CenterFace
     small_faces_s: float = 0.5      # thorough pass (small + large faces) at least this often; 0 = off
     # live
-    camera: str = "0"
+    camera: str | None = None       # None: the first camera that works
     size: tuple[int, int] | None = None
     fps: float | None = None
     vcam_device: str | None = None

@@ -15,7 +15,7 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     for tool in Xvfb xdotool trayer import dbus-run-session dbus-launch; do
         command -v "$tool" >/dev/null 2>&1 || missing=1
     done
-    pkg-config --exists girepository-1.0 cairo 2>/dev/null || missing=1
+    pkg-config --exists gobject-introspection-1.0 cairo 2>/dev/null || missing=1
     if [ -n "$missing" ]; then
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
             xvfb xdotool trayer imagemagick x11-utils dbus dbus-x11 \
@@ -25,7 +25,7 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 fi
 
 extras="test"
-if pkg-config --exists girepository-1.0 cairo 2>/dev/null; then
+if pkg-config --exists gobject-introspection-1.0 cairo 2>/dev/null; then
     extras="test,menu"  # the GTK tray menu, as the README sets it up on Linux
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"

@@ -413,14 +413,14 @@ def _quit_on_signals(app: TrayApp, exit_now: Callable[[], None], loop_done: thre
     threading.Thread(target=wait_for_signal, name="livecam-tray-signals", daemon=True).start()
 
 
-def run_tray(settings: Settings, args) -> int:
+def run_tray(settings: Settings, outputs, settings_path: Path | None = None) -> int:
     """``livecam tray``: the pipeline in its thread, hotkeys, and the tray icon on the main thread."""
     from livecam import live
     from livecam.tray.hotkeys import Hotkeys
 
     import_pystray()  # fail before opening any device
-    pipeline = live.start_from_camera(settings, args)
-    app = TrayApp(pipeline, getattr(args, "config", None))
+    pipeline = live.start_from_camera(settings, outputs)
+    app = TrayApp(pipeline, settings_path)
     hotkeys = Hotkeys(settings.hotkeys, pipeline.send)
     finished = threading.Lock()
     done = []

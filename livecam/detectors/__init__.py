@@ -16,9 +16,56 @@ from livecam.faces import Faces
 
 @runtime_checkable
 class Detector(Protocol):
-    """Finds faces in a BGR ``uint8 (H, W, 3)`` frame; boxes are in that frame's pixels."""
+    """Finds faces in a BGR ``uint8 (H, W, 3)`` frame; boxes are in that frame's pixels.
 
-    def __call__(self, frame_bgr: np.ndarray) -> Faces: ...
+    The whole contract the engine and the live path use; nothing else is probed.
+    """
+
+    threshold: float
+    """Score a box needs; may be changed between calls (the live path does, from the tray)."""
+    detect_size: int | None
+    """Input width of the fast pass; ``None`` = the frame's own. Set by the live path's timing."""
+    input_size: int | None
+    """The one input size a model takes (fixed-size exports), or ``None`` when ``detect_size`` is free."""
+    on_gpu: bool
+
+    def __call__(self, frame_bgr: np.ndarray) -> Faces:
+        """The fast pass."""
+        ...
+
+    def detect_full(self, frame_bgr: np.ndarray) -> Faces:
+        """The thorough pass (small and large faces): files every ``small_faces_s``, photos always."""
+        ...
+
+    def detect_with_tile(self, frame_bgr: np.ndarray, k: int) -> Faces:
+        """Live: the fast pass plus the ``k``-th small-face tile, round robin."""
+        ...
+
+
+class CallableDetector:
+    """A ``Detector`` made of one function (the fast pass serves as every pass); for tests and tools."""
+
+    input_size = None
+    on_gpu = False
+
+    def __init__(self, fn, threshold: float = 0.0):
+        self._fn = fn
+        self.threshold = threshold
+        self.detect_size: int | None = None
+
+    def __call__(self, frame_bgr: np.ndarray) -> Faces:
+        return self._fn(frame_bgr)
+
+    def detect_full(self, frame_bgr: np.ndarray) -> Faces:
+        return self._fn(frame_bgr)
+
+    def detect_with_tile(self, frame_bgr: np.ndarray, k: int) -> Faces:
+        return self._fn(frame_bgr)
+
+
+def as_detector(obj) -> Detector:
+    """``obj`` if it is a whole ``Detector``, else a plain function wrapped as one."""
+    return obj if isinstance(obj, Detector) else CallableDetector(obj)
 
 
 def load_detector(model: str | Path | None = None, *, device: str = "auto", detect_size: int | None = None,

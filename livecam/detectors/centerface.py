@@ -224,7 +224,9 @@ class CenterFaceDetector:
     def __init__(self, device: torch.device, detect_size: int | None = None, threshold: float = 0.2,
                  onnx_path: Path | None = None, precision: str = "auto"):
         self.device = device
+        self.on_gpu = device.type == "cuda"
         self.detect_size = detect_size
+        self.input_size = None  # any size: detect_size is chosen by the caller
         self.threshold = threshold
         self.net, self.dtype = prepare_module(load_centerface(onnx_path), device, precision)
         self.feed = TensorFeeder(device, self.dtype, rgb=True)

@@ -95,6 +95,8 @@ class YoloFaceDetector:
             raise ModelError(f"{path}: this model takes {fixed}x{fixed} input only; drop --detect-size or use {fixed}")
         self.input_size = int(np.ceil(self.input_size / 32) * 32)
         self.device = device
+        self.on_gpu = device.type == "cuda"
+        self.detect_size = self.input_size  # fixed: the model's own input
         self.threshold = threshold
         self.net, self.dtype = prepare_module(net, device, probe_hw=(self.input_size, self.input_size))
         self.feed = TensorFeeder(device, self.dtype, rgb=True)

@@ -21,11 +21,11 @@ from livecam.live.commands import (RESTART_KEYS, STOP, Command, FrameReport, Mod
                                    set_values, toggle)
 from livecam.live.gate import Evidence, distrust
 from livecam.live.pipeline import LivePipeline
-from livecam.live.wiring import (build_pipeline, open_sinks, run_cli, start_from_camera, start_hotkeys,
+from livecam.live.wiring import (Outputs, build_pipeline, open_sinks, run_cli, start_from_camera, start_hotkeys,
                                  wait_until_stopped)
 from livecam.live.worker import AUTO_SIZES, CPU_DETECT_HZ, DetectionWorker, DetResult
 
 __all__ = ["AUTO_SIZES", "CPU_DETECT_HZ", "RESTART_KEYS", "STOP", "Command", "DetResult", "DetectionWorker",
-           "Evidence", "FrameReport", "LivePipeline", "Mode", "Status", "build_pipeline", "cycle_effect",
+           "Evidence", "FrameReport", "LivePipeline", "Outputs", "Mode", "Status", "build_pipeline", "cycle_effect",
            "distrust", "open_sinks", "run_cli", "set_values", "start_from_camera", "start_hotkeys", "toggle",
            "wait_until_stopped"]

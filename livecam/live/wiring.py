@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from livecam import engine
@@ -57,17 +59,25 @@ def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam:
     return FanOut(sinks)
 
 
-def start_from_camera(settings: Settings, args) -> LivePipeline:
-    """Open the camera and the outputs named by ``settings``/``args`` and start the pipeline."""
+@dataclass(frozen=True)
+class Outputs:
+    """Where a live run sends its video, besides what ``Settings`` say (set on the command line)."""
+
+    vcam: bool = True
+    preview: bool = False
+    record: Path | None = None
+
+
+def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
+    """Open the camera of ``settings`` and the ``outputs`` and start the pipeline."""
     from livecam.sources import CameraSource, open_camera
 
-    cam = open_camera(None if settings.camera == "0" and getattr(args, "camera", None) is None else settings.camera,
-                      settings.size, settings.fps)
+    cam = open_camera(settings.camera, settings.size, settings.fps)
     spec = cam.spec
     fps = settings.fps or cam.fps
     try:
-        sink = open_sinks(settings, cam.width, cam.height, fps, vcam=not getattr(args, "no_vcam", False),
-                          preview=getattr(args, "preview", False), output=getattr(args, "output", None))
+        sink = open_sinks(settings, cam.width, cam.height, fps, vcam=outputs.vcam, preview=outputs.preview,
+                          output=outputs.record)
     except BaseException:
         cam.close()
         raise
@@ -108,10 +118,10 @@ def wait_until_stopped(pipeline: LivePipeline) -> None:
         raise LivecamError(f"the live pipeline stopped: {type(pipeline.error).__name__}: {pipeline.error}")
 
 
-def run_cli(settings: Settings, args) -> int:
+def run_cli(settings: Settings, outputs: Outputs) -> int:
     """``livecam run``: until Ctrl+C / SIGTERM; returns the exit code. The global hotkeys work here
     too, wherever a desktop session is there to deliver them."""
-    pipeline = start_from_camera(settings, args)
+    pipeline = start_from_camera(settings, outputs)
     log.info("running: %s -> anonymized output. Select the 'livecam' camera in your app; Ctrl+C stops.",
              pipeline.status.camera)
     hotkeys = start_hotkeys(settings, pipeline.send)

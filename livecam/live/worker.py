@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from livecam.detectors import Detector
+from livecam.detectors import CallableDetector, Detector, as_detector
 from livecam.faces import Faces
 from livecam.settings import Settings
 from livecam.sources import Captured
@@ -89,7 +89,7 @@ class DetectionWorker:
         """Load the model and choose the detector width now, in the caller's thread (before ``start``);
         the caller's thread gets the detection thread's CPU thread count, so the timing matches."""
         _use_live_cpu_threads()
-        self.detector = self._make()
+        self.detector = as_detector(self._make())
         self._choose_size(sample)
         self.ready = True
 
@@ -104,7 +104,7 @@ class DetectionWorker:
         _use_live_cpu_threads()
         try:
             if self.detector is None:
-                self.detector = self._make()
+                self.detector = as_detector(self._make())
         except Exception as e:  # the pipeline fails closed and says why
             self.load_error = str(e) or type(e).__name__
             log.error("face model failed to load: %s", self.load_error)
@@ -133,13 +133,12 @@ class DetectionWorker:
                     urgent, self._urgent = self._urgent, False
                 wait = last_start + self._min_interval - self._clock()
             last_start = self._clock()
-            if self._threshold is not None and hasattr(self.detector, "threshold"):
+            if self._threshold is not None:
                 self.detector.threshold, self._threshold = self._threshold, None
             t0 = time.perf_counter()
             try:
-                with_tile = getattr(self.detector, "detect_with_tile", None)
-                if self._full_every > 0 and with_tile is not None and not urgent:
-                    faces = with_tile(cap.frame, tile)  # fast pass + one small-face tile, round robin
+                if self._full_every > 0 and not urgent:
+                    faces = self.detector.detect_with_tile(cap.frame, tile)  # fast pass + one small-face tile, round robin
                     tile += 1
                 else:
                     faces = self.detector(cap.frame)
@@ -153,10 +152,10 @@ class DetectionWorker:
     def _choose_size(self, frame: np.ndarray) -> None:
         """Pick the detector width from measured times, unless the user set one."""
         det = self.detector
-        if getattr(det, "input_size", None):  # a model with one fixed input size (YOLO exports): nothing to choose
+        if det.input_size:  # a model with one fixed input size (YOLO exports): nothing to choose
             self.detect_size = det.input_size
             return
-        if not hasattr(det, "detect_size"):
+        if isinstance(det, CallableDetector):  # a plain function: no size to choose
             return
         if self._fixed_size:
             det.detect_size = self.detect_size = self._fixed_size
@@ -164,7 +163,7 @@ class DetectionWorker:
         width = frame.shape[1]
         candidates = sorted({min(width, s) for s in AUTO_SIZES}, reverse=True)
         budget = self._budget_ms if self._budget_ms is not None else _default_budget_ms(det)
-        if self._full_every > 0 and hasattr(det, "detect_with_tile"):
+        if self._full_every > 0:
             budget *= 0.6  # each detection also runs one small-face tile
         chosen = candidates[-1]
         for size in candidates:
@@ -208,7 +207,7 @@ def _lower_priority(niceness: int = 5) -> None:
 
 
 def _on_gpu(det) -> bool:
-    return getattr(getattr(det, "device", None), "type", "cpu") == "cuda"
+    return det.on_gpu
 
 
 def _default_hz(det) -> float:
