@@ -67,7 +67,7 @@ def _add_effect_options(p: argparse.ArgumentParser) -> None:
 
 def _add_live_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("camera")
-    g.add_argument("--camera", help="camera index or path/URL (default 0)")
+    g.add_argument("--camera", help="camera index or path/URL (default: the first camera that works)")
     g.add_argument("--size", help="capture size WIDTHxHEIGHT (default: the camera's)")
     g.add_argument("--fps", type=_float, help="capture frame rate (default: the camera's)")
     g.add_argument("--vcam-device", dest="vcam_device", help="virtual camera device, e.g. /dev/video10")
