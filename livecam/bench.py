@@ -94,19 +94,28 @@ class BenchResult:
         return "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
 
-def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float, seconds: float) -> BenchResult:
+def replay_pipeline(settings: Settings, src, on_frame):
+    """The live pipeline with ``src`` (a ``ReplaySource``) as its camera and the real
+    ``pyvirtualcam.Camera`` (recording backend) as its output, its model loaded and its size
+    chosen (as after a warm start); call ``.start()`` on it."""
     from livecam.live import build_pipeline, open_sinks
-    from livecam.sources import ReplaySource
 
     register()
+    sink = open_sinks(settings, src.width, src.height, src.fps, vcam_backend=BACKEND)
+    pipe = build_pipeline(settings, lambda: src, sink, first_source=src, on_frame=on_frame)
+    pipe.prepare(src.frames[0])
+    return pipe
+
+
+def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float, seconds: float) -> BenchResult:
+    from livecam.sources import ReplaySource
+
     # forwards and backwards: a camera has no jump cut every few seconds (which would rightly
     # make livecam obscure the frames until a detection of the "new scene")
     src = ReplaySource.from_video(clip, size=size, fps=fps, pingpong=True)
-    reports = []
-    sink = open_sinks(settings, src.width, src.height, fps, vcam_backend=BACKEND)
-    pipe = build_pipeline(settings, lambda: src, sink, first_source=src, on_frame=reports.append)
-    pipe.prepare(src.frames[0])  # model load and size choice before the clock starts, as a warm start
-    t0 = time.monotonic()
+    reports: list = []
+    pipe = replay_pipeline(settings, src, reports.append)
+    t0 = time.monotonic()  # the clock starts after the model load and size choice
     pipe.start()
     pipe.wait(seconds)
     status = pipe.status

@@ -34,10 +34,6 @@ MIN_RESPONSE = 0.2
 # is not a cut: the scene gate (against the detected frame) still obscures it until the next detection.
 CUT_RESPONSE = 0.4
 
-# A pan leaves two frames nearly equal once its shift is undone (panned WIDER photos: p99 2.7
-# grey levels); a shift is only believed when it leaves at most half of the difference, and
-# at most half the scene-change level.
-
 # Less than this share of two thumbnails overlapping after the shift: too little to compare.
 MIN_OVERLAP = 0.4
 
@@ -62,15 +58,21 @@ def phase(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     return float(dx), float(dy), float(response)
 
 
+def _measure(a: np.ndarray, b: np.ndarray) -> tuple[tuple[float, float] | None, float]:
+    """``(shift or None, response)``: the shift from ``a`` to ``b`` where phase correlation gives a
+    clear answer of less than half the picture."""
+    if a.shape != b.shape or min(a.shape) < 8:
+        return None, 0.0
+    dx, dy, response = phase(a, b)
+    if response < MIN_RESPONSE or abs(dx) > a.shape[1] / 2 or abs(dy) > a.shape[0] / 2:
+        return None, response
+    return (dx, dy), response
+
+
 def shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float] | None:
     """How far the picture moved from thumbnail ``a`` to ``b`` (thumbnail pixels), or None when
     phase correlation finds no clear answer."""
-    if a.shape != b.shape or min(a.shape) < 8:
-        return None
-    dx, dy, response = phase(a, b)
-    if response < MIN_RESPONSE or abs(dx) > a.shape[1] / 2 or abs(dy) > a.shape[0] / 2:
-        return None
-    return dx, dy
+    return _measure(a, b)[0]
 
 
 def change(a: np.ndarray, b: np.ndarray, dx: float = 0.0, dy: float = 0.0) -> float:
@@ -98,8 +100,8 @@ class CameraMotion:
     thumb: np.ndarray | None = None
     scale: float = 1.0
 
-    def step(self, frame: np.ndarray, thumb: np.ndarray | None = None) -> bool:
-        thumb = thumbnail(frame) if thumb is None else thumb
+    def step(self, frame: np.ndarray) -> bool:
+        thumb = thumbnail(frame)
         prev, self.thumb = self.thumb, thumb
         self.scale = frame.shape[1] / thumb.shape[1]
         if prev is None:
@@ -107,9 +109,12 @@ class CameraMotion:
         if prev.shape != thumb.shape:
             return True
         still = change(prev, thumb)
-        dx, dy, response = phase(prev, thumb) if min(thumb.shape) >= 8 else (0.0, 0.0, 0.0)
-        ok = response >= MIN_RESPONSE and abs(dx) <= thumb.shape[1] / 2 and abs(dy) <= thumb.shape[0] / 2
-        moved = change(prev, thumb, dx, dy) if ok else still
+        moved_by, response = _measure(prev, thumb)
+        dx, dy = moved_by or (0.0, 0.0)
+        moved = change(prev, thumb, dx, dy) if moved_by else still
+        # A pan leaves two frames nearly equal once its shift is undone (panned WIDER photos: p99 2.7
+        # grey levels); a shift is only believed when it leaves at most half of the difference, and
+        # at most half the scene-change level.
         if moved > 0.5 * min(still, SCENE_CHANGE):
             # the shift explains too little: people moving, not the camera, or a cut that a shift
             # happens to make look a bit less different (seen at a clip's loop point)

@@ -19,7 +19,7 @@ appearance to its first covered frame, and uncovered frames after its first cove
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -95,19 +95,16 @@ def build_pan_clip(data: Path, size=(640, 360), speed: int = 8, images: int = 20
 class PanScore:
     face_frames: int = 0
     covered: int = 0
-    over: list[float] | None = None
+    over: list[float] = field(default_factory=list)
     obscured_frames: int = 0
     frames: int = 0
-    first_seen: dict | None = None
-    first_cover: dict | None = None
+    first_seen: dict[int, int] = field(default_factory=dict)   # face id -> input frame index
+    first_cover: dict[int, int] = field(default_factory=dict)
     uncovered_after: int = 0
-    by_height: dict | None = None
+    by_height: dict[str, tuple[int, int]] = field(default_factory=dict)  # label -> (face-frames, covered)
 
-    def __post_init__(self):
-        self.over, self.first_seen, self.first_cover, self.by_height = [], {}, {}, {}
-
-    def add(self, clip: PanClip, index: int, mask: np.ndarray | None, order: int) -> None:
-        """Score output frame number ``order`` (in output order), made from input frame ``index``;
+    def add(self, clip: PanClip, index: int, mask: np.ndarray | None) -> None:
+        """Score an output frame made from input frame ``index`` (delays are counted in input frames);
         ``mask`` is the obscured-pixel mask, or None for a wholly obscured frame."""
         self.frames += 1
         b, ok, ids = clip.labels(index)
@@ -142,9 +139,9 @@ class PanScore:
             n, c = self.by_height.get(label, (0, 0))
             self.by_height[label] = (n + 1, c + hit)
             fid = int(fid)
-            self.first_seen.setdefault(fid, order)
+            self.first_seen.setdefault(fid, index)
             if hit:
-                self.first_cover.setdefault(fid, order)
+                self.first_cover.setdefault(fid, index)
             elif fid in self.first_cover:
                 self.uncovered_after += 1
 
@@ -170,40 +167,37 @@ def run_file(clip: PanClip, settings: Settings, fps: float) -> dict:
     for i in range(len(clip)):
         frame = clip[i]
         _, faces = engine(frame, i / fps)
-        score.add(clip, i, effects.coverage_mask(frame.shape, faces, params) > 0, i)
+        score.add(clip, i, effects.coverage_mask(frame.shape, faces, params) > 0)
     return score.row("file mode (`livecam anonymize`)")
 
 
 def run_live(clip: PanClip, settings: Settings, fps: float) -> dict:
     """The live pipeline on the clip replayed in real time; frames sent before the first second are
     left out of the wholly-obscured share (the model's first detection)."""
-    from livecam import bench, live
+    from livecam import bench
+    from livecam.errors import LivecamError
     from livecam.sources import ReplaySource
 
-    bench.register()
     src = ReplaySource(clip, fps)
     reports: list = []
-    sink = live.open_sinks(settings, src.width, src.height, fps, vcam_backend=bench.BACKEND)
-    pipe = live.build_pipeline(settings, lambda: src, sink, first_source=src, on_frame=reports.append)
-    pipe.prepare(clip[0])
-    pipe.start()
+    pipe = bench.replay_pipeline(settings, src, reports.append).start()
     deadline = time.monotonic() + len(clip) / fps + 10
     while time.monotonic() < deadline and not (reports and reports[-1].index >= len(clip) - 1):
         time.sleep(0.2)
     pipe.stop()
     pipe.wait(10)
+    if pipe.error is not None:
+        raise LivecamError(f"the live pipeline failed during the pan test: {pipe.error}")
     params = settings.effect_params()
     score = PanScore()
     t0 = next((r.capture_t for r in reports if r.index >= 0), 0.0)
-    order = 0
     for r in reports:
         if r.index < 0 or r.capture_t - t0 < 1.0:
             continue
         mask = None if r.obscured_all else effects.coverage_mask((clip.size[1], clip.size[0]), r.faces, params) > 0
-        score.add(clip, r.index, mask, r.index)
-        order += 1
+        score.add(clip, r.index, mask)
     row = score.row("live path (`livecam run`, clip as camera)")
-    row["sent"] = order
+    row["sent"] = score.frames
     return row
 
 

@@ -15,6 +15,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from livecam import media
 from livecam.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,6 @@ class FileSink(_Closing):
     def __init__(self, path: Path, width: int, height: int, fps: float):
         import av
 
-        from livecam import media
-
         self.path = Path(path)
         if self.path.suffix.lower() not in media.VIDEO_EXTS:
             raise DeviceError(f"cannot record to {self.path}: --output needs a video file name, e.g. stream.mp4, "
@@ -106,8 +105,6 @@ class FileSink(_Closing):
         self._last_pts = -1
 
     def send(self, frame_bgr: np.ndarray) -> None:
-        from livecam import media
-
         now = time.monotonic()
         self._t0 = now if self._t0 is None else self._t0
         pts = max(self._last_pts + 1, int((now - self._t0) * 1000))

@@ -45,7 +45,7 @@ def replay(clip, dets, params: TrackerParams, fps, settings, stabilise=True, res
         if cut and reset_on_cut:
             tr.reset()
         shown = tr.update(faces.moved(-ox, -oy), i / fps).moved(ox, oy)
-        score.add(clip, i, effects.coverage_mask(shape, shown, fx) > 0, i)
+        score.add(clip, i, effects.coverage_mask(shape, shown, fx) > 0)
     return score.row(name)
 
 

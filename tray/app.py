@@ -336,11 +336,9 @@ def import_pystray():
     with anything but ImportError: PyGObject without the AppIndicator typelib raises ValueError, so
     each is tried here in turn."""
     import importlib
-    import os
-    import sys as _sys
 
     chosen = os.environ.get("PYSTRAY_BACKEND")
-    order = [chosen] if chosen else ([None, "gtk", "xorg"] if _sys.platform.startswith("linux") else [None])
+    order = [chosen] if chosen else ([None, "gtk", "xorg"] if sys.platform.startswith("linux") else [None])
     errors = []
     for backend in order:
         if backend:
@@ -350,7 +348,7 @@ def import_pystray():
             break
         except Exception as e:  # pystray connects to the desktop at import time
             errors.append(f"{type(e).__name__}: {e}")
-            _sys.modules.pop("pystray", None)
+            sys.modules.pop("pystray", None)
         finally:
             if backend and not chosen:
                 os.environ.pop("PYSTRAY_BACKEND", None)

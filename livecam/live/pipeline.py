@@ -19,7 +19,7 @@ from livecam.faces import Faces
 from livecam.live.commands import RESTART_KEYS, STOP, Command, FrameReport, Mode, Status
 from livecam.live.gate import Evidence, distrust
 from livecam.live.worker import DetectionWorker
-from livecam.motion import CameraMotion, thumbnail
+from livecam.motion import CameraMotion
 from livecam.settings import Settings
 from livecam.sources import Captured, Grabber
 from livecam.tracker import FaceTracker
@@ -163,10 +163,9 @@ class LivePipeline:
             log.info("the camera now sends %dx%d: shown at %dx%d, as a new scene", cap.frame.shape[1],
                      cap.frame.shape[0], self._out_w, self._out_h)
         self._in_shape = cap.frame.shape
-        thumb = thumbnail(frame)
-        if self._motion.step(frame, thumb) or new_size:
+        if self._motion.step(frame) or new_size:
             self._epoch = cap.seq
-        self._frames[cap.seq] = (self._motion.offset, thumb)
+        self._frames[cap.seq] = (self._motion.offset, self._motion.thumb)
         while len(self._frames) > 256:
             self._frames.popitem(last=False)
         return frame

@@ -206,15 +206,11 @@ def _lower_priority(niceness: int = 5) -> None:
             log.debug("could not lower the detection thread's priority: %s", e)
 
 
-def _on_gpu(det) -> bool:
-    return det.on_gpu
-
-
 def _default_hz(det) -> float:
     """Automatic detection rate cap: every frame on a GPU; 12 Hz on a CPU, which keeps the tracker
     fed (>= 10 Hz, the live goal) without holding a laptop core at 100% for detections the
     tracker does not need."""
-    return 1000.0 if _on_gpu(det) else CPU_DETECT_HZ
+    return 1000.0 if det.on_gpu else CPU_DETECT_HZ
 
 
 CPU_DETECT_HZ = 12.0
@@ -222,4 +218,4 @@ CPU_DETECT_HZ = 12.0
 
 def _default_budget_ms(det) -> float:
     # CPU: leave room for a 10+ Hz detection rate beside the 30 fps output on the other core.
-    return 15.0 if _on_gpu(det) else 45.0
+    return 15.0 if det.on_gpu else 45.0
