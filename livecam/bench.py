@@ -13,11 +13,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from livecam.errors import LivecamError
 from livecam.settings import Settings, parse_size
+
+if TYPE_CHECKING:  # the live path is imported when a pipeline is built, not with the CLI
+    from livecam.detectors import Detector
+    from livecam.live import FrameReport, LivePipeline
+    from livecam.sources import FrameSource, ReplaySource
 
 BACKEND = "livecam-recorder"
 
@@ -94,16 +100,21 @@ class BenchResult:
         return "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
 
-def replay_pipeline(settings: Settings, src, on_frame):
-    """The live pipeline with ``src`` (a ``ReplaySource``) as its camera and the real
-    ``pyvirtualcam.Camera`` (recording backend) as its output, its model loaded and its size
-    chosen (as after a warm start); call ``.start()`` on it."""
+def replay_pipeline(settings: Settings, src: ReplaySource, on_frame: Callable[[FrameReport], None], *,
+                    make_detector: Callable[[], Detector] | None = None,
+                    open_source: Callable[[], FrameSource] | None = None, warm: bool = True) -> LivePipeline:
+    """The live pipeline with ``src`` as its camera and the real ``pyvirtualcam.Camera`` (recording
+    backend) as its output; call ``.start()`` on it. ``warm``: its model loaded and its size chosen
+    first (as after a warm start). ``open_source``: how the camera is reopened when it ends (default:
+    the same replay); ``make_detector``: another detector than the settings' (tests)."""
     from livecam.live import build_pipeline, open_sinks
 
     register()
     sink = open_sinks(settings, src.width, src.height, src.fps, vcam_backend=BACKEND)
-    pipe = build_pipeline(settings, lambda: src, sink, first_source=src, on_frame=on_frame)
-    pipe.prepare(src.frames[0])
+    pipe = build_pipeline(settings, open_source or (lambda: src), sink, first_source=src,
+                          make_detector=make_detector, on_frame=on_frame)
+    if warm:
+        pipe.prepare(src.frames[0])
     return pipe
 
 

@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from livecam import settings as settings_mod
 from livecam.effects import Effect, Region, Shape
@@ -22,7 +22,7 @@ COMMANDS = ("run", "anonymize", "devices", "eval", "bench", "tray")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + error
+    def error(self, message: str) -> NoReturn:  # one line, not usage + error
         self.exit(2, f"livecam: error: {message} (see `{self.prog} --help`)\n")
 
 

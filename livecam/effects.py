@@ -130,7 +130,7 @@ def apply(frame: np.ndarray, faces: Faces, params: EffectParams) -> np.ndarray:
         hard = np.zeros(roi.shape[:2], np.uint8)
         _draw(hard, (x1 - rx1, y1 - ry1, x2 - rx1, y2 - ry1), params.shape, 255)
         if pad >= 1:
-            soft = np.zeros_like(hard)
+            soft: np.ndarray = np.zeros_like(hard)
             _draw(soft, (x1 - rx1 - pad / 2, y1 - ry1 - pad / 2, x2 - rx1 + pad / 2, y2 - ry1 + pad / 2), params.shape, 255)
             k = int(pad) | 1
             soft = cv2.blur(soft, (k, k))  # box filter: a linear ramp, same cost for any face size

@@ -1,7 +1,8 @@
 """The anonymizing engine shared by every mode: detector + tracker + effect.
 
-``Anonymizer`` is fed frames in time order. File mode detects on every frame and tracks in
-camera-stabilised coordinates (``livecam.motion``); a cut resets the tracker.
+``Anonymizer`` is fed frames in time order. File mode detects on every frame; tracking in
+camera-stabilised coordinates, scene by scene, is ``livecam.scene.SceneTracker`` (shared with the
+live pipeline and ``livecam eval --live-hz``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import numpy as np
 from livecam import effects
 from livecam.detectors import Detector, as_detector
 from livecam.faces import Faces
-from livecam.motion import CameraMotion
-from livecam.tracker import FaceTracker, TrackerParams
+from livecam.scene import SceneTracker
+from livecam.tracker import TrackerParams
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +55,13 @@ class Anonymizer:
     def __init__(self, detector: Detector, params: EngineParams | None = None):
         self.detector = as_detector(detector)
         self.params = params or EngineParams()
-        self.tracker = FaceTracker(self.params.tracker)
-        self.motion = CameraMotion()
+        self.scene = SceneTracker(self.params.tracker)
+        self._seq = 0
         self._last_full: float | None = None
 
     def reset(self) -> None:
-        self.tracker.reset()
-        self.motion = CameraMotion()
+        """Forget everything seen: the next frame is the first of a new video."""
+        self.scene = SceneTracker(self.params.tracker)
         self._last_full = None
 
     def _full_due(self, t: float) -> bool:
@@ -77,12 +78,11 @@ class Anonymizer:
 
         If the detector raises, the error propagates: callers must not emit the frame.
         """
-        if self.motion.step(frame_bgr):  # a cut: nothing tracked so far is where it was
-            self.tracker.reset()
+        self._seq += 1
+        if self.scene.see(self._seq, frame_bgr):  # a cut: look for small faces at once
             self._last_full = None
-        ox, oy = self.motion.offset  # the tracker works in camera-stabilised coordinates
-        found = detect(self.detector, frame_bgr, self._full_due(t)).moved(-ox, -oy)
-        faces = self.tracker.update(found, t).moved(ox, oy)
+        self.scene.detected(self._seq, detect(self.detector, frame_bgr, self._full_due(t)), t)
+        faces = self.scene.faces(self._seq, t)
         return effects.apply(frame_bgr, faces, self.params.effect), faces
 
     def detect_photo(self, frame_bgr: np.ndarray) -> Faces:

@@ -83,8 +83,8 @@ def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | Non
     path does, tracks in camera-stabilised coordinates and obscures a frame whole when the live
     pipeline's gate (``livecam.live.gate``) would: after a cut until the next detection, on a
     scene change since the last detected frame, or when that detection is stale."""
-    from livecam.live.gate import Evidence, distrust
-    from livecam.motion import CameraMotion
+    from livecam.live.gate import judge
+    from livecam.scene import SceneTracker
 
     tracks = json.loads((data / "tracks.json").read_text())
     fps = 25.0
@@ -96,7 +96,7 @@ def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | Non
         run = longest = 0
         misses = 0
         next_det = 0.0
-        motion, det_entry, det_i, epoch = CameraMotion(), None, -1, 0
+        scene = SceneTracker(engine.params.tracker)
         for i, t in enumerate(track):
             img = media.read_image(data / t["frame"])
             ts = i / fps
@@ -104,20 +104,12 @@ def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | Non
             if live_hz is None:
                 _, faces = engine(img, ts)
             else:
-                if motion.step(img):
-                    epoch = i
-                entry = (motion.offset, motion.thumb)
-                ox, oy = motion.offset
+                scene.see(i, img)
                 if ts + 1e-9 >= next_det:
-                    if det_i < epoch:
-                        engine.tracker.reset()
-                    faces = engine.tracker.update(engine.detector(img).moved(-ox, -oy), ts).moved(ox, oy)
+                    scene.detected(i, engine.detector(img), ts)
                     next_det = ts + 1.0 / live_hz
-                    det_entry, det_i = entry, i
-                else:
-                    faces = engine.tracker.predict(ts).moved(ox, oy)
-                    ev = Evidence(last_ok_t=det_i / fps, det_view=det_entry, det_in_scene=det_i >= epoch)
-                    obscured = distrust(ev, ts, entry, motion.scale, settings.stale_ms) is not None
+                obscured = judge(scene, i, ts, settings.stale_ms) is not None
+                faces = scene.faces(i, ts)
             ok = obscured or _covered(effects.coverage_mask(img.shape, faces, params) > 0, t["box"])
             hits["all"].append(ok)
             misses += not ok

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+
+
+def _untracked() -> np.ndarray:
+    return np.array(-1, np.int64)  # 0-d: every face gets -1
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -21,7 +25,8 @@ class Faces:
     Attributes:
         xyxy: ``(N, 4) float32`` boxes ``[x1, y1, x2, y2]`` in frame pixels.
         score: ``(N,) float32`` detector confidence in ``[0, 1]``.
-        track_id: ``(N,) int64`` tracker id, ``-1`` for faces not (yet) tracked.
+        track_id: ``(N,) int64`` tracker id, ``-1`` for faces not (yet) tracked (the default; a 0-d
+            array gives every face that id).
 
     Never ``None`` for "no faces": use ``Faces.empty()``.
 
@@ -32,7 +37,7 @@ class Faces:
 
     xyxy: np.ndarray
     score: np.ndarray
-    track_id: np.ndarray | None = None
+    track_id: np.ndarray = field(default_factory=_untracked)
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4) if np.size(self.xyxy) == 0 \
@@ -43,7 +48,8 @@ class Faces:
         score = np.asarray(self.score, dtype=np.float32).reshape(-1)
         if score.shape != (n,):
             raise ValueError(f"score must have shape ({n},), got {score.shape}")
-        tid = np.full(n, -1, np.int64) if self.track_id is None else np.asarray(self.track_id, np.int64).reshape(-1)
+        tid = np.asarray(self.track_id, np.int64)
+        tid = np.full(n, tid, np.int64) if tid.ndim == 0 else tid.reshape(-1)
         if tid.shape != (n,):
             raise ValueError(f"track_id must have shape ({n},), got {tid.shape}")
         if not np.all(np.isfinite(xyxy)):

@@ -121,7 +121,7 @@ def iter_video(path: Path) -> Iterator[tuple[np.ndarray, float]]:
             s.thread_type = "AUTO"
             t0 = None
             for i, frame in enumerate(c.decode(s)):
-                t = float(frame.pts * s.time_base) if frame.pts is not None else i / float(s.average_rate or 25)
+                t = frame.time if frame.time is not None else i / float(s.average_rate or 25)
                 t0 = t if t0 is None else t0
                 yield upright(frame), t - t0
     except av.error.FFmpegError as e:
@@ -163,7 +163,9 @@ def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
                     out.mux(packet)
                     continue
                 for frame in packet.decode():
-                    t = float(frame.pts * vin.time_base) if frame.pts is not None else n / float(rate)
+                    if not isinstance(frame, av.VideoFrame):
+                        continue
+                    t = frame.time if frame.time is not None else n / float(rate)
                     t0 = t if t0 is None else t0
                     img = process(upright(frame), t - t0)
                     nf = encodable(img, vout.pix_fmt)
@@ -200,10 +202,11 @@ def encodable(img_bgr: np.ndarray, pix_fmt: str):
 
     quant = Image.fromarray(np.ascontiguousarray(img_bgr[..., ::-1])).quantize(256, method=Image.Quantize.FASTOCTREE)
     rgb = np.zeros((256, 3), np.uint8)
-    pal = np.frombuffer(bytes(quant.getpalette()), np.uint8).reshape(-1, 3)[:256]
+    pal = np.frombuffer(bytes(quant.getpalette() or []), np.uint8).reshape(-1, 3)[:256]
     rgb[:len(pal)] = pal
     argb = np.hstack([np.full((256, 1), 255, np.uint8), rgb])
-    return av.VideoFrame.from_ndarray((np.asarray(quant), argb), format="pal8")
+    # PyAV takes (indices, palette) for pal8; its type stubs only list plain arrays
+    return av.VideoFrame.from_ndarray((np.asarray(quant), argb), format="pal8")  # type: ignore[arg-type]
 
 
 def add_video_stream(out, dst: Path, rate, w: int, h: int, live: bool = False):

@@ -18,6 +18,9 @@ import numpy as np
 
 THUMB_W = 160
 
+View = tuple[tuple[float, float], np.ndarray]
+"""A frame as motion sees it: ``(camera offset in frame pixels, grey thumbnail float32)``."""
+
 # Scene-change gate (grey levels, 0..255): mean absolute difference between motion-compensated
 # thumbnails. Measured on the shared clips before compensation at 1-3 frames of detection lag:
 # ordinary motion below 20 (street p99 19, stage p99 29 with its camera cuts), a jump cut of a
@@ -100,6 +103,13 @@ class CameraMotion:
     thumb: np.ndarray | None = None
     scale: float = 1.0
 
+    @property
+    def view(self) -> View:
+        """The newest frame as ``(offset, thumbnail)``."""
+        if self.thumb is None:
+            raise ValueError("CameraMotion.view: no frame seen yet")
+        return self.offset, self.thumb
+
     def step(self, frame: np.ndarray) -> bool:
         thumb = thumbnail(frame)
         prev, self.thumb = self.thumb, thumb
@@ -126,8 +136,7 @@ class CameraMotion:
         return False
 
 
-def change_since(then: tuple[tuple[float, float], np.ndarray], now: tuple[tuple[float, float], np.ndarray],
-                 scale: float) -> float:
+def change_since(then: View, now: View, scale: float) -> float:
     """``change`` between two frames given as ``(camera offset, thumbnail)``, with the camera's motion
     between them (frame pixels; ``scale`` frame pixels per thumbnail pixel) taken out first."""
     (ox0, oy0), a = then

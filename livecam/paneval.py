@@ -60,7 +60,10 @@ def build_pan_clip(data: Path, size=(640, 360), speed: int = 8, images: int = 20
     """The first ``images`` photos of ``data`` that are wider and taller than the window."""
     all_boxes, attrs = load_photo_labels(data)
     w, h = size
-    imgs, spans, boxes, valid = [], [], [], []
+    imgs: list[np.ndarray] = []
+    spans: list[tuple[int, int, int, int]] = []
+    boxes: list[np.ndarray] = []
+    valid: list[np.ndarray] = []
     next_id = 0
     for name in sorted(all_boxes):
         if len(imgs) >= images:

@@ -86,7 +86,7 @@ class Settings:
 
     def effect_params(self) -> EffectParams:
         return EffectParams(effect=self.effect, strength=self.strength, shape=self.shape, margin=self.margin,
-                            color=tuple(self.color), region=self.region)
+                            color=self.color, region=self.region)
 
     def replace(self, **changes: Any) -> Settings:
         return from_mapping({**to_mapping(self), **{k: _plain(v) for k, v in changes.items()}})

@@ -11,7 +11,7 @@ import sys
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import IO, Protocol, Sequence, cast
 
 import numpy as np
 
@@ -90,21 +90,25 @@ class FileSink(_Closing):
     def __init__(self, path: Path, width: int, height: int, fps: float):
         import av
 
+        self._out: av.container.OutputContainer | None = None
         self.path = Path(path)
         if self.path.suffix.lower() not in media.VIDEO_EXTS:
             raise DeviceError(f"cannot record to {self.path}: --output needs a video file name, e.g. stream.mp4, "
                               "stream.mkv or stream.webm")
         try:
-            self._out = av.open(str(self.path), "w", format=media.container_format(self.path))
+            out = av.open(str(self.path), "w", format=media.container_format(self.path))
         except (OSError, av.error.FFmpegError, ValueError) as e:
             raise DeviceError(f"cannot write {self.path}: {getattr(e, 'strerror', None) or e}") from None
         rate = Fraction(fps).limit_denominator(1001)
-        self._stream = media.add_video_stream(self._out, self.path, rate, width, height, live=True)
+        self._out = out
+        self._stream = media.add_video_stream(out, self.path, rate, width, height, live=True)
         self._stream.codec_context.time_base = self.MS
         self._t0: float | None = None
         self._last_pts = -1
 
     def send(self, frame_bgr: np.ndarray) -> None:
+        if self._out is None:
+            raise DeviceError(f"cannot record to {self.path}: the recording is already closed")
         now = time.monotonic()
         self._t0 = now if self._t0 is None else self._t0
         pts = max(self._last_pts + 1, int((now - self._t0) * 1000))
@@ -115,7 +119,7 @@ class FileSink(_Closing):
             self._out.mux(p)
 
     def close(self) -> None:
-        out, self._out = getattr(self, "_out", None), None
+        out, self._out = self._out, None
         if out is not None:
             try:
                 for p in self._stream.encode(None):
@@ -138,6 +142,7 @@ class PreviewSink(_Closing):
         self.max_width = max_width
         self._proc = subprocess.Popen([sys.executable, "-m", "livecam.preview", title], stdin=subprocess.PIPE,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._stdin, self._stderr = cast(IO[bytes], self._proc.stdin), cast(IO[bytes], self._proc.stderr)  # pipes
         self._mail: np.ndarray | None = None
         self._ready = threading.Event()
         self._closed = False
@@ -167,9 +172,9 @@ class PreviewSink(_Closing):
             if w > self.max_width:
                 frame = cv2.resize(frame, (self.max_width, round(h * self.max_width / w)), interpolation=cv2.INTER_AREA)
             try:
-                self._proc.stdin.write(HEADER.pack(frame.shape[0], frame.shape[1]))
-                self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-                self._proc.stdin.flush()
+                self._stdin.write(HEADER.pack(frame.shape[0], frame.shape[1]))
+                self._stdin.write(np.ascontiguousarray(frame).tobytes())
+                self._stdin.flush()
             except (BrokenPipeError, OSError, ValueError):  # the window process ended: send() says why
                 return
 
@@ -177,7 +182,7 @@ class PreviewSink(_Closing):
         code = self._proc.returncode
         if code == 0:
             return "the preview window was closed"
-        err = [ln.strip() for ln in (self._proc.stderr.read() or b"").decode(errors="replace").splitlines() if ln.strip()]
+        err = [ln.strip() for ln in (self._stderr.read() or b"").decode(errors="replace").splitlines() if ln.strip()]
         if code == 3 and err:  # our own one-line reason
             return err[-1]
         detail = err[0] if err else f"exit code {code}"  # e.g. Qt: "qt.qpa.xcb: could not connect to display"
@@ -189,7 +194,7 @@ class PreviewSink(_Closing):
         self._closed = True
         self._ready.set()
         try:
-            self._proc.stdin.close()
+            self._stdin.close()
         except OSError:
             pass
         try:

@@ -53,7 +53,7 @@ class CameraSource:
         if not cap.isOpened():
             cap.release()
             raise DeviceError(f"no camera at {_name(spec)}")
-        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
         if size:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
@@ -121,6 +121,14 @@ def open_camera(spec: str | None, size=None, fps=None, probe: int = 5) -> Camera
     raise DeviceError(f"no camera found (tried indices {', '.join(tried)}); plug one in, or name it with --camera")
 
 
+class Frames(Protocol):
+    """Frames by index: a list, or frames made on demand (``livecam.paneval.PanClip``)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int) -> np.ndarray: ...
+
+
 class ReplaySource:
     """Replays frames (a video file, a list of images) at ``fps`` in real time, like a camera.
 
@@ -130,12 +138,13 @@ class ReplaySource:
     ``index`` is the index of the frame last returned (for tests that compare with labels).
     """
 
-    def __init__(self, frames: list[np.ndarray], fps: float, loop: bool = False, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, frames: Frames, fps: float, loop: bool = False, clock: Callable[[], float] = time.monotonic,
                  pingpong: bool = False):
         if not frames:
             raise DeviceError("replay source has no frames")
         if pingpong:  # forwards then backwards: loops without a jump cut, like a camera
-            frames = list(frames) + list(frames[-2:0:-1])
+            n = len(frames)
+            frames = [frames[i] for i in (*range(n), *range(n - 2, 0, -1))]
             loop = True
         self.frames = frames
         self.height, self.width = frames[0].shape[:2]
@@ -152,7 +161,7 @@ class ReplaySource:
         from livecam import media
 
         info = media.probe_video(path)
-        frames = []
+        frames: list[np.ndarray] = []
         for frame, _ in media.iter_video(path):
             frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if size else frame)
             if max_frames and len(frames) >= max_frames:

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from livecam import effects  # noqa: E402
 from livecam.engine import detect, make_anonymizer  # noqa: E402
+from livecam.motion import CameraMotion  # noqa: E402
 from livecam.paneval import PanScore, build_pan_clip, format_rows  # noqa: E402
 from livecam.settings import Settings  # noqa: E402
 from livecam.tracker import FaceTracker, TrackerParams  # noqa: E402
@@ -24,13 +25,14 @@ from livecam.tracker import FaceTracker, TrackerParams  # noqa: E402
 
 def detections(clip, settings, fps):
     eng = make_anonymizer(settings)
+    motion = CameraMotion()  # the engine's own steps (livecam.scene), taken apart to replay variants
     out = []
     for i in range(len(clip)):
         frame = clip[i]
-        cut = eng.motion.step(frame)
+        cut = motion.step(frame)
         if cut:
             eng._last_full = None
-        out.append((detect(eng.detector, frame, eng._full_due(i / fps)), eng.motion.offset, cut))
+        out.append((detect(eng.detector, frame, eng._full_due(i / fps)), motion.offset, cut))
     return out
 
 

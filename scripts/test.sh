@@ -30,4 +30,6 @@ if pkg-config --exists gobject-introspection-1.0 cairo 2>/dev/null; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
 
+# Types first (settings in pyproject.toml [tool.mypy]): seconds, and it names the line.
+.venv/bin/python -m mypy
 exec .venv/bin/python -m pytest "$@"

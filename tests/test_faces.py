@@ -13,11 +13,12 @@ from livecam.faces import Faces
     (np.array([[0, 0, np.nan, 1]]), np.zeros(1), None, "NaN"),
 ])
 def test_validation(xyxy, score, track_id, error):
+    ids = {} if track_id is None else {"track_id": track_id}
     if error:
         with pytest.raises(ValueError, match=error):
-            Faces(xyxy, score, track_id)
+            Faces(xyxy, score, **ids)
     else:
-        f = Faces(xyxy, score, track_id)
+        f = Faces(xyxy, score, **ids)
         assert f.xyxy.dtype == np.float32 and f.track_id.dtype == np.int64
         assert (f.track_id == -1).all()
 

@@ -36,13 +36,10 @@ def _run(frames, settings, seconds=None, make_detector=None, fps=25.0, commands=
     bench.RecordingBackend.instances.clear()
     src = source or ReplaySource(frames, fps, loop=loop)
     reports = []
-    sink = live.open_sinks(settings, src.width, src.height, fps, vcam_backend=bench.BACKEND)
+    pipe = bench.replay_pipeline(settings, src, reports.append, make_detector=make_detector, open_source=open_source,
+                                 warm=warm)
     backend = bench.RecordingBackend.instances[-1]
     backend.keep = True
-    pipe = live.build_pipeline(settings, open_source or (lambda: src), sink, first_source=src,
-                               make_detector=make_detector, on_frame=reports.append)
-    if warm:
-        pipe.prepare(frames[0])
     pipe.start()
     for at, cmd in commands:
         time.sleep(at)
@@ -336,4 +333,4 @@ def test_settings_sent_to_a_running_pipeline_apply_or_are_refused():
     backend, reports, pipe = _run(frames, Settings(), commands=cmds, seconds=1.0, loop=True)
     assert pipe.settings.threshold == 0.9 and pipe.settings.effect is Effect.PIXELATE
     assert pipe.settings.detect_size is None, "detect_size only changes at start: refused"
-    assert pipe._worker.detector.threshold == pytest.approx(0.45) and pipe._tracker.params.start_score == 0.9
+    assert pipe._worker.detector.threshold == pytest.approx(0.45) and pipe._scene.tracker.params.start_score == 0.9

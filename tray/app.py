@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from livecam import settings as settings_mod
 from livecam.errors import LivecamError
@@ -44,7 +44,7 @@ class TrayApp:
         self._clock = clock
         self._noticed: dict[str, float] = {}
         self.settings_path = settings_path or settings_mod.default_path()
-        self._icon = None
+        self._icon: Any = None  # a pystray.Icon once run() builds it (pystray has no type hints)
         self._shown = threading.Event()  # the icon is on screen: from now on other threads may change it
         self._last_applied: tuple[Status, Settings] | None = None
         self._last_mode: Mode | None = None
@@ -414,21 +414,21 @@ def _quit_on_signals(app: TrayApp, exit_now: Callable[[], None], loop_done: thre
 def run_tray(settings: Settings, outputs, settings_path: Path | None = None) -> int:
     """``livecam tray``: the pipeline in its thread, hotkeys, and the tray icon on the main thread."""
     from livecam import live
-    from livecam.tray.hotkeys import Hotkeys
 
     import_pystray()  # fail before opening any device
     pipeline = live.start_from_camera(settings, outputs)
     app = TrayApp(pipeline, settings_path)
-    hotkeys = Hotkeys(settings.hotkeys, pipeline.send)
+    hotkeys = live.start_hotkeys(settings, pipeline.send)  # the same registration as `livecam run`
     finished = threading.Lock()
-    done = []
+    done: list[bool] = []
 
     def finish() -> None:
         """Stop hotkeys and pipeline (which closes the outputs); once, from whichever thread gets here first."""
         with finished:
             if done:
                 return
-            hotkeys.stop()
+            if hotkeys is not None:
+                hotkeys.stop()
             pipeline.stop()
             pipeline.wait(10)
             done.append(True)

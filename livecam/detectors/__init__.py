@@ -25,9 +25,14 @@ class Detector(Protocol):
     """Score a box needs; may be changed between calls (the live path does, from the tray)."""
     detect_size: int | None
     """Input width of the fast pass; ``None`` = the frame's own. Set by the live path's timing."""
-    input_size: int | None
-    """The one input size a model takes (fixed-size exports), or ``None`` when ``detect_size`` is free."""
-    on_gpu: bool
+    @property
+    def input_size(self) -> int | None:
+        """The one input size a model takes (fixed-size exports), or ``None`` when ``detect_size`` is free."""
+        ...
+
+    @property
+    def on_gpu(self) -> bool:
+        ...
 
     def __call__(self, frame_bgr: np.ndarray) -> Faces:
         """The fast pass."""
@@ -45,7 +50,7 @@ class Detector(Protocol):
 class CallableDetector:
     """A ``Detector`` made of one function (the fast pass serves as every pass); for tests and tools."""
 
-    input_size = None
+    input_size: int | None = None
     on_gpu = False
 
     def __init__(self, fn, threshold: float = 0.0):

@@ -98,7 +98,7 @@ class CenterFaceNet(nn.Module):
         y = self.smooth(y)
         return torch.sigmoid(self.hm(y)), self.scale(y), self.offset(y), self.landmarks(y)
 
-    def onnx_ordered_layers(self) -> list[nn.Module]:
+    def onnx_ordered_layers(self) -> list[nn.Conv2d | nn.ConvTranspose2d]:
         return [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
 
 
@@ -159,6 +159,8 @@ def state_dict_from_onnx(onnx_path: Path) -> dict[str, torch.Tensor]:
     if len(layers) != len(params):
         raise ModelError(f"{onnx_path}: expected a CenterFace graph with {len(layers)} conv layers, found {len(params)}")
     for i, (layer, (w, b)) in enumerate(zip(layers, params)):
+        if layer.bias is None:  # every CenterFace conv has one (BN folded into it)
+            raise ModelError(f"{onnx_path}: layer {i} has no bias")
         if tuple(layer.weight.shape) != w.shape:
             raise ModelError(f"{onnx_path}: layer {i}: weight shape {w.shape} != expected {tuple(layer.weight.shape)}")
         layer.weight.data = torch.from_numpy(np.array(w, np.float32))
@@ -206,8 +208,7 @@ def decode(heatmap: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, box
     cx = (xs.float() + offset[0, 1, ys, xs].float() + 0.5) * 4
     xyxy = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
     keep = nms(xyxy, score, nms_iou)
-    xyxy, score = xyxy[keep].cpu().numpy(), score[keep].cpu().numpy()
-    return Faces(xyxy, score).scaled(1 / box.scale_x, 1 / box.scale_y)
+    return Faces(xyxy[keep].cpu().numpy(), score[keep].cpu().numpy()).scaled(1 / box.scale_x, 1 / box.scale_y)
 
 
 TILE = (1024, 576)  # the largest input this CPU runs at full speed (see AUTO_DETECT_WIDTH)
@@ -226,7 +227,7 @@ class CenterFaceDetector:
         self.device = device
         self.on_gpu = device.type == "cuda"
         self.detect_size = detect_size
-        self.input_size = None  # any size: detect_size is chosen by the caller
+        self.input_size: int | None = None  # any size: detect_size is chosen by the caller
         self.threshold = threshold
         self.net, self.dtype = prepare_module(load_centerface(onnx_path), device, precision)
         self.feed = TensorFeeder(device, self.dtype, rgb=True)

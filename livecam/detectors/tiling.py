@@ -39,6 +39,7 @@ def detect_in_window(detect: Callable[[np.ndarray], Faces], frame_bgr: np.ndarra
     """``detect`` run on window ``win`` (x0, y0, x1, y1 in the frame scaled by ``scale``); boxes in frame pixels."""
     h, w = frame_bgr.shape[:2]
     x0, y0, x1, y1 = win
+    ox, oy = float(x0), float(y0)  # the crop's corner, in enlarged pixels
     if scale == 1.0:
         crop = frame_bgr[y0:y1, x0:x1]
     else:  # resize only the window's source region
@@ -46,11 +47,11 @@ def detect_in_window(detect: Callable[[np.ndarray], Faces], frame_bgr: np.ndarra
         sx1, sy1 = min(w, int(np.ceil(x1 / scale))), min(h, int(np.ceil(y1 / scale)))
         crop = cv2.resize(frame_bgr[sy0:sy1, sx0:sx1], (round((sx1 - sx0) * scale), round((sy1 - sy0) * scale)),
                           interpolation=cv2.INTER_LINEAR)
-        x0, y0 = sx0 * scale, sy0 * scale
+        ox, oy = sx0 * scale, sy0 * scale
     f = detect(crop)
     if not len(f):
         return f
-    return Faces((f.xyxy + np.array([x0, y0, x0, y0], np.float32)) / scale, f.score).clipped(w, h)
+    return Faces((f.xyxy + np.array([ox, oy, ox, oy], np.float32)) / scale, f.score).clipped(w, h)
 
 
 def whole_plus_tile(detect_whole: Callable[[np.ndarray], Faces], detect_crop: Callable[[np.ndarray], Faces],

@@ -125,6 +125,8 @@ def _nms_op():
     if _NMS is None:
         try:
             spec = importlib.util.find_spec("torchvision")
+            if spec is None:
+                raise ModuleNotFoundError("torchvision is not installed")
             suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
             libs = [p for d in (spec.submodule_search_locations or []) for p in sorted(Path(d).glob("_C*"))
                     if p.name.endswith(suffixes)]

@@ -96,7 +96,7 @@ class YoloFaceDetector:
         self.input_size = int(np.ceil(self.input_size / 32) * 32)
         self.device = device
         self.on_gpu = device.type == "cuda"
-        self.detect_size = self.input_size  # fixed: the model's own input
+        self.detect_size: int | None = self.input_size  # fixed: the model's own input
         self.threshold = threshold
         self.net, self.dtype = prepare_module(net, device, probe_hw=(self.input_size, self.input_size))
         self.feed = TensorFeeder(device, self.dtype, rgb=True)

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from livecam.motion import SCENE_CHANGE, change_since
-
-View = tuple[tuple[float, float], np.ndarray]  # a frame as the gate sees it: (camera offset, thumbnail)
+from livecam.motion import SCENE_CHANGE, View, change_since
+from livecam.scene import SceneTracker
 
 
 @dataclass(frozen=True)
@@ -45,3 +42,12 @@ def distrust(ev: Evidence, t: float, now: View, scale: float, stale_ms: float) -
     if change > SCENE_CHANGE:
         return f"scene change: waiting for a detection (change {change:.0f})"
     return None
+
+
+def judge(scene: SceneTracker, seq: int, t: float, stale_ms: float, load_error: str | None = None,
+          detector_error: str | None = None, model_ready: bool = True) -> str | None:
+    """``distrust`` for frame ``seq`` of ``scene`` captured at ``t``, with the newest detection's
+    evidence taken from the scene and the detector's own state given by the caller."""
+    ev = Evidence(load_error=load_error, detector_error=detector_error, model_ready=model_ready,
+                  last_ok_t=scene.det_t, det_view=scene.det_view, det_in_scene=scene.det_in_scene)
+    return distrust(ev, t, scene.view(seq), scene.scale, stale_ms)

@@ -6,7 +6,7 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import replace
 from typing import Callable
 
@@ -17,12 +17,12 @@ from livecam import effects, engine
 from livecam.errors import LivecamError
 from livecam.faces import Faces
 from livecam.live.commands import RESTART_KEYS, STOP, Command, FrameReport, Mode, Status
-from livecam.live.gate import Evidence, distrust
+from livecam.live.gate import judge
 from livecam.live.worker import DetectionWorker
-from livecam.motion import CameraMotion
+from livecam.scene import SceneTracker
 from livecam.settings import Settings
+from livecam.sinks import PreviewSink
 from livecam.sources import Captured, Grabber
-from livecam.tracker import FaceTracker
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +44,16 @@ class LivePipeline:
         self._on_frame = on_frame
         self._commands: queue.Queue[Command] = queue.Queue()
         self._listeners: list[Callable[[Status, Settings], None]] = []
-        self._tracker = FaceTracker(engine.tracker_params(settings.threshold))
+        self._scene = SceneTracker(engine.tracker_params(settings.threshold))
         from livecam.presenter import PresenterChooser
 
         self._presenter = PresenterChooser()
-        self._last_ok_t: float | None = None
-        self._motion = CameraMotion()
-        self._frames: OrderedDict[int, tuple[tuple[float, float], np.ndarray]] = OrderedDict()  # seq -> (offset, thumb)
-        self._epoch = 0             # first frame of the current scene (after a cut or a change of camera size)
-        self._det_seq: int | None = None  # the frame the newest detection in use ran on
         self._in_shape: tuple[int, ...] | None = None
         self._last_error: str | None = None
         self._det_times: deque[float] = deque(maxlen=64)
         self._det_ms: deque[float] = deque(maxlen=32)
         self._status = Status(camera=camera_name)
-        self._preview = None
+        self._preview: PreviewSink | None = None
         self.error: BaseException | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livecam-pipeline", daemon=True)
@@ -130,9 +125,9 @@ class LivePipeline:
                 # camera has been silent for longer than the stale limit.
                 silent = now - last_capture
                 if silent > self._settings.stale_ms / 1000 and now - last_sent >= interval * 0.9:
-                    reason = self._grabber.lost_reason or f"no camera frame for {silent:.1f} s"
+                    lost = self._grabber.lost_reason or f"no camera frame for {silent:.1f} s"
                     base = last_frame if last_frame is not None else np.zeros((self._out_h, self._out_w, 3), np.uint8)
-                    self._set_status(Mode.FAILING_CLOSED, f"camera lost: {reason}; reconnecting")
+                    self._set_status(Mode.FAILING_CLOSED, f"camera lost: {lost}; reconnecting")
                     self._sink.send(effects.obscure_all(base, "livecam: camera lost - reconnecting"))
                     last_sent = self._clock()
                     if self._on_frame is not None:
@@ -140,7 +135,8 @@ class LivePipeline:
                 continue
             last_seq, last_capture = cap.seq, cap.t
             frame = self._follow(cap)
-            self._worker.offer(cap if frame is cap.frame else replace(cap, frame=frame), urgent=self._epoch == cap.seq)
+            new_scene = self._scene.epoch == cap.seq
+            self._worker.offer(cap if frame is cap.frame else replace(cap, frame=frame), urgent=new_scene)
             out, faces, reason = self._render(frame, cap.t, cap.seq)
             self._sink.send(out)
             self._show_preview(out)
@@ -163,19 +159,13 @@ class LivePipeline:
             log.info("the camera now sends %dx%d: shown at %dx%d, as a new scene", cap.frame.shape[1],
                      cap.frame.shape[0], self._out_w, self._out_h)
         self._in_shape = cap.frame.shape
-        if self._motion.step(frame) or new_size:
-            self._epoch = cap.seq
-        self._frames[cap.seq] = (self._motion.offset, self._motion.thumb)
-        while len(self._frames) > 256:
-            self._frames.popitem(last=False)
+        self._scene.see(cap.seq, frame, new_scene=new_size)
         return frame
 
     def _show_preview(self, out: np.ndarray) -> None:
         """The preview window asked for from the tray (``settings.preview``), owned by this thread."""
         if self._settings.preview:
             if self._preview is None:
-                from livecam.sinks import PreviewSink
-
                 self._preview = PreviewSink()
             try:
                 self._preview.send(out)
@@ -206,7 +196,7 @@ class LivePipeline:
                 log.warning("ignored %s: %s only change when livecam starts", cmd.name, ", ".join(fixed))
                 continue
             if new.threshold != self._settings.threshold:
-                self._tracker.params = replace(self._tracker.params, start_score=new.threshold)
+                self._scene.set_start_score(new.threshold)
                 self._worker.set_threshold(engine.continue_threshold(new.threshold))
             self._settings = new
             changed = True
@@ -227,15 +217,7 @@ class LivePipeline:
             if self._last_error is not None:
                 log.info("face detector works again")
             self._last_error = None
-            if r.seq < self._epoch or r.seq not in self._frames:
-                continue  # a detection of the picture before a cut: its boxes belong to another scene
-            if self._det_seq is None or self._det_seq < self._epoch:
-                self._tracker.reset()  # the first detection of a new scene
-            ox, oy = self._frames[r.seq][0]
-            t = r.t if self._tracker.time is None else max(r.t, self._tracker.time)
-            self._tracker.update(r.faces.moved(-ox, -oy), t)  # tracked in camera-stabilised coordinates
-            self._last_ok_t = t
-            self._det_seq = r.seq
+            self._scene.detected(r.seq, r.faces, r.t)  # dropped when it ran on the picture before a cut
         if len(self._det_times) >= 2:
             span = self._det_times[-1] - self._det_times[0]
             hz = (len(self._det_times) - 1) / span if span > 0 else 0.0
@@ -244,11 +226,8 @@ class LivePipeline:
 
     def _distrust(self, t: float, seq: int) -> str | None:
         """Why the face boxes for frame ``seq`` (captured at ``t``) cannot be trusted, or None."""
-        det = self._frames.get(self._det_seq) if self._det_seq is not None else None
-        ev = Evidence(load_error=self._worker.load_error, detector_error=self._last_error,
-                      model_ready=self._worker.ready, last_ok_t=self._last_ok_t, det_view=det,
-                      det_in_scene=self._det_seq is not None and self._det_seq >= self._epoch)
-        return distrust(ev, t, self._frames[seq], self._motion.scale, self._settings.stale_ms)
+        return judge(self._scene, seq, t, self._settings.stale_ms, load_error=self._worker.load_error,
+                     detector_error=self._last_error, model_ready=self._worker.ready)
 
     def _render(self, frame: np.ndarray, t: float, seq: int) -> tuple[np.ndarray, Faces, str | None]:
         s = self._settings
@@ -263,7 +242,7 @@ class LivePipeline:
             self._set_status(Mode.FAILING_CLOSED, distrust)
             return effects.obscure_all(frame, "livecam: " + distrust.split(":")[0]), Faces.empty(), distrust
         self._set_status(Mode.ANONYMIZING, None)
-        faces = self._tracker.predict(t).moved(*self._frames[seq][0])
+        faces = self._scene.faces(seq, t)
         if s.presenter:
             faces = self._presenter.others(faces, frame.shape[1], frame.shape[0])
         else:

@@ -6,7 +6,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from livecam import engine
 from livecam.detectors import Detector
@@ -15,7 +15,11 @@ from livecam.live.commands import Command, FrameReport
 from livecam.live.pipeline import LivePipeline
 from livecam.live.worker import DetectionWorker
 from livecam.settings import Settings
+from livecam.sinks import FanOut, FileSink, PreviewSink, Sink, VirtualCameraSink
 from livecam.sources import FrameSource, Grabber
+
+if TYPE_CHECKING:  # pynput is loaded only where hotkeys are registered
+    from livecam.tray.hotkeys import Hotkeys
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +44,8 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
 
 
 def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam: bool = True, preview: bool = False,
-               output=None, vcam_backend: str | None = None):
-    from livecam.sinks import FanOut, FileSink, PreviewSink, VirtualCameraSink
-
-    sinks = []
+               output=None, vcam_backend: str | None = None) -> FanOut:
+    sinks: list[Sink] = []
     try:
         if vcam:
             sinks.append(VirtualCameraSink(width, height, fps, device=settings.vcam_device, backend=vcam_backend))
@@ -133,7 +135,7 @@ def run_cli(settings: Settings, outputs: Outputs) -> int:
     return 0
 
 
-def start_hotkeys(settings: Settings, send: Callable[[Command], None]):
+def start_hotkeys(settings: Settings, send: Callable[[Command], None]) -> Hotkeys | None:
     """The global hotkeys of ``settings``, or None where there is no desktop session to register them with."""
     import os
 

@@ -89,8 +89,8 @@ class DetectionWorker:
         """Load the model and choose the detector width now, in the caller's thread (before ``start``);
         the caller's thread gets the detection thread's CPU thread count, so the timing matches."""
         _use_live_cpu_threads()
-        self.detector = as_detector(self._make())
-        self._choose_size(sample)
+        self.detector = det = as_detector(self._make())
+        self._choose_size(det, sample)
         self.ready = True
 
     def _take(self) -> Captured | None:
@@ -103,8 +103,8 @@ class DetectionWorker:
         _lower_priority()
         _use_live_cpu_threads()
         try:
-            if self.detector is None:
-                self.detector = as_detector(self._make())
+            det = self.detector if self.detector is not None else as_detector(self._make())
+            self.detector = det
         except Exception as e:  # the pipeline fails closed and says why
             self.load_error = str(e) or type(e).__name__
             log.error("face model failed to load: %s", self.load_error)
@@ -116,10 +116,10 @@ class DetectionWorker:
             if cap is None:
                 break
             if not self.ready:
-                self._choose_size(cap.frame)
+                self._choose_size(det, cap.frame)
                 self.ready = True
             if self._detect_hz is None:
-                self._min_interval = 1.0 / _default_hz(self.detector)
+                self._min_interval = 1.0 / _default_hz(det)
             with self._cond:
                 urgent, self._urgent = self._urgent, False
             wait = last_start + self._min_interval - self._clock()
@@ -134,14 +134,14 @@ class DetectionWorker:
                 wait = last_start + self._min_interval - self._clock()
             last_start = self._clock()
             if self._threshold is not None:
-                self.detector.threshold, self._threshold = self._threshold, None
+                det.threshold, self._threshold = self._threshold, None
             t0 = time.perf_counter()
             try:
                 if self._full_every > 0 and not urgent:
-                    faces = self.detector.detect_with_tile(cap.frame, tile)  # fast pass + one small-face tile, round robin
+                    faces = det.detect_with_tile(cap.frame, tile)  # fast pass + one small-face tile, round robin
                     tile += 1
                 else:
-                    faces = self.detector(cap.frame)
+                    faces = det(cap.frame)
                 error = None
             except Exception as e:  # reported to the pipeline, which fails closed
                 faces, error = None, f"{type(e).__name__}: {e}"
@@ -149,9 +149,8 @@ class DetectionWorker:
             with self._cond:
                 self._results.append(DetResult(cap.seq, cap.t, faces, error, ms))
 
-    def _choose_size(self, frame: np.ndarray) -> None:
+    def _choose_size(self, det: Detector, frame: np.ndarray) -> None:
         """Pick the detector width from measured times, unless the user set one."""
-        det = self.detector
         if det.input_size:  # a model with one fixed input size (YOLO exports): nothing to choose
             self.detect_size = det.input_size
             return
