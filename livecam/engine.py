@@ -96,11 +96,17 @@ class Anonymizer:
         return effects.apply(frame_bgr, faces, self.params.effect), faces
 
 
-def make_anonymizer(settings) -> Anonymizer:
-    """The file-mode engine for ``settings`` (a ``livecam.settings.Settings``)."""
+def load_settings_detector(settings) -> Detector:
+    """The detector ``settings`` (a ``livecam.settings.Settings``) ask for, running at the threshold
+    that continues tracks (``continue_threshold``); file mode and the live path load it alike."""
     from livecam.detectors import load_detector
 
-    detector = load_detector(settings.model, device=settings.device, detect_size=settings.detect_size,
-                             threshold=continue_threshold(settings.threshold))
+    return load_detector(settings.model, device=settings.device, detect_size=settings.detect_size,
+                         threshold=continue_threshold(settings.threshold))
+
+
+def make_anonymizer(settings) -> Anonymizer:
+    """The file-mode engine for ``settings`` (a ``livecam.settings.Settings``)."""
+    detector = load_settings_detector(settings)
     return Anonymizer(detector, EngineParams(effect=settings.effect_params(), full_every_s=settings.small_faces_s,
                                              threshold=settings.threshold, tracker=tracker_params(settings.threshold)))

@@ -23,11 +23,17 @@ HEIGHT_BINS = ((0, 16, "<16 px"), (16, 32, "16-32 px"), (32, 64, "32-64 px"), (6
 LEVELS = ("easy", "medium", "hard")
 
 
-def _covered(mask: np.ndarray, box) -> bool:
+def is_covered(mask: np.ndarray, box) -> bool:
+    """At least ``COVERED`` of ``box``'s pixels (xyxy, clipped to the image) are obscured in ``mask``."""
     x1, y1, x2, y2 = (int(round(float(v))) for v in box)
     h, w = mask.shape
     x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
     return x2 > x1 and y2 > y1 and float(mask[y1:y2, x1:x2].mean()) >= COVERED
+
+
+def height_bin(height: float) -> str:
+    """The ``HEIGHT_BINS`` label for a face ``height`` pixels tall."""
+    return next(label for lo, hi, label in HEIGHT_BINS if lo <= height < hi)
 
 
 def score_image(mask: np.ndarray, boxes, attrs: list[dict] | None, hits: dict[str, list[bool]]) -> float:
@@ -40,14 +46,13 @@ def score_image(mask: np.ndarray, boxes, attrs: list[dict] | None, hits: dict[st
         a = attrs[i] if attrs else {}
         if a.get("invalid") or a.get("difficulty") == "none":
             continue
-        ok = _covered(mask, b)
+        ok = is_covered(mask, b)
         hits["all"].append(ok)
         level = a.get("difficulty")
         if level in LEVELS:
             for lv in LEVELS[LEVELS.index(level):]:
                 hits[lv].append(ok)
-        h = b[3] - b[1]
-        hits[next(label for lo, hi, label in HEIGHT_BINS if lo <= h < hi)].append(ok)
+        hits[height_bin(b[3] - b[1])].append(ok)
     return float((mask & ~gt).sum() / max(1, (~gt).sum()))
 
 
@@ -110,7 +115,7 @@ def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | Non
                     next_det = ts + 1.0 / live_hz
                 obscured = judge(scene, i, ts, settings.stale_ms) is not None
                 faces = scene.faces(i, ts)
-            ok = obscured or _covered(effects.coverage_mask(img.shape, faces, params) > 0, t["box"])
+            ok = obscured or is_covered(effects.coverage_mask(img.shape, faces, params) > 0, t["box"])
             hits["all"].append(ok)
             misses += not ok
             run = 0 if ok else run + 1

@@ -79,11 +79,16 @@ class VideoInfo:
 _ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 
 
+def _rotation(frame) -> int:
+    """A decoded PyAV frame's rotation flag (display matrix): counter-clockwise degrees, 0..359."""
+    return int(round(getattr(frame, "rotation", 0) or 0)) % 360
+
+
 def upright(frame) -> np.ndarray:
     """A decoded PyAV frame as BGR pixels the way players show it: phones store video sideways with a
     rotation flag (display matrix); faces must be found, covered and written upright."""
     img = frame.to_ndarray(format="bgr24")
-    turn = int(round(getattr(frame, "rotation", 0) or 0)) % 360  # counter-clockwise degrees
+    turn = _rotation(frame)
     return cv2.rotate(img, _ROTATE[turn]) if turn in _ROTATE else img
 
 
@@ -93,7 +98,7 @@ def _first_rotation(path: Path) -> int:
 
     with av.open(str(path)) as c:
         for frame in c.decode(c.streams.video[0]):
-            return int(round(getattr(frame, "rotation", 0) or 0)) % 360
+            return _rotation(frame)
     return 0
 
 

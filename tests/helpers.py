@@ -94,7 +94,7 @@ def wider_crowd() -> tuple[np.ndarray, list]:
 def faces_covered(img: np.ndarray, faces, boxes) -> int:
     """How many of ``boxes`` the default effect covers (>= 70% of the box) when it hides ``faces``."""
     from livecam import effects
-    from livecam.evaluate import _covered
+    from livecam.evaluate import is_covered
 
     mask = effects.coverage_mask(img.shape, faces, effects.EffectParams()) > 0
-    return sum(_covered(mask, b) for b in boxes)
+    return sum(is_covered(mask, b) for b in boxes)

@@ -156,7 +156,7 @@ class TrayApp:
         """One notification per kind of failure per ``NOTICE_GAP_S``: a detector that keeps falling behind
         under load must not raise a notification every few seconds (the frame is covered each time
         anyway; the icon still shows every change)."""
-        kind = (status.reason or "").split(":")[0]
+        kind = status.kind
         now = self._clock()
         last = self._noticed.get(kind)
         if last is not None and now - last < NOTICE_GAP_S:

@@ -19,6 +19,11 @@ class Mode(enum.Enum):
     FAILING_CLOSED = "failing closed"
 
 
+def reason_kind(reason: str | None) -> str:
+    """A reason without the detail after its ':' (e.g. an age in ms): reasons of one kind are one state."""
+    return (reason or "").split(":")[0]
+
+
 @dataclass(frozen=True)
 class Status:
     mode: Mode = Mode.STARTING
@@ -28,6 +33,11 @@ class Status:
     detect_size: int | None = None
     frames_out: int = 0
     camera: str = ""
+
+    @property
+    def kind(self) -> str:
+        """``reason_kind`` of the reason."""
+        return reason_kind(self.reason)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 from livecam import effects, engine
 from livecam.errors import LivecamError
 from livecam.faces import Faces
-from livecam.live.commands import RESTART_KEYS, STOP, Command, FrameReport, Mode, Status
+from livecam.live.commands import RESTART_KEYS, STOP, Command, FrameReport, Mode, Status, reason_kind
 from livecam.live.gate import judge
 from livecam.live.worker import DetectionWorker
 from livecam.scene import SceneTracker
@@ -240,7 +240,7 @@ class LivePipeline:
             return frame, Faces.empty(), None
         if distrust:
             self._set_status(Mode.FAILING_CLOSED, distrust)
-            return effects.obscure_all(frame, "livecam: " + distrust.split(":")[0]), Faces.empty(), distrust
+            return effects.obscure_all(frame, "livecam: " + reason_kind(distrust)), Faces.empty(), distrust
         self._set_status(Mode.ANONYMIZING, None)
         faces = self._scene.faces(seq, t)
         if s.presenter:
@@ -251,8 +251,7 @@ class LivePipeline:
 
     def _set_status(self, mode: Mode, reason: str | None) -> None:
         """Publish a mode change. Reasons differing only after their ':' (e.g. an age in ms) are one state."""
-        kind = (reason or "").split(":")[0]
-        if mode is self._status.mode and kind == (self._status.reason or "").split(":")[0]:
+        if mode is self._status.mode and reason_kind(reason) == self._status.kind:
             return
         if mode is Mode.FAILING_CLOSED:
             log.warning("failing closed (whole frame obscured): %s", reason)

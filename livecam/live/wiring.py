@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -30,15 +31,10 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
                    budget_ms: float | None = None) -> LivePipeline:
     """Wire capture, detection and output for ``settings``; call ``.start()`` on the result."""
     src = first_source or open_source()
-    if make_detector is None:
-        def make_detector() -> Detector:
-            from livecam.detectors import load_detector
-
-            return load_detector(settings.model, device=settings.device, detect_size=settings.detect_size,
-                                 threshold=engine.continue_threshold(settings.threshold))
     fps = settings.fps or src.fps or 30.0
     grabber = Grabber(open_source, first=src)
-    worker = DetectionWorker(make_detector, settings, budget_ms=budget_ms)
+    worker = DetectionWorker(make_detector or partial(engine.load_settings_detector, settings), settings,
+                             budget_ms=budget_ms)
     return LivePipeline(grabber, worker, sink, settings, (src.width, src.height), fps, camera_name=camera_name,
                         on_frame=on_frame)
 

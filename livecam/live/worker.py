@@ -109,6 +109,8 @@ class DetectionWorker:
             self.load_error = str(e) or type(e).__name__
             log.error("face model failed to load: %s", self.load_error)
             return
+        if self._detect_hz is None:
+            self._min_interval = 1.0 / _default_hz(det)
         last_start = -1e9
         tile = 0
         while not self._stop.is_set():
@@ -118,8 +120,6 @@ class DetectionWorker:
             if not self.ready:
                 self._choose_size(det, cap.frame)
                 self.ready = True
-            if self._detect_hz is None:
-                self._min_interval = 1.0 / _default_hz(det)
             with self._cond:
                 urgent, self._urgent = self._urgent, False
             wait = last_start + self._min_interval - self._clock()
