@@ -29,8 +29,12 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def plan(inputs: Iterable[Path], output: Path) -> list[Job]:
-    """Turn inputs and ``-o`` into jobs, checking everything that can be checked before work starts."""
+def plan(inputs: Iterable[Path], output: Path | str, overwrite: bool = False) -> list[Job]:
+    """Turn inputs and ``-o`` into jobs, checking everything that can be checked before work starts.
+    ``output`` ending in a slash is a folder, whether or not it exists yet. Outputs that exist
+    already are refused unless ``overwrite``."""
+    as_folder = str(output).endswith(("/", os.sep))
+    output = Path(output)
     inputs = [Path(p) for p in inputs]
     if not inputs:
         raise LivecamError("no input given: name a photo, video or folder")
@@ -39,7 +43,7 @@ def plan(inputs: Iterable[Path], output: Path) -> list[Job]:
             raise LivecamError(f"input not found: {p}")
         if not os.access(p, os.R_OK):
             raise LivecamError(f"cannot read {p}: permission denied")
-    single_file = len(inputs) == 1 and inputs[0].is_file() and not (output.is_dir() or str(output).endswith(os.sep))
+    single_file = len(inputs) == 1 and inputs[0].is_file() and not (output.is_dir() or as_folder)
     jobs: list[Job] = []
     if single_file:
         src = inputs[0]
@@ -65,6 +69,14 @@ def plan(inputs: Iterable[Path], output: Path) -> list[Job]:
     for j in jobs:
         if _same(j.src, j.dst):
             raise LivecamError(f"output {j.dst} would overwrite the input; choose another output with -o")
+    existing = [j.dst for j in jobs if j.dst.exists() or j.dst.is_symlink()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more of the {len(jobs)} outputs)" if len(existing) > 1 else ""
+        raise LivecamError(f"output {existing[0]} already exists{more}: livecam never replaces files unless told; "
+                           "add --overwrite, or choose another output with -o")
+    for path in existing:
+        if path.is_dir():
+            raise LivecamError(f"output {path} is a folder; choose another output with -o")
     _check_writable({j.dst.parent for j in jobs})
     return jobs
 
@@ -99,22 +111,26 @@ def _check_collisions(jobs: list[Job], output: Path) -> None:
 
 
 def _check_writable(folders: set[Path]) -> None:
-    """Create each output folder and write a probe file in it (a real test: access() lies to root)."""
-    import tempfile
-
     for folder in sorted(folders):
-        existing = folder
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        if not existing.is_dir():
-            raise LivecamError(f"cannot create output folder {folder}: {existing} is a file; choose another output with -o")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as e:
-            raise LivecamError(f"cannot write to output folder {folder}: {e.strerror or e}; "
-                               "choose another output with -o") from None
+        media.check_writable_folder(folder, "-o")
+
+
+class _Counted:
+    """The engine as ``transcode_video``'s frame filter, counting the face boxes it covers."""
+
+    def __init__(self, engine: Anonymizer):
+        self.engine = engine
+        self.faces = 0
+
+    def _count(self, done: list) -> list:
+        self.faces += sum(len(faces) for _, faces in done)
+        return [out for out, _ in done]
+
+    def push(self, frame, t: float) -> list:
+        return self._count(self.engine.push(frame, t))
+
+    def flush(self) -> list:
+        return self._count(self.engine.flush())
 
 
 def run(jobs: list[Job], make_engine: Callable[[], Anonymizer], progress: bool = True) -> int:
@@ -134,17 +150,11 @@ def run(jobs: list[Job], make_engine: Callable[[], Anonymizer], progress: bool =
             else:
                 info = media.probe_video(job.src)
                 engine.reset()
-                counted = [0]
-
-                def process(frame, t):
-                    out, faces = engine(frame, t)
-                    counted[0] += len(faces)
-                    return out
-
+                counted = _Counted(engine)
                 with tqdm(total=info.frames or None, unit="frame", desc=job.src.name, delay=1.0, leave=False,
                           disable=not progress or None) as bar:
-                    n = media.transcode_video(job.src, job.dst, process, bar.update)
-                total += counted[0]
+                    n = media.transcode_video(job.src, job.dst, counted, bar.update)
+                total += counted.faces
                 log.info("%s -> %s: %d frames", job.src, job.dst, n)
         except LivecamError as e:
             done = f" ({i - 1} of {len(jobs)} files were done and kept)" if len(jobs) > 1 else ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
@@ -62,6 +63,9 @@ def _add_effect_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", help="a YOLO face model in ONNX (default: bundled CenterFace)")
     g.add_argument("--small-faces-every", type=_float, dest="small_faces_s", metavar="SECONDS",
                    help="run the thorough pass for small (~10 px) and large faces this often; 0 = off (default 0.5)")
+    g.add_argument("--lookahead", type=_float, dest="lookahead_s", metavar="SECONDS",
+                   help="videos: hold frames this long so faces are covered from the first frame they are in; "
+                        "0 = off (default 1)")
     g.add_argument("--config", type=Path, help="settings file (default: the one in your config folder)")
 
 
@@ -73,30 +77,45 @@ def _add_live_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vcam-device", dest="vcam_device", help="virtual camera device, e.g. /dev/video10")
     g.add_argument("--no-vcam", action="store_true", help="do not open a virtual camera (use with --preview/--output)")
     g.add_argument("--preview", action="store_true", help="also show the output in a window")
-    g.add_argument("--output", type=Path, help="also record the output to this video file")
+    g.add_argument("--output", type=Path, help="also record the output to this video file (never replaces a file "
+                                                "unless --overwrite)")
+    g.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     g.add_argument("--detect-hz", type=_float, dest="detect_hz", help="detections per second (default: automatic)")
     g.add_argument("--stale-ms", type=_positive_int, dest="stale_ms",
                    help="obscure the whole frame when the newest detection is older than this (default 400)")
 
 
+def _add_global_options(p: argparse.ArgumentParser, default: Any) -> None:
+    """--debug and -q, before the command or after it (a subcommand's own copy keeps the value given
+    before it unless given again)."""
+    p.add_argument("--debug", action="store_true", default=default, help="verbose logs and full tracebacks")
+    p.add_argument("-q", "--quiet", action="store_true", default=default, help="only errors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="livecam", description="Real-time face anonymizer: webcam in, anonymized virtual camera out.")
-    p.add_argument("--debug", action="store_true", help="verbose logs and full tracebacks")
-    p.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    _add_global_options(p, False)
+    common = _Parser(add_help=False)
+    _add_global_options(common, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
-    run = sub.add_parser("run", help="camera in, anonymized virtual camera out (the default command)")
+    def command(name: str, **kw: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kw)
+
+    run = command("run", help="camera in, anonymized virtual camera out (the default command)")
     _add_effect_options(run)
     _add_live_options(run)
 
-    an = sub.add_parser("anonymize", help="anonymize photos, videos or folders of them")
+    an = command("anonymize", help="anonymize photos, videos or folders of them")
     an.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photo, video or folder")
-    an.add_argument("-o", "--output", required=True, type=Path, help="output file (one input) or folder")
+    # a string, not a Path: Path("out/") drops the trailing slash that says "a folder"
+    an.add_argument("-o", "--output", required=True, help="output file (one input) or folder (a name ending in /)")
+    an.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     _add_effect_options(an)
 
-    sub.add_parser("devices", help="list cameras and virtual camera devices")
+    command("devices", help="list cameras and virtual camera devices")
 
-    ev = sub.add_parser("eval", help="measure coverage against labelled faces (boxes.json / tracks.json)")
+    ev = command("eval", help="measure coverage against labelled faces (boxes.json / tracks.json)")
     ev.add_argument("data", type=Path, metavar="DATA", help="folder with boxes.json or tracks.json")
     ev.add_argument("--live-hz", type=_float, dest="live_hz", help="clips: detect at this rate, as the live path does")
     ev.add_argument("--sweep", type=_float_list, metavar="T1,T2,...",
@@ -111,21 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pan-only", dest="pan_only", choices=["file", "live"], help="run only one of the two paths")
     _add_effect_options(ev)
 
-    be = sub.add_parser("bench", help="latency/throughput of the live path on a replayed clip")
+    be = command("bench", help="latency/throughput of the live path on a replayed clip")
     be.add_argument("clip", type=Path, nargs="?", help="video to replay (default: ../shared street clip)")
     be.add_argument("--size", default="1280x720", help="replay size (default 1280x720)")
     be.add_argument("--fps", type=_float, default=30.0)
     be.add_argument("--seconds", type=_float, default=20.0)
     _add_effect_options(be)
 
-    tr = sub.add_parser("tray", help="run with a system tray icon and global hotkeys")
+    tr = command("tray", help="run with a system tray icon and global hotkeys")
     _add_effect_options(tr)
     _add_live_options(tr)
     return p
 
 
 _SETTING_KEYS = ("effect", "strength", "shape", "margin", "color", "region", "threshold", "device", "detect_size",
-                 "model", "small_faces_s", "camera", "size", "fps", "vcam_device", "detect_hz", "stale_ms")
+                 "model", "small_faces_s", "lookahead_s", "camera", "size", "fps", "vcam_device", "detect_hz", "stale_ms")
 
 
 def settings_from_args(args: argparse.Namespace) -> settings_mod.Settings:
@@ -156,10 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                [a for a in argv if a not in ("--debug", "-q", "--quiet")]
     args = build_parser().parse_args(argv)
     _setup_logging(args)
+    old_term = signal.signal(signal.SIGTERM, _terminate)
     try:
         return _dispatch(args)
+    except Terminated:
+        print("livecam: stopped by SIGTERM (unfinished output files were removed)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print("livecam: interrupted", file=sys.stderr)
+        print("livecam: interrupted (unfinished output files were removed)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error
         sys.stderr.close()
@@ -174,6 +197,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.exception("unexpected error")
         print(f"livecam: error: unexpected {type(e).__name__}: {e} (run with --debug for details)", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (e.g. `timeout`, `kill`, a service manager): stop like Ctrl+C, cleaning up on the way out."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -183,7 +216,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam.engine import make_anonymizer
 
         s = settings_from_args(args)
-        jobs = anonymize.plan(args.inputs, args.output)
+        jobs = anonymize.plan(args.inputs, args.output, overwrite=args.overwrite)
         faces = anonymize.run(jobs, lambda: make_anonymizer(s), progress=not args.quiet)
         log.info("done: %d file(s) written to %s, %d face boxes covered", len(jobs), args.output, faces)
         return 0
@@ -191,7 +224,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam import live
 
         s = settings_from_args(args)
-        outputs = live.Outputs(vcam=not args.no_vcam, preview=args.preview, record=args.output)
+        outputs = live.Outputs(vcam=not args.no_vcam, preview=args.preview, record=args.output,
+                               overwrite=args.overwrite)
         if cmd == "tray":
             from livecam.tray.app import run_tray
 

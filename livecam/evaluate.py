@@ -16,6 +16,7 @@ import numpy as np
 
 from livecam import effects, media
 from livecam.errors import LivecamError
+from livecam.faces import Faces
 from livecam.settings import Settings
 
 COVERED = 0.7
@@ -102,20 +103,24 @@ def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | Non
         misses = 0
         next_det = 0.0
         scene = SceneTracker(engine.params.tracker)
+        scored: list[tuple[int, Faces, bool]] = []  # (frame index, faces covered, wholly obscured)
+        shapes = []
         for i, t in enumerate(track):
             img = media.read_image(data / t["frame"])
+            shapes.append(img.shape)
             ts = i / fps
-            obscured = False
             if live_hz is None:
-                _, faces = engine(img, ts)
+                scored += [(len(scored), faces, False) for _, faces in engine.push(img, ts)]
             else:
                 scene.see(i, img)
                 if ts + 1e-9 >= next_det:
                     scene.detected(i, engine.detector(img), ts)
                     next_det = ts + 1.0 / live_hz
-                obscured = judge(scene, i, ts, settings.stale_ms) is not None
-                faces = scene.faces(i, ts)
-            ok = obscured or is_covered(effects.coverage_mask(img.shape, faces, params) > 0, t["box"])
+                scored.append((i, scene.faces(i, ts), judge(scene, i, ts, settings.stale_ms) is not None))
+        if live_hz is None:
+            scored += [(len(scored), faces, False) for _, faces in engine.flush()]
+        for i, faces, obscured in scored:
+            ok = obscured or is_covered(effects.coverage_mask(shapes[i], faces, params) > 0, track[i]["box"])
             hits["all"].append(ok)
             misses += not ok
             run = 0 if ok else run + 1

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import cv2
 import numpy as np
@@ -52,6 +53,26 @@ def write_image(path: Path, img_bgr: np.ndarray) -> None:
     if not ok:
         raise LivecamError(f"{path}: could not encode the image as {ext}")
     _atomic_write(path, lambda tmp: buf.tofile(str(tmp)))
+
+
+def check_writable_folder(folder: Path, option: str) -> None:
+    """Create ``folder`` if missing and write a probe file in it (a real test: access() lies to root);
+    the error names the folder and the ``option`` to change."""
+    import tempfile
+
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise LivecamError(f"cannot create output folder {folder}: {existing} is a file; choose another output "
+                           f"with {option}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise LivecamError(f"cannot write to output folder {folder}: {e.strerror or e}; "
+                           f"choose another output with {option}") from None
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -133,11 +154,21 @@ def iter_video(path: Path) -> Iterator[tuple[np.ndarray, float]]:
         raise LivecamError(f"{path}: could not decode the video ({e.strerror or e})") from None
 
 
-def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
-    """Re-encode ``src`` into ``dst`` passing every frame through ``process(frame_bgr, t) -> frame_bgr``.
+class FrameFilter(Protocol):
+    """What ``transcode_video`` passes frames through: frames go in with their time and come out in
+    the same order, each exactly once, possibly later (a look-ahead window)."""
 
-    Frame count, size and timestamps are kept; audio streams are copied packet for packet.
-    ``dst`` appears only when complete. Returns the number of frames written.
+    def push(self, frame_bgr: np.ndarray, t: float) -> list[np.ndarray]: ...
+
+    def flush(self) -> list[np.ndarray]: ...
+
+
+def transcode_video(src: Path, dst: Path, process: FrameFilter, progress=None) -> int:
+    """Re-encode ``src`` into ``dst`` passing every frame through ``process`` (BGR ``uint8 (H, W, 3)``).
+
+    Frame count, size and timestamps are kept (frame ``i`` out gets frame ``i``'s timestamp in);
+    audio streams are copied packet for packet. ``dst`` appears only when complete. Returns the
+    number of frames written.
     """
     import av
 
@@ -160,6 +191,19 @@ def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
                 except (ValueError, av.error.FFmpegError) as e:
                     log.warning("%s: audio stream %d cannot go into %s (%s); it is left out", src, a.index, dst.suffix, e)
             t0 = None
+            stamps: deque[tuple[int | None, Fraction | None]] = deque()  # (pts, time base) of frames not out yet
+
+            def write(images: list[np.ndarray]) -> None:
+                nonlocal n
+                for img in images:
+                    nf = encodable(img, vout.pix_fmt)
+                    nf.pts, nf.time_base = stamps.popleft()
+                    for p in vout.encode(nf):
+                        out.mux(p)
+                    n += 1
+                    if progress:
+                        progress(1)
+
             for packet in inp.demux([vin, *[inp.streams[i] for i in audio]]):
                 if packet.stream.index in audio:
                     if packet.dts is None:
@@ -170,16 +214,11 @@ def transcode_video(src: Path, dst: Path, process, progress=None) -> int:
                 for frame in packet.decode():
                     if not isinstance(frame, av.VideoFrame):
                         continue
-                    t = frame.time if frame.time is not None else n / float(rate)
+                    t = frame.time if frame.time is not None else len(stamps) / float(rate)
                     t0 = t if t0 is None else t0
-                    img = process(upright(frame), t - t0)
-                    nf = encodable(img, vout.pix_fmt)
-                    nf.pts, nf.time_base = frame.pts, frame.time_base
-                    for p in vout.encode(nf):
-                        out.mux(p)
-                    n += 1
-                    if progress:
-                        progress(1)
+                    stamps.append((frame.pts, frame.time_base))
+                    write(process.push(upright(frame), t - t0))
+            write(process.flush())
             for p in vout.encode(None):
                 out.mux(p)
             expected = vin.frames

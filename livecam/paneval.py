@@ -163,11 +163,16 @@ def run_file(clip: PanClip, settings: Settings, fps: float) -> dict:
     engine = make_anonymizer(settings)
     params = settings.effect_params()
     score = PanScore()
+    shape = (clip.size[1], clip.size[0])
+    done = 0
     for i in range(len(clip)):
-        frame = clip[i]
-        _, faces = engine(frame, i / fps)
-        score.add(clip, i, effects.coverage_mask(frame.shape, faces, params) > 0)
-    return score.row("file mode (`livecam anonymize`)")
+        for _, faces in engine.push(clip[i], i / fps):
+            score.add(clip, done, effects.coverage_mask(shape, faces, params) > 0)
+            done += 1
+    for _, faces in engine.flush():
+        score.add(clip, done, effects.coverage_mask(shape, faces, params) > 0)
+        done += 1
+    return score.row(f"file mode (`livecam anonymize`, look-ahead {settings.lookahead_s:g} s)")
 
 
 def run_live(clip: PanClip, settings: Settings, fps: float) -> dict:

@@ -79,12 +79,17 @@ class SceneTracker:
         self.det_seq, self.det_t = seq, t
         return True
 
-    def faces(self, seq: int, t: float) -> Faces:
-        """The tracked boxes on frame ``seq`` at ``t`` seconds (frame coordinates); none before the
-        scene's first detection."""
+    def faces(self, seq: int, t: float, tentative: bool = False) -> Faces:
+        """The tracked boxes on frame ``seq`` at ``t`` seconds (frame coordinates): confirmed tracks,
+        and tentative ones too with ``tentative``; none before the scene's first detection."""
         if not self.det_in_scene:
             return Faces.empty()
-        return self.tracker.predict(t).moved(*self._views[seq][0])
+        return self.tracker.predict(t, tentative=tentative).moved(*self._views[seq][0])
+
+    @property
+    def confirmed_ids(self) -> np.ndarray:
+        """Ids of the tracks confirmed so far among the live ones."""
+        return self.tracker.confirmed_ids if self.det_in_scene else np.zeros(0, np.int64)
 
     def view(self, seq: int) -> View:
         return self._views[seq]

@@ -51,6 +51,7 @@ class Settings:
     detect_size: int | None = None  # None: chosen automatically
     model: str | None = None        # None: bundled CenterFace
     small_faces_s: float = 0.5      # thorough pass (small + large faces) at least this often; 0 = off
+    lookahead_s: float = 1.0        # videos: look-ahead window (livecam.hindsight); 0 = off
     # live
     camera: str | None = None       # None: the first camera that works
     size: tuple[int, int] | None = None
@@ -80,6 +81,7 @@ class Settings:
         _check(self.detect_hz is None or 0.5 <= self.detect_hz <= 240, "detect_hz", self.detect_hz,
                "detections per second between 0.5 and 240")
         _check(0 <= self.small_faces_s <= 60, "small_faces_s", self.small_faces_s, "seconds between 0 (off) and 60")
+        _check(0 <= self.lookahead_s <= 10, "lookahead_s", self.lookahead_s, "seconds between 0 (off) and 10")
         _check(50 <= self.stale_ms <= 10000, "stale_ms", self.stale_ms, "milliseconds between 50 and 10000")
         unknown = set(self.hotkeys) - set(DEFAULT_HOTKEYS)
         _check(not unknown, "hotkeys", sorted(unknown), f"only {', '.join(DEFAULT_HOTKEYS)}")
@@ -162,7 +164,7 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
                 raise SettingsError(f"invalid setting hotkeys = {value!r}: expected a table of action = \"keys\"")
             value = {**DEFAULT_HOTKEYS, **value}
         elif value is not None:
-            expected = {"small_faces_s": float, "strength": float, "margin": float, "threshold": float, "fps": float, "detect_hz": float,
+            expected = {"small_faces_s": float, "lookahead_s": float, "strength": float, "margin": float, "threshold": float, "fps": float, "detect_hz": float,
                         "detect_size": int, "stale_ms": int, "anonymize": bool, "privacy_screen": bool, "preview": bool,
                         "presenter": bool, "device": str, "model": str, "camera": str, "vcam_device": str}[key]
             if expected is float and isinstance(value, int) and not isinstance(value, bool):

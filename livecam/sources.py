@@ -10,9 +10,10 @@ import logging
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import cv2
 import numpy as np
@@ -32,6 +33,27 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+@contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """OpenCV's own camera-probing warnings off (``[ WARN ] can't open camera by index``): livecam
+    says what went wrong itself, in one line."""
+    logging_ = cv2.utils.logging
+    old = logging_.getLogLevel()
+    logging_.setLogLevel(logging_.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging_.setLogLevel(old)
+
+
+DEMO = "demo"
+"""``--camera demo``: a short clip with faces that ships with livecam, played like a camera."""
+
+
+def demo_clip() -> Path:
+    return Path(__file__).resolve().parent / "data" / "demo.mp4"
+
+
 def _backend() -> int:
     if sys.platform.startswith("linux"):
         return cv2.CAP_V4L2
@@ -48,8 +70,11 @@ class CameraSource:
 
     def __init__(self, spec: str = "0", size: tuple[int, int] | None = None, fps: float | None = None):
         self.spec = spec
+        if spec == DEMO:
+            spec = str(demo_clip())
         index = int(spec) if spec.isdigit() else None
-        cap = cv2.VideoCapture(index, _backend()) if index is not None else cv2.VideoCapture(spec)
+        with quiet_opencv():
+            cap = cv2.VideoCapture(index, _backend()) if index is not None else cv2.VideoCapture(spec)
         if not cap.isOpened():
             cap.release()
             raise DeviceError(f"no camera at {_name(spec)}")
@@ -118,7 +143,8 @@ def open_camera(spec: str | None, size=None, fps=None, probe: int = 5) -> Camera
             raise  # a camera is there: say what is wrong with it rather than look further
         except DeviceError:
             tried.append(str(i))
-    raise DeviceError(f"no camera found (tried indices {', '.join(tried)}); plug one in, or name it with --camera")
+    raise DeviceError(f"no camera found (tried indices {', '.join(tried)}); plug one in, or name it with --camera "
+                      "(`livecam --camera demo --preview --no-vcam` shows livecam at work on a bundled clip)")
 
 
 class Frames(Protocol):

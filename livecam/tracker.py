@@ -49,14 +49,22 @@ class TrackerParams:
     confident: float = 0.5
     """Detector score above which a single detection is held as long as a confirmed face."""
     start_score: float = 0.0
-    """Detections scoring at most this only continue a face already tracked; they start no new one
-    (hysteresis: a face is found at the detector threshold, then followed below it)."""
+    """A detection scoring above this confirms its track at once (the user's detector threshold);
+    detections at or below it only continue a face already tracked, or, with ``confirm_hits``,
+    start a tentative track (hysteresis: a face is found at the threshold, then followed below it)."""
+    confirm_hits: int = 0
+    """A track none of whose detections scored above ``start_score`` is confirmed (covered) once it
+    has this many detections in consistent positions; 0 = never (such detections start no track).
+    Tentative tracks are not covered, but a look-ahead window (``livecam.hindsight``) covers a
+    track confirmed later in every frame it was tentative."""
 
     def __post_init__(self) -> None:
         for name in ("hold_s", "growth", "meas_sigma", "accel_sigma", "init_vel_sigma", "max_growth",
                      "hold_tentative_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrackerParams.{name} must be >= 0, got {getattr(self, name)}")
+        if self.confirm_hits < 0:
+            raise ValueError(f"TrackerParams.confirm_hits must be >= 0, got {self.confirm_hits}")
         if not 0 < self.iou_match <= 1:
             raise ValueError(f"TrackerParams.iou_match must be in (0, 1], got {self.iou_match}")
 
@@ -109,6 +117,7 @@ class FaceTracker:
         self._seen = np.zeros(0)
         self._last_box = np.zeros((0, 4))
         self._score = np.zeros(0, np.float32)
+        self._confirmed = np.zeros(0, bool)
         self._t: float | None = None
 
     @property
@@ -155,11 +164,18 @@ class FaceTracker:
         return Faces(boxes.astype(np.float32), self._score, self._ids)
 
     # -- public API ----------------------------------------------------------------------
-    def predict(self, t: float) -> Faces:
-        """Boxes of the live tracks at time ``t`` (>= the last update), without changing state."""
+    def predict(self, t: float, tentative: bool = False) -> Faces:
+        """Boxes of the live confirmed tracks (and tentative ones too, with ``tentative``) at time ``t``
+        (>= the last update), without changing state."""
         dt = 0.0 if self._t is None else t - self._t
         x, p = self._propagate(self._x, self._p, dt)
-        return self._faces(x, p, t)[self._alive(t)]
+        keep = self._alive(t) if tentative else self._alive(t) & self._confirmed
+        return self._faces(x, p, t)[keep]
+
+    @property
+    def confirmed_ids(self) -> np.ndarray:
+        """Ids of the live tracks that are confirmed (``(K,) int64``)."""
+        return self._ids[self._confirmed]
 
     def _alive(self, t: float) -> np.ndarray:
         tentative = (self._hits <= 1) & (self._score < self.params.confident)
@@ -167,7 +183,8 @@ class FaceTracker:
         return (t - self._seen) <= hold
 
     def update(self, faces: Faces | None, t: float) -> Faces:
-        """Advance to time ``t`` (seconds), correct with ``faces`` if the detector ran, return the boxes to cover."""
+        """Advance to time ``t`` (seconds), correct with ``faces`` if the detector ran, return the boxes
+        to cover (confirmed tracks)."""
         if self._t is not None and t < self._t:
             raise ValueError(f"tracker time went backwards: {t} < {self._t}")
         dt = 0.0 if self._t is None else t - self._t
@@ -176,9 +193,9 @@ class FaceTracker:
         if faces is not None and len(faces):
             self._correct(faces, t)
         alive = self._alive(t)
-        for name in ("_x", "_p", "_ids", "_hits", "_born", "_seen", "_last_box", "_score"):
+        for name in ("_x", "_p", "_ids", "_hits", "_born", "_seen", "_last_box", "_score", "_confirmed"):
             setattr(self, name, getattr(self, name)[alive])
-        return self._faces(self._x, self._p, t)
+        return self._faces(self._x, self._p, t)[self._confirmed]
 
     def _correct(self, faces: Faces, t: float) -> None:
         det = faces.xyxy.astype(np.float64)
@@ -202,8 +219,13 @@ class FaceTracker:
             self._seen[matched_t] = t
             self._last_box[matched_t] = det[matched_d]
             self._score[matched_t] = faces.score[matched_d]
+            self._confirmed[matched_t] |= faces.score[matched_d] > self.params.start_score
+            if self.params.confirm_hits:
+                self._confirmed[matched_t] |= self._hits[matched_t] >= self.params.confirm_hits
         new = np.setdiff1d(np.arange(len(det)), matched_d)
-        new = new[faces.score[new] > self.params.start_score]
+        strong = faces.score[new] > self.params.start_score
+        if not self.params.confirm_hits:
+            new, strong = new[strong], strong[strong]
         if len(new):
             z = _to_state(det[new])
             size = np.sqrt(np.clip(z[:, 2] * z[:, 3], 1.0, None))
@@ -221,3 +243,4 @@ class FaceTracker:
             self._seen = np.concatenate([self._seen, np.full(len(new), t)])
             self._last_box = np.vstack([self._last_box, det[new]])
             self._score = np.concatenate([self._score, faces.score[new]])
+            self._confirmed = np.concatenate([self._confirmed, strong | (self.params.confirm_hits == 1)])

@@ -40,13 +40,13 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
 
 
 def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam: bool = True, preview: bool = False,
-               output=None, vcam_backend: str | None = None) -> FanOut:
+               output=None, vcam_backend: str | None = None, overwrite: bool = False) -> FanOut:
     sinks: list[Sink] = []
     try:
         if vcam:
             sinks.append(VirtualCameraSink(width, height, fps, device=settings.vcam_device, backend=vcam_backend))
         if output is not None:
-            sinks.append(FileSink(output, width, height, fps))
+            sinks.append(FileSink(output, width, height, fps, overwrite=overwrite))
         if preview:
             sinks.append(PreviewSink())
     except BaseException:
@@ -64,18 +64,22 @@ class Outputs:
     vcam: bool = True
     preview: bool = False
     record: Path | None = None
+    overwrite: bool = False  # the recording may replace an existing file
 
 
 def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
     """Open the camera of ``settings`` and the ``outputs`` and start the pipeline."""
+    from livecam.sinks import check_recording
     from livecam.sources import CameraSource, open_camera
 
+    if outputs.record is not None:  # before the camera opens: a bad --output costs nothing
+        check_recording(outputs.record, outputs.overwrite)
     cam = open_camera(settings.camera, settings.size, settings.fps)
     spec = cam.spec
     fps = settings.fps or cam.fps
     try:
         sink = open_sinks(settings, cam.width, cam.height, fps, vcam=outputs.vcam, preview=outputs.preview,
-                          output=outputs.record)
+                          output=outputs.record, overwrite=outputs.overwrite)
     except BaseException:
         cam.close()
         raise

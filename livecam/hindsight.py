@@ -1,0 +1,150 @@
+"""The look-ahead window: frames wait before they leave, so a face is covered from its first frame.
+
+A detector finds a face some frames after it appears (it enters at the picture's edge, it scores
+below the threshold until it turns or comes closer, the detector runs at a lower rate than the
+camera). ``Hindsight`` holds the last frames in a buffer; each frame leaves covered by
+
+* the boxes of every track alive in it that is **confirmed** by the time the frame leaves (a
+  track that was tentative in this frame and confirmed later is covered here too), and
+* for every confirmed track **born after** this frame in the same scene: its first box carried
+  back in time, in camera-stabilised coordinates (so it follows the camera's motion), along the
+  track's own early velocity, grown by ``grow_per_s`` face sizes per second (capped at
+  ``max_grow``) for what that motion cannot explain. Carried back out of the picture, it covers
+  nothing: it stops where the face entered.
+
+Boxes are given in frame coordinates together with each frame's camera offset (the frame's
+position in the scene's stabilised coordinates: ``livecam.motion``); the buffer does the rest.
+Pure bookkeeping over numpy arrays: no detector, no threads. One thread owns it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Generic, Iterator, TypeVar
+
+import numpy as np
+
+from livecam.faces import Faces
+
+P = TypeVar("P")  # whatever travels with a frame (the pixels; a capture record live)
+
+VELOCITY_S = 0.5
+"""A track's velocity for carrying it back is fitted to its boxes over its first this many seconds."""
+
+
+@dataclass
+class Held(Generic[P]):
+    """One frame waiting in the window."""
+
+    seq: int
+    t: float
+    payload: P
+    offset: tuple[float, float]  # the frame's camera offset (stabilised = frame - offset)
+    epoch: int                   # the scene it belongs to (first frame's seq)
+    boxes: Faces = field(default_factory=Faces.empty)  # stabilised, every live track (tentative too)
+
+
+@dataclass(frozen=True)
+class HindsightParams:
+    grow_per_s: float = 0.5
+    """A box carried back grows by this many face sizes per second (each side), for motion its
+    track's velocity does not explain."""
+    max_grow: float = 1.0
+    """... at most this many face sizes."""
+
+
+class Hindsight(Generic[P]):
+    """A window of frames that leave in order, covered with hindsight. See the module docstring."""
+
+    def __init__(self, params: HindsightParams | None = None):
+        self.params = params or HindsightParams()
+        self._held: deque[Held[P]] = deque()
+        self._confirmed: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def __iter__(self) -> Iterator[Held[P]]:
+        return iter(self._held)
+
+    @property
+    def oldest(self) -> Held[P] | None:
+        return self._held[0] if self._held else None
+
+    def add(self, seq: int, t: float, payload: P, offset: tuple[float, float], epoch: int,
+            boxes: Faces | None = None) -> Held[P]:
+        """A new frame (sequence numbers and times increasing); ``boxes`` in frame coordinates."""
+        held = Held(seq, t, payload, offset, epoch)
+        self._held.append(held)
+        if boxes is not None:
+            self.set_boxes(held, boxes)
+        return held
+
+    @staticmethod
+    def set_boxes(held: Held[P], boxes: Faces) -> None:
+        """The tracked boxes (frame coordinates, every live track) of a waiting frame, e.g. predicted
+        again after a newer detection arrived."""
+        held.boxes = boxes.moved(-held.offset[0], -held.offset[1])
+
+    def confirm(self, track_ids: np.ndarray) -> None:
+        """Tracks confirmed now: covered in every waiting frame they are in (ids are never reused)."""
+        self._confirmed.update(int(i) for i in track_ids)
+
+    def pop(self) -> tuple[Held[P], Faces]:
+        """The oldest frame and the boxes that cover it (frame coordinates)."""
+        held = self._held.popleft()
+        faces = self.cover(held)
+        if len(self._confirmed) > 4096:  # ids only grow: those below every waiting frame's are done
+            low = min((int(h.boxes.track_id.min()) for h in self._held if len(h.boxes)), default=0)
+            self._confirmed = {i for i in self._confirmed if i >= low}
+        return held, faces
+
+    def cover(self, held: Held[P]) -> Faces:
+        """What covers ``held``: its confirmed tracks, and confirmed tracks born after it carried back."""
+        own = held.boxes
+        keep = np.fromiter((int(i) in self._confirmed for i in own.track_id), bool, len(own))
+        parts = [own[keep], self._carried_back(held, set(own.track_id.tolist()))]
+        return Faces.concat(parts).moved(*held.offset)
+
+    def _carried_back(self, held: Held[P], present: set[int]) -> Faces:
+        """Confirmed tracks first seen in a later frame of ``held``'s scene, carried back to ``held.t``."""
+        first: dict[int, list[tuple[float, np.ndarray, float]]] = {}  # id -> [(t, box, score)] from its birth
+        for later in self._held:
+            if later.seq <= held.seq or later.epoch != held.epoch:
+                continue
+            for box, score, tid in zip(later.boxes.xyxy, later.boxes.score.tolist(), later.boxes.track_id.tolist()):
+                if tid in present or tid not in self._confirmed:
+                    continue
+                seen = first.setdefault(tid, [])
+                if not seen or later.t - seen[0][0] <= VELOCITY_S:
+                    seen.append((later.t, box, score))
+        if not first:
+            return Faces.empty()
+        boxes, scores, ids = [], [], []
+        for tid, seen in first.items():
+            t0, box0, score0 = seen[0]
+            c0 = (box0[:2] + box0[2:]) / 2
+            half = (box0[2:] - box0[:2]) / 2
+            v = _velocity(seen)
+            dt = t0 - held.t
+            size = float(np.sqrt(max(1.0, 4 * half[0] * half[1])))
+            grow = size * min(self.params.max_grow, self.params.grow_per_s * dt)
+            c = c0 - v * dt
+            boxes.append(np.concatenate([c - half - grow, c + half + grow]))
+            scores.append(score0)
+            ids.append(tid)
+        return Faces(np.array(boxes, np.float32), np.array(scores, np.float32), np.array(ids, np.int64))
+
+
+def _velocity(seen: list[tuple[float, np.ndarray, float]]) -> np.ndarray:
+    """Least-squares velocity (px/s) of the box centres in ``seen``; zero from one box."""
+    if len(seen) < 2:
+        return np.zeros(2)
+    t = np.array([s[0] for s in seen])
+    c = np.array([(s[1][:2] + s[1][2:]) / 2 for s in seen])
+    t = t - t.mean()
+    denom = float((t * t).sum())
+    if denom <= 0:
+        return np.zeros(2)
+    return (t[:, None] * (c - c.mean(0))).sum(0) / denom
