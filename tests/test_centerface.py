@@ -8,7 +8,7 @@ import torch
 from livecam.detectors import centerface
 from livecam.errors import ModelError
 from livecam.tracker import iou_matrix
-from tests.conftest import DATA
+from tests.conftest import DATA, needs_data
 
 
 def _onnx_reference(onnx_path, x):
@@ -22,6 +22,7 @@ def _onnx_reference(onnx_path, x):
     return sess.run(None, {"input.1": x})
 
 
+@needs_data
 def test_port_matches_onnxruntime_on_a_real_photo():
     img = cv2.imread(str(DATA / "dlib-faces-dev" / "images" / "2008_001322.jpg"))
     h, w = img.shape[:2]
@@ -87,6 +88,7 @@ def test_bad_model_file(tmp_path, monkeypatch, content, error):
         centerface.load_centerface(path)
 
 
+@needs_data
 def test_detector_finds_the_faces_of_a_photo(detector):
     img = cv2.imread(str(DATA / "dlib-faces-dev" / "images" / "2008_001322.jpg"))
     faces = detector(img)
@@ -96,6 +98,7 @@ def test_detector_finds_the_faces_of_a_photo(detector):
     assert (faces.xyxy[:, [0, 2]] <= w).all() and (faces.xyxy[:, [1, 3]] <= h).all()
 
 
+@needs_data
 @pytest.mark.parametrize("detect_size", [320, 640, None])
 def test_boxes_come_back_in_frame_pixels_at_any_detect_size(detector, detect_size):
     img = cv2.imread(str(DATA / "dlib-faces-dev" / "images" / "2008_001009.jpg"))
@@ -107,6 +110,7 @@ def test_boxes_come_back_in_frame_pixels_at_any_detect_size(detector, detect_siz
     assert (iou.max(axis=1) > 0.75).all(), iou
 
 
+@needs_data
 def test_thorough_pass_covers_the_small_faces_the_fast_pass_misses(detector):
     """A WIDER crowd photo (1024 px wide): the fast pass at full size covers 11 of the 39 labelled
     faces (all under 16 px); the thorough pass (with 1.5x tiles) covers 37."""
@@ -118,6 +122,7 @@ def test_thorough_pass_covers_the_small_faces_the_fast_pass_misses(detector):
     assert fast <= 15 and full >= 33, (fast, full)
 
 
+@needs_data
 def test_a_lower_threshold_filtered_by_score_keeps_exactly_the_same_faces(detector):
     """What `livecam eval --sweep` relies on. Before decoding compared in float32 and NMS broke
     score ties by input order, 2 of 135 faces on this photo differed (bfloat16 rounds 0.2 up)."""

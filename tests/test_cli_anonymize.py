@@ -8,12 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import DATA, box_coverage, is_magenta, load_boxes
+from tests.conftest import DATA, box_coverage, is_magenta, load_boxes, needs_data
 from tests.helpers import audio_packets, livecam, make_video, read_video, ytf_tracks
 
 SOLID = ("--effect", "solid", "--color", "magenta")
 
 
+@needs_data
 def test_every_dlib_face_is_covered(tmp_path):
     r = livecam("anonymize", DATA / "dlib-faces-dev" / "images", "-o", tmp_path, *SOLID)
     assert r.returncode == 0, r.stderr
@@ -24,6 +25,7 @@ def test_every_dlib_face_is_covered(tmp_path):
             assert box_coverage(covered, b) >= 0.7, f"{name}: face {b.tolist()} not covered"
 
 
+@needs_data
 def test_wider_easy_and_medium_at_least_as_well_as_deface(tmp_path):
     import json
 
@@ -57,6 +59,7 @@ def ytf_videos(tmp_path_factory):
     return videos
 
 
+@needs_data
 def test_ytf_clips_face_covered_in_every_frame_and_video_kept_intact(ytf_videos, tmp_path):
     src = ytf_videos
     r = livecam("anonymize", *[p for p, _, _ in src.values()], "-o", tmp_path, *SOLID)
@@ -74,6 +77,7 @@ def test_ytf_clips_face_covered_in_every_frame_and_video_kept_intact(ytf_videos,
             assert box_coverage(is_magenta(frame), t["box"]) >= 0.7, f"{clip} frame {i}: labelled face not covered"
 
 
+@needs_data
 def test_single_photo_to_named_output(tmp_path):
     out = tmp_path / "out.png"
     r = livecam("anonymize", DATA / "dlib-faces-dev" / "images" / "2008_001009.jpg", "-o", out, *SOLID)
@@ -106,6 +110,7 @@ def _bad_inputs(tmp):
     }
 
 
+@needs_data
 @pytest.mark.parametrize("case", ["missing", "not media", "corrupt", "overwrite", "unwritable", "unwritable fs",
                                   "bad effect", "bad strength", "bad color", "no cuda"])
 def test_bad_input_one_line_error(tmp_path, case):
@@ -123,6 +128,7 @@ def test_bad_input_one_line_error(tmp_path, case):
     assert "Traceback" not in r.stderr
 
 
+@needs_data
 def test_failure_part_way_keeps_done_files_and_names_the_bad_one(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -144,6 +150,7 @@ def _ytf_clip(i=0):
     return clip, track, [cv2.imread(str(DATA / "ytf-clips-dev" / t["frame"])) for t in track]
 
 
+@needs_data
 @pytest.mark.parametrize("ext", [".gif", ".webm"])
 def test_gif_and_webm_outputs_are_written_with_every_face_covered(tmp_path, ext):
     clip, track, frames = _ytf_clip()
@@ -157,6 +164,7 @@ def test_gif_and_webm_outputs_are_written_with_every_face_covered(tmp_path, ext)
         assert box_coverage(is_magenta(frame, tol=90), t["box"]) >= 0.7, f"{ext} frame {i}: face not covered"
 
 
+@needs_data
 def test_a_folder_with_a_gif_is_done_whole(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -167,6 +175,7 @@ def test_a_folder_with_a_gif_is_done_whole(tmp_path):
     assert (tmp_path / "out" / "in" / "a.gif").stat().st_size > 0 and (tmp_path / "out" / "in" / "b.jpg").exists()
 
 
+@needs_data
 def test_a_truncated_video_is_an_error_and_writes_nothing(tmp_path):
     _, _, frames = _ytf_clip()
     src = tmp_path / "clip.mp4"
@@ -182,6 +191,7 @@ def test_a_truncated_video_is_an_error_and_writes_nothing(tmp_path):
     assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".out*")), "no partial output"
 
 
+@needs_data
 def test_folder_batches_refuse_collisions_stay_inside_and_skip_hidden(tmp_path):
     photo = DATA / "dlib-faces-dev" / "images" / "2008_001009.jpg"
     for d in ("a", "b", "c/sub", "c/.git/objects"):
@@ -202,6 +212,7 @@ def test_folder_batches_refuse_collisions_stay_inside_and_skip_hidden(tmp_path):
     assert "skipping" not in r.stderr and ".git" not in r.stderr, "hidden folders are skipped quietly"
 
 
+@needs_data
 def test_a_rotated_phone_video_is_anonymized_and_written_upright(tmp_path):
     """Phones store portrait video sideways with a rotation flag: detecting on the sideways pixels
     left a close face bare. The output shows what a player shows, upright, every face covered."""

@@ -10,10 +10,12 @@ import time
 
 import pytest
 
-from tests.conftest import DATA
+from livecam.sources import demo_clip
 from tests.helpers import livecam, read_video
 
-STREET = DATA / "clips" / "street-1080p.mp4"
+# The bundled demo clip (480x270, 12.5 fps, two people) stands in for a camera: OpenCV opens a video
+# file like a device, and these tests run without ../shared.
+DEMO = demo_clip()
 
 
 def _one_error_line(r):
@@ -27,8 +29,8 @@ def _one_error_line(r):
 def test_no_camera_names_the_indices_tried():
     r = livecam()
     assert r.returncode == 4
-    assert _one_error_line(r) == ("livecam: error: no camera found (tried indices 0, 1, 2, 3, 4); plug one in, "
-                                  "or name it with --camera")
+    assert _one_error_line(r).startswith("livecam: error: no camera found (tried indices 0, 1, 2, 3, 4); plug one "
+                                         "in, or name it with --camera")
 
 
 def test_named_camera_missing():
@@ -41,7 +43,7 @@ def test_named_camera_missing():
                     reason="checks the v4l2loopback message on a Linux machine without it")
 def test_no_virtual_camera_says_how_to_install_v4l2loopback():
     # a video file stands in for the camera (OpenCV opens it like a device)
-    r = livecam("--camera", STREET)
+    r = livecam("--camera", DEMO)
     assert r.returncode == 4
     line = _one_error_line(r)
     assert "no virtual camera device: install and load v4l2loopback" in line
@@ -49,27 +51,27 @@ def test_no_virtual_camera_says_how_to_install_v4l2loopback():
 
 
 def test_unsupported_size_says_what_the_camera_offered():
-    r = livecam("run", "--camera", STREET, "--size", "640x480", "--no-vcam", "--preview")
+    r = livecam("run", "--camera", DEMO, "--size", "640x480", "--no-vcam", "--preview")
     assert r.returncode == 4
-    assert "does not support 640x480: it offered 1920x1080 (use --size 1920x1080)" in _one_error_line(r)
+    assert "does not support 640x480: it offered 480x270 (use --size 480x270)" in _one_error_line(r)
 
 
 def test_nothing_to_send_to():
-    r = livecam("run", "--camera", STREET, "--no-vcam")
+    r = livecam("run", "--camera", DEMO, "--no-vcam")
     assert r.returncode == 2
     assert "nothing to send the video to" in _one_error_line(r)
 
 
 def test_run_records_anonymized_output_and_stops_cleanly_on_sigterm(tmp_path):
     out = tmp_path / "live.mp4"
-    p = subprocess.Popen([sys.executable, "-m", "livecam", "run", "--camera", STREET, "--no-vcam", "--output", out,
+    p = subprocess.Popen([sys.executable, "-m", "livecam", "run", "--camera", "demo", "--no-vcam", "--output", out,
                           "--effect", "solid", "--color", "magenta"], stderr=subprocess.PIPE, text=True)
     time.sleep(12)
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=30)
     assert p.returncode == 0, err
     frames, ts, _ = read_video(out)
-    assert len(frames) > 20 and frames[0].shape == (1080, 1920, 3)
+    assert len(frames) > 20 and frames[0].shape == (270, 480, 3)
     # frames are either fully obscured (start-up) or have magenta face masks
     from tests.conftest import is_magenta
     assert max(is_magenta(f).mean() for f in frames) > 0.005
@@ -81,8 +83,8 @@ def test_recordings_play_at_real_time_in_every_container(tmp_path, ext):
     frames sent < 1 ms apart stopped the pipeline ("Invalid argument"). Ctrl+C twice must still leave
     a complete file."""
     out = tmp_path / f"live{ext}"
-    stage = DATA / "clips" / "stage-360p.mp4"  # 29.97 fps
-    p = subprocess.Popen([sys.executable, "-m", "livecam", "run", "--camera", stage, "--no-vcam", "--output", out],
+    fps = 12.5  # the demo clip's
+    p = subprocess.Popen([sys.executable, "-m", "livecam", "run", "--camera", "demo", "--no-vcam", "--output", out],
                          stderr=subprocess.PIPE, text=True)
     time.sleep(10)
     p.send_signal(signal.SIGINT)
@@ -93,8 +95,8 @@ def test_recordings_play_at_real_time_in_every_container(tmp_path, ext):
     assert "error" not in err.lower(), err
     frames, ts, _ = read_video(out)
     span = ts[-1] - ts[0]
-    assert len(frames) > 60 and 2.0 < span < 10.0, (len(frames), span)
-    assert 0.5 * 29.97 <= (len(frames) - 1) / span <= 1.1 * 29.97, "timestamps must follow the wall clock"
+    assert len(frames) > 25 and 2.0 < span < 10.0, (len(frames), span)
+    assert 0.5 * fps <= (len(frames) - 1) / span <= 1.1 * fps, "timestamps must follow the wall clock"
     assert all(b > a for a, b in zip(ts, ts[1:]))
 
 
@@ -110,7 +112,7 @@ def test_devices_lists_cameras_and_virtual_camera():
 
 
 def test_tray_without_a_desktop_says_so(tmp_path):
-    r = livecam("tray", "--camera", STREET, "--no-vcam", "--output", tmp_path / "x.mp4", env={"DISPLAY": ""})
+    r = livecam("tray", "--camera", DEMO, "--no-vcam", "--output", tmp_path / "x.mp4", env={"DISPLAY": ""})
     assert r.returncode == 2
     assert "the tray needs a desktop session" in _one_error_line(r)
     assert not (tmp_path / "x.mp4").exists(), "no device is opened before the tray is known to work"

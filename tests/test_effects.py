@@ -7,7 +7,7 @@ import pytest
 from livecam import effects
 from livecam.effects import Effect, EffectParams, Shape
 from livecam.faces import Faces
-from tests.conftest import DATA, load_boxes
+from tests.conftest import DATA, load_boxes, needs_data
 
 PHOTO = "images/2008_001322.jpg"  # dlib-faces-dev: three faces, 63..90 px
 
@@ -35,6 +35,7 @@ def retained_detail(orig, out):
     return float(a @ b / (a @ a))
 
 
+@needs_data
 @pytest.mark.parametrize("effect", list(Effect))
 @pytest.mark.parametrize("shape", list(Shape))
 def test_faces_obscured_and_outside_untouched(photo, effect, shape):
@@ -55,6 +56,7 @@ def test_faces_obscured_and_outside_untouched(photo, effect, shape):
             assert (b == (255, 0, 255)).all(axis=2).mean() > 0.99
 
 
+@needs_data
 @pytest.mark.parametrize("size", [16, 40, 120, 400])
 @pytest.mark.parametrize("effect", [Effect.BLUR, Effect.PIXELATE])
 def test_unrecognisable_at_every_face_size(photo, size, effect):
@@ -70,6 +72,7 @@ def test_unrecognisable_at_every_face_size(photo, size, effect):
     assert kept < 0.15, f"{effect.value} at {size}px kept {kept:.0%} of the facial detail"
 
 
+@needs_data
 def test_eyes_region_covers_upper_face_only(photo):
     img, faces = photo
     p = EffectParams(effect=Effect.SOLID, region=effects.Region.EYES, color=(255, 0, 255), margin=0)
@@ -81,6 +84,7 @@ def test_eyes_region_covers_upper_face_only(photo):
     assert upper > 0.95 and lower == 0
 
 
+@needs_data
 def test_obscure_all_removes_everything(photo):
     img, _ = photo
     out = effects.obscure_all(img, "detector failed")

@@ -16,7 +16,7 @@ from livecam.errors import ModelError
 from livecam.faces import Faces
 from livecam.settings import Settings
 from livecam.sources import ReplaySource
-from tests.conftest import DATA, box_coverage, is_magenta
+from tests.conftest import DATA, box_coverage, is_magenta, needs_data
 from tests.helpers import ytf_tracks
 from tests.test_effects import retained_detail
 
@@ -56,6 +56,7 @@ def _source_frame(frames, report):
     return frames[report.index % len(frames)] if report.index >= 0 else frames[-1]
 
 
+@needs_data
 @pytest.mark.parametrize("clip", sorted(ytf_tracks()))
 def test_labelled_face_covered_in_every_frame_sent(clip):
     frames, track = _ytf(clip)
@@ -125,6 +126,7 @@ def _assert_obscured(frames, backend, reports, which):
             assert not np.array_equal(out, _source_frame(frames, r))
 
 
+@needs_data
 def test_raising_detector_fails_closed_on_every_frame():
     frames = _street(40)
     backend, reports, pipe = _run(frames, Settings(), make_detector=lambda: Raising(), seconds=2, loop=True)
@@ -133,6 +135,7 @@ def test_raising_detector_fails_closed_on_every_frame():
     assert pipe.status.reason.startswith("face detector failed: RuntimeError: CUDA error")
 
 
+@needs_data
 def test_detector_that_recovers_ends_failing_closed():
     frames = _street(60)
     backend, reports, pipe = _run(frames, Settings(), make_detector=lambda: Raising(fail_first=8), seconds=2.5,
@@ -145,6 +148,7 @@ def test_detector_that_recovers_ends_failing_closed():
     assert pipe.status.mode is live.Mode.ANONYMIZING
 
 
+@needs_data
 def test_hanging_detector_fails_closed_after_the_stale_limit():
     frames = _street(60)
     det = Hanging(ok_calls=3)
@@ -164,6 +168,7 @@ def test_hanging_detector_fails_closed_after_the_stale_limit():
     assert "stalled" in pipe.status.reason
 
 
+@needs_data
 def test_slow_detector_fails_closed_and_says_so():
     frames = _street(50)
     backend, reports, pipe = _run(frames, Settings(stale_ms=100), make_detector=lambda: Slow(0.3), seconds=2.5,
@@ -179,6 +184,7 @@ def test_slow_detector_fails_closed_and_says_so():
         assert newest is not None and r.capture_t - newest <= 0.1 + 1e-6, "anonymized on a stale detection"
 
 
+@needs_data
 def test_model_that_fails_to_load_fails_closed():
     def broken():
         raise ModelError("model file not found: /nope.onnx")
@@ -206,6 +212,7 @@ class Unplugging:
         return ReplaySource(self.frames, 25.0)
 
 
+@needs_data
 def test_unplugged_camera_keeps_sending_obscured_frames_then_reconnects():
     frames = _street(40)
     cam = Unplugging(frames, n=15, down=2)
@@ -224,6 +231,7 @@ def test_unplugged_camera_keeps_sending_obscured_frames_then_reconnects():
     assert sum(not r.obscured_all for r in back) > 10  # anonymizing again after reconnecting
 
 
+@needs_data
 def test_commands_privacy_pause_and_effect_apply_at_once():
     frames, track = _ytf("Aaron_Guiel5")
     s = Settings(effect=Effect.SOLID, color=(255, 0, 255))
@@ -242,6 +250,7 @@ def test_commands_privacy_pause_and_effect_apply_at_once():
             assert retained_detail(_source_frame(frames, r), out) < 0.05
 
 
+@needs_data
 def test_camera_back_at_another_size_is_painted_where_the_faces_are():
     """Detection and painting share one pixel grid: a camera that comes back at twice the size is
     shown at the output's size, and its faces are covered there (before: boxes of the new size
@@ -288,6 +297,7 @@ def _bare_runs(bare: dict[int, list]) -> int:
     return longest
 
 
+@needs_data
 def test_live_output_on_a_street_clip_leaves_no_face_bare_for_long():
     """The real detector, live, on the multi-face street clip (played twice, with the loop's jump
     cut): every face the detector finds with confidence in the frame itself (score >= 0.5, at
@@ -324,6 +334,7 @@ def test_live_output_on_a_street_clip_leaves_no_face_bare_for_long():
     assert _bare_runs(bare) <= 8, f"a face stayed bare for {_bare_runs(bare)} frames: {bare}"
 
 
+@needs_data
 def test_settings_sent_to_a_running_pipeline_apply_or_are_refused():
     """The tray could send threshold 0.9 to a running pipeline: it was published, but detection kept
     0.2. A threshold now reaches the detector and the tracker; what only applies at start is refused."""

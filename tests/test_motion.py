@@ -8,7 +8,7 @@ import pytest
 from livecam import motion
 from livecam.paneval import build_pan_clip
 from livecam.sources import ReplaySource
-from tests.conftest import DATA
+from tests.conftest import DATA, needs_data
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +16,7 @@ def pan():
     return build_pan_clip(DATA / "wider-val-dev", size=(640, 360), speed=8, images=2)
 
 
+@needs_data
 def test_a_pan_is_followed_and_a_cut_between_photos_is_seen(pan):
     m = motion.CameraMotion()
     cuts, offsets = [], []
@@ -30,6 +31,7 @@ def test_a_pan_is_followed_and_a_cut_between_photos_is_seen(pan):
     assert abs(offsets[first_photo - 1][1]) < 3
 
 
+@needs_data
 def test_people_walking_in_front_of_a_still_camera_are_not_camera_motion():
     frames = ReplaySource.from_video(DATA / "clips" / "street-1080p.mp4", size=(640, 360)).frames
     m = motion.CameraMotion()
@@ -41,6 +43,7 @@ def test_people_walking_in_front_of_a_still_camera_are_not_camera_motion():
         assert not m.step(frames[gap]), gap
 
 
+@needs_data
 def test_a_loop_back_to_the_start_is_a_cut_not_a_shift():
     """Phase correlation 'explains' a jump cut with a small shift that halves nothing: it must not
     move every tracked face by that shift (seen at a replay's loop point)."""
@@ -50,6 +53,7 @@ def test_a_loop_back_to_the_start_is_a_cut_not_a_shift():
     assert m.step(frames[0]) and m.offset == (0.0, 0.0)
 
 
+@needs_data
 def test_compensated_change_tells_a_pan_from_a_cut_and_inputs_stay_untouched(pan):
     a, b = motion.thumbnail(pan[0]), motion.thumbnail(pan[6])  # 48 px of pan: 12 thumbnail px
     a0, b0 = a.copy(), b.copy()

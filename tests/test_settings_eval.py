@@ -11,7 +11,7 @@ from livecam import settings as S
 from livecam.effects import Effect
 from livecam.faces import Faces
 from livecam.presenter import PresenterChooser
-from tests.conftest import DATA
+from tests.conftest import DATA, needs_data
 from tests.helpers import livecam
 
 
@@ -48,6 +48,7 @@ def test_session_state_is_never_saved_nor_read_back(tmp_path, caplog):
     assert "anonymize = False ignored: it is a session state" in caplog.text
 
 
+@needs_data
 def test_a_bad_settings_file_stops_livecam_with_key_value_and_path(tmp_path):
     """One bad line must not silently weaken protection (run on defaults): exit non-zero, name it all,
     and leave the file where it is."""
@@ -64,6 +65,7 @@ def test_a_bad_settings_file_stops_livecam_with_key_value_and_path(tmp_path):
     assert r.returncode == 2 and "is not valid TOML" in r.stderr and cfg.exists()
 
 
+@needs_data
 def test_missing_config_and_config_folder_are_errors(tmp_path):
     photo = DATA / "dlib-faces-dev" / "images" / "2008_001009.jpg"
     r = livecam("anonymize", photo, "-o", tmp_path / "out.jpg", "--config", tmp_path / "nope.toml")
@@ -85,6 +87,7 @@ def test_cli_options_override_the_file(tmp_path):
     assert s.effect is Effect.SOLID and s.strength == 2.0
 
 
+@needs_data
 def test_eval_photos_prints_the_coverage_table():
     r = livecam("-q", "eval", DATA / "dlib-faces-dev")
     assert r.returncode == 0, r.stderr
@@ -92,6 +95,7 @@ def test_eval_photos_prints_the_coverage_table():
     assert "over-masked:" in r.stdout
 
 
+@needs_data
 def test_eval_sweep_rows_match_runs_at_each_threshold():
     """The sweep detects once at the lowest threshold; its rows must equal separate runs."""
     sweep = livecam("-q", "eval", DATA / "dlib-faces-dev", "--sweep", "0.9,0.2")

@@ -20,7 +20,7 @@ from livecam import settings as S
 from livecam.effects import Effect
 from livecam.live import Mode
 from livecam.settings import Settings
-from tests.conftest import DATA, is_magenta
+from tests.conftest import DATA, is_magenta, needs_data
 from tests.helpers import read_video
 from tests.test_effects import retained_detail
 from tests.test_live import _ytf
@@ -54,6 +54,7 @@ def _frames_after(backend, reports, t0, n=10):
     raise AssertionError("no frames")
 
 
+@needs_data
 def test_menu_items_change_the_running_pipeline_and_are_saved(tmp_path):
     from livecam.tray.app import TrayApp
 
@@ -254,6 +255,7 @@ class _IconStuck(AssertionError):
     """The icon stopped following the state (a known pystray xorg race under load, see below)."""
 
 
+@needs_data
 def test_tray_icon_docks_changes_colour_and_hotkeys_work(desktop, tmp_path):
     """One retry, only for an icon that stops following the state: pystray's xorg backend hands each
     icon change from another thread to its event loop through an X message, and under load (a full
@@ -333,9 +335,19 @@ def bare_desktop():
     p.wait(5)
 
 
-def test_no_tray_host_is_said_once_and_livecam_keeps_running(bare_desktop, tmp_path):
-    env = {**bare_desktop, "LIVECAM_CONFIG": str(tmp_path / "settings.toml"), "PYSTRAY_BACKEND": "xorg"}
-    p = subprocess.Popen([sys.executable, "-m", "livecam", "tray", "--camera", DATA / "clips" / "stage-360p.mp4",
+def _has_gtk() -> bool:
+    try:
+        import gi  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("backend", ["xorg", pytest.param("gtk", marks=pytest.mark.skipif(
+    not _has_gtk(), reason="needs PyGObject (the [menu] extra; scripts/test.sh installs it on Debian/Ubuntu)"))])
+def test_no_tray_host_is_said_once_and_livecam_keeps_running(bare_desktop, tmp_path, backend):
+    env = {**bare_desktop, "LIVECAM_CONFIG": str(tmp_path / "settings.toml"), "PYSTRAY_BACKEND": backend}
+    p = subprocess.Popen([sys.executable, "-m", "livecam", "tray", "--camera", "demo",
                           "--no-vcam", "--output", tmp_path / "out.mp4"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -351,7 +363,7 @@ def test_no_tray_host_is_said_once_and_livecam_keeps_running(bare_desktop, tmp_p
     assert "Traceback" not in out, out
     assert out.count("no system tray on this desktop") == 1, out
     frames, _, _ = read_video(tmp_path / "out.mp4")
-    assert len(frames) > 30
+    assert len(frames) >= 5, "the recording went on"
 
 
 def _detail(frame) -> float:
@@ -362,6 +374,7 @@ def _detail(frame) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
+@needs_data
 def test_hotkeys_work_in_livecam_run_too(bare_desktop, tmp_path):
     env = {**bare_desktop, "LIVECAM_CONFIG": str(tmp_path / "settings.toml")}
     p = subprocess.Popen([sys.executable, "-m", "livecam", "run", "--camera", DATA / "clips" / "stage-360p.mp4",
@@ -380,6 +393,7 @@ def test_hotkeys_work_in_livecam_run_too(bare_desktop, tmp_path):
     assert max(_detail(f) for f in frames[-20:]) < 5, "after the hotkey every frame is the privacy screen"
 
 
+@needs_data
 def test_presenter_mode_on_a_real_two_person_clip():
     """Intel head-pose clip, two people: the bigger, more central face (right) becomes the main
     face and stays visible in every frame after it is chosen; the other stays covered."""
@@ -416,6 +430,7 @@ def test_presenter_mode_on_a_real_two_person_clip():
     assert anonymized > 0.9 * len([r for r in reports if r.index >= 0])
 
 
+@needs_data
 def test_preview_window_lives_in_its_own_process(bare_desktop, monkeypatch):
     """OpenCV's window toolkit and a GTK tray crash when they share a process: the preview window is
     drawn by a child process that owns it alone; closing it ends that process, not livecam."""
@@ -462,6 +477,7 @@ def _gtk_available() -> bool:
     return r.returncode == 0 and shutil.which("dbus-run-session") is not None
 
 
+@needs_data
 def test_gtk_tray_menu_works_on_a_real_panel(desktop, tmp_path):
     """The README's Linux set-up (`pip install -e ".[menu]"`) gives pystray's GTK backend: under Xvfb with
     a real tray panel (trayer) the icon docks, a right click opens the full menu, its items work from

@@ -9,7 +9,7 @@ import pytest
 from livecam.detectors import load_detector
 from livecam.errors import ModelError
 from livecam.tracker import iou_matrix
-from tests.conftest import DATA, SHARED, box_coverage, is_magenta, load_boxes
+from tests.conftest import DATA, SHARED, box_coverage, is_magenta, load_boxes, needs_data
 from tests.helpers import faces_covered, livecam, wider_crowd
 
 YOLO5 = SHARED / "models" / "peers" / "yolo5face_500m_320x320.onnx"
@@ -56,6 +56,7 @@ def photo():
     return cv2.imread(str(DATA / "dlib-faces-dev" / PHOTO)), load_boxes("dlib-faces-dev")[PHOTO]
 
 
+@needs_data
 @pytest.mark.parametrize("layout", ["v5", "v8", "v8-keypoints"])
 def test_yolo_layouts_find_the_real_faces(tmp_path, photo, layout):
     img, truth = photo
@@ -66,6 +67,7 @@ def test_yolo_layouts_find_the_real_faces(tmp_path, photo, layout):
     assert (iou_matrix(truth, faces.xyxy).max(axis=1) > 0.4).all()
 
 
+@needs_data
 def test_anonymize_with_a_yolo_model_covers_every_dlib_face(tmp_path):
     r = livecam("anonymize", DATA / "dlib-faces-dev" / "images", "-o", tmp_path, "--model", YOLO5,
                 "--effect", "solid", "--color", "magenta")
@@ -76,6 +78,7 @@ def test_anonymize_with_a_yolo_model_covers_every_dlib_face(tmp_path):
             assert box_coverage(covered, b) >= 0.7, (name, b)
 
 
+@needs_data
 def test_unsupported_layout_and_bad_files(tmp_path):
     import onnx
     from onnx import TensorProto, helper
@@ -97,6 +100,7 @@ def test_unsupported_layout_and_bad_files(tmp_path):
     assert r.stderr.strip().splitlines()[-1] == f"livecam: error: model file not found: {tmp_path / 'missing.onnx'}"
 
 
+@needs_data
 def test_yolo_thorough_pass_tiles_the_frame_for_small_faces():
     """A 320x320 model squeezes a 1024 px crowd photo 3.2x: the 39 labelled faces (all under 16 px)
     vanish from the whole-frame pass; the thorough pass (320 px tiles at full resolution) covers them."""
@@ -107,6 +111,7 @@ def test_yolo_thorough_pass_tiles_the_frame_for_small_faces():
     assert faces_covered(img, det.detect_full(img), valid) >= 33  # 38 measured
 
 
+@needs_data
 def test_yolo_live_tiles_sweep_the_frame_round_robin():
     """The live path's small-face sweep with a YOLO model: one 320 px tile per detection; over one
     sweep the union covers what the thorough pass covers."""

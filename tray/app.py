@@ -240,6 +240,8 @@ class TrayApp:
         """pystray's setup callback (its own thread): show the icon, then bring it up to date."""
         if not icon.visible:
             icon.visible = True
+        if not hasattr(icon, "_window"):  # GTK/AppIndicator: nothing is logged when no tray takes the icon
+            threading.Thread(target=_say_if_no_tray_host, name="livecam-tray-host", daemon=True).start()
         if getattr(icon, "_notifier", None) is not None and not self._can_notify():
             # pystray's GTK backend closes its last notification over D-Bus when it stops, whether it
             # sent one or not; with no notification service that raises and ends livecam with an error
@@ -328,6 +330,43 @@ class _NoTrayHostOnce(logging.Filter):
 
 NO_TRAY_HOST = ("no system tray on this desktop: the icon cannot be shown; livecam keeps running "
                 "(hotkeys work, Ctrl+C stops) and the icon appears if a tray starts")
+
+
+def tray_host_present() -> bool | None:
+    """Whether something on this desktop can show a tray icon: an XEmbed system tray (the
+    ``_NET_SYSTEM_TRAY_S<screen>`` selection has an owner) or a StatusNotifier host (AppIndicator's
+    D-Bus watcher). None when it cannot be told."""
+    try:
+        from Xlib import X, display
+
+        d = display.Display()
+        try:
+            atom = d.intern_atom(f"_NET_SYSTEM_TRAY_S{d.get_default_screen()}")
+            if d.get_selection_owner(atom) != X.NONE:
+                return True
+        finally:
+            d.close()
+    except Exception as e:  # no X server (Wayland only) or no python-xlib: ask D-Bus alone
+        log.debug("cannot ask X11 for a system tray: %s", e)
+    try:
+        from gi.repository import Gio, GLib
+
+        bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+        owner = bus.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
+                              GLib.Variant("(s)", ("org.kde.StatusNotifierWatcher",)), None, Gio.DBusCallFlags.NONE,
+                              2000, None).unpack()[0]
+        return bool(owner)
+    except Exception as e:  # no session bus: an XEmbed tray was the only way, and there is none
+        log.debug("cannot ask D-Bus for a StatusNotifier host: %s", e)
+        return False
+
+
+def _say_if_no_tray_host(grace_s: float = 3.0) -> None:
+    """Once, a few seconds after start-up (a panel may still be starting): the same line the xorg
+    backend's filter gives, on the backends that say nothing themselves."""
+    time.sleep(grace_s)
+    if tray_host_present() is False:
+        log.warning("%s", NO_TRAY_HOST)
 
 
 def import_pystray():

@@ -1,0 +1,87 @@
+"""Look-ahead window and track-confirmation choices on the moving-camera test (`livecam eval DATA --pan`),
+file mode.
+
+Detections are computed once with the engine's own schedule (fast pass every frame, thorough pass
+every 0.5 s and on cuts; cached in /tmp) and replayed through the tracker and the look-ahead
+window (``livecam.hindsight``) with each variant, so a variant takes seconds.
+Rerun: .venv/bin/python scripts/hindsight_experiments.py [DATA] [--images N] [--threshold T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from livecam import effects  # noqa: E402
+from livecam.engine import tracker_params  # noqa: E402
+from livecam.hindsight import Hindsight, HindsightParams  # noqa: E402
+from livecam.paneval import PanScore, build_pan_clip, format_rows  # noqa: E402
+from livecam.settings import Settings  # noqa: E402
+from livecam.tracker import FaceTracker, TrackerParams  # noqa: E402
+from scripts.motion_experiments import detections  # noqa: E402
+
+
+def replay(clip, dets, params: TrackerParams, fps, settings, lookahead_s: float, hp: HindsightParams, name=""):
+    tr = FaceTracker(params)
+    win: Hindsight[None] = Hindsight(hp)
+    score = PanScore()
+    fx = settings.effect_params()
+    shape = (clip.size[1], clip.size[0])
+    epoch = 0
+
+    def leave() -> None:
+        held, faces = win.pop()
+        score.add(clip, held.seq, effects.coverage_mask(shape, faces, fx) > 0)
+
+    for i, (faces, (ox, oy), cut) in enumerate(dets):
+        t = i / fps
+        if cut:
+            tr.reset()
+            epoch = i
+        tr.update(faces.moved(-ox, -oy), t)
+        win.add(i, t, None, (ox, oy), epoch, tr.predict(t, tentative=True).moved(ox, oy))
+        win.confirm(tr.confirmed_ids)
+        while (oldest := win.oldest) is not None and t - oldest.t >= lookahead_s - 1e-6:
+            leave()
+    while len(win):
+        leave()
+    return score.row(name)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared/data/wider-val-dev"))
+    ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--threshold", type=float, default=Settings().threshold)
+    ap.add_argument("--only", help="run only variants whose name contains this")
+    args = ap.parse_args()
+    fps = 30.0
+    s = Settings(threshold=args.threshold)
+    clip = build_pan_clip(Path(args.data), images=args.images)
+    cache = Path(f"/tmp/livecam-pan-dets-{Path(args.data).name}-{args.images}-{s.threshold}.pkl")
+    if cache.exists():
+        dets = pickle.loads(cache.read_bytes())
+    else:
+        dets = detections(clip, s, fps)
+        cache.write_bytes(pickle.dumps(dets))
+    hp = HindsightParams()
+    variants = []
+    for hits in (0, 2, 3, 4, 6):
+        for look in (0.0, 0.5, 1.0, 2.0):
+            variants.append((f"confirm {hits}, look-ahead {look:g} s", tracker_params(s.threshold, hits), look, hp))
+    for g in (0.0, 0.25, 1.0):
+        variants.append((f"confirm 3, look-ahead 1 s, growth {g:g}/s", tracker_params(s.threshold, 3), 1.0,
+                         replace(hp, grow_per_s=g)))
+    if args.only:
+        variants = [v for v in variants if args.only in v[0]]
+    rows = [replay(clip, dets, p, fps, s, look, h, name) for name, p, look, h in variants]
+    print(format_rows(rows, clip, 8, fps))
+
+
+if __name__ == "__main__":
+    main()
