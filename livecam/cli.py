@@ -81,6 +81,9 @@ def _add_live_options(p: argparse.ArgumentParser) -> None:
                                                 "unless --overwrite)")
     g.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     g.add_argument("--detect-hz", type=_float, dest="detect_hz", help="detections per second (default: automatic)")
+    g.add_argument("--delay", type=_float, dest="delay_s", metavar="SECONDS",
+                   help="hold frames this long before sending them, so faces are covered from their first frame "
+                        "and cuts are not blacked out (default 0: no delay)")
     g.add_argument("--stale-ms", type=_positive_int, dest="stale_ms",
                    help="obscure the whole frame when the newest detection is older than this (default 400)")
 
@@ -144,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SETTING_KEYS = ("effect", "strength", "shape", "margin", "color", "region", "threshold", "device", "detect_size",
-                 "model", "small_faces_s", "lookahead_s", "camera", "size", "fps", "vcam_device", "detect_hz", "stale_ms")
+                 "model", "small_faces_s", "lookahead_s", "camera", "size", "fps", "vcam_device", "detect_hz",
+                 "stale_ms", "delay_s")
 
 
 def settings_from_args(args: argparse.Namespace) -> settings_mod.Settings:

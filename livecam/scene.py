@@ -29,7 +29,7 @@ from livecam.faces import Faces
 from livecam.motion import CameraMotion, View
 from livecam.tracker import FaceTracker, TrackerParams
 
-KEEP_FRAMES = 256
+KEEP_FRAMES = 512
 """Frames remembered (offset and thumbnail); a detection of an older frame is dropped."""
 
 
@@ -93,6 +93,10 @@ class SceneTracker:
 
     def view(self, seq: int) -> View:
         return self._views[seq]
+
+    def remembered(self, seq: int) -> View | None:
+        """Frame ``seq``'s view, or None when it is no longer remembered."""
+        return self._views.get(seq)
 
     @property
     def det_view(self) -> View | None:

@@ -59,6 +59,7 @@ class Settings:
     vcam_device: str | None = None
     detect_hz: float | None = None  # None: as fast as the detector allows
     stale_ms: int = 400
+    delay_s: float = 0.0            # live: frames wait this long before they are sent (look-ahead)
     # desktop state
     anonymize: bool = True
     privacy_screen: bool = False
@@ -82,6 +83,7 @@ class Settings:
                "detections per second between 0.5 and 240")
         _check(0 <= self.small_faces_s <= 60, "small_faces_s", self.small_faces_s, "seconds between 0 (off) and 60")
         _check(0 <= self.lookahead_s <= 10, "lookahead_s", self.lookahead_s, "seconds between 0 (off) and 10")
+        _check(0 <= self.delay_s <= 5, "delay_s", self.delay_s, "seconds between 0 (no delay) and 5")
         _check(50 <= self.stale_ms <= 10000, "stale_ms", self.stale_ms, "milliseconds between 50 and 10000")
         unknown = set(self.hotkeys) - set(DEFAULT_HOTKEYS)
         _check(not unknown, "hotkeys", sorted(unknown), f"only {', '.join(DEFAULT_HOTKEYS)}")
@@ -164,7 +166,7 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
                 raise SettingsError(f"invalid setting hotkeys = {value!r}: expected a table of action = \"keys\"")
             value = {**DEFAULT_HOTKEYS, **value}
         elif value is not None:
-            expected = {"small_faces_s": float, "lookahead_s": float, "strength": float, "margin": float, "threshold": float, "fps": float, "detect_hz": float,
+            expected = {"small_faces_s": float, "lookahead_s": float, "delay_s": float, "strength": float, "margin": float, "threshold": float, "fps": float, "detect_hz": float,
                         "detect_size": int, "stale_ms": int, "anonymize": bool, "privacy_screen": bool, "preview": bool,
                         "presenter": bool, "device": str, "model": str, "camera": str, "vcam_device": str}[key]
             if expected is float and isinstance(value, int) and not isinstance(value, bool):

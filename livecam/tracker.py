@@ -53,6 +53,9 @@ class TrackerParams:
     detections at or below it only continue a face already tracked, or, with ``confirm_hits``,
     start a tentative track (hysteresis: a face is found at the threshold, then followed below it)."""
     confirm_hits: int = 0
+    confirm_score: float = 0.0
+    """... and whose detections' mean score is above this (a floor between the detector's continue
+    threshold and ``start_score``: persistent faint textures are not faces)."""
     """A track none of whose detections scored above ``start_score`` is confirmed (covered) once it
     has this many detections in consistent positions; 0 = never (such detections start no track).
     Tentative tracks are not covered, but a look-ahead window (``livecam.hindsight``) covers a
@@ -118,6 +121,7 @@ class FaceTracker:
         self._last_box = np.zeros((0, 4))
         self._score = np.zeros(0, np.float32)
         self._confirmed = np.zeros(0, bool)
+        self._score_sum = np.zeros(0)
         self._t: float | None = None
 
     @property
@@ -193,7 +197,7 @@ class FaceTracker:
         if faces is not None and len(faces):
             self._correct(faces, t)
         alive = self._alive(t)
-        for name in ("_x", "_p", "_ids", "_hits", "_born", "_seen", "_last_box", "_score", "_confirmed"):
+        for name in ("_x", "_p", "_ids", "_hits", "_born", "_seen", "_last_box", "_score", "_confirmed", "_score_sum"):
             setattr(self, name, getattr(self, name)[alive])
         return self._faces(self._x, self._p, t)[self._confirmed]
 
@@ -219,9 +223,12 @@ class FaceTracker:
             self._seen[matched_t] = t
             self._last_box[matched_t] = det[matched_d]
             self._score[matched_t] = faces.score[matched_d]
+            self._score_sum[matched_t] += faces.score[matched_d]
             self._confirmed[matched_t] |= faces.score[matched_d] > self.params.start_score
             if self.params.confirm_hits:
-                self._confirmed[matched_t] |= self._hits[matched_t] >= self.params.confirm_hits
+                hits = self._hits[matched_t]
+                self._confirmed[matched_t] |= (hits >= self.params.confirm_hits) & \
+                    (self._score_sum[matched_t] / hits > self.params.confirm_score)
         new = np.setdiff1d(np.arange(len(det)), matched_d)
         strong = faces.score[new] > self.params.start_score
         if not self.params.confirm_hits:
@@ -243,4 +250,6 @@ class FaceTracker:
             self._seen = np.concatenate([self._seen, np.full(len(new), t)])
             self._last_box = np.vstack([self._last_box, det[new]])
             self._score = np.concatenate([self._score, faces.score[new]])
-            self._confirmed = np.concatenate([self._confirmed, strong | (self.params.confirm_hits == 1)])
+            self._score_sum = np.concatenate([self._score_sum, faces.score[new].astype(np.float64)])
+            self._confirmed = np.concatenate([self._confirmed, strong | ((self.params.confirm_hits == 1) &
+                                                                         (faces.score[new] > self.params.confirm_score))])

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from livecam import effects  # noqa: E402
-from livecam.engine import tracker_params  # noqa: E402
+from livecam.engine import continue_threshold, tracker_params  # noqa: E402
 from livecam.hindsight import Hindsight, HindsightParams  # noqa: E402
 from livecam.paneval import PanScore, build_pan_clip, format_rows  # noqa: E402
 from livecam.settings import Settings  # noqa: E402
@@ -77,9 +77,22 @@ def main() -> None:
     for g in (0.0, 0.25, 1.0):
         variants.append((f"confirm 3, look-ahead 1 s, growth {g:g}/s", tracker_params(s.threshold, 3), 1.0,
                          replace(hp, grow_per_s=g)))
+    for hits in (3, 5, 8):
+        for floor in (0.12, 0.14, 0.16):
+            p = replace(tracker_params(s.threshold, hits), confirm_score=floor)
+            variants.append((f"confirm {hits} at mean > {floor:g}, look-ahead 1 s", p, 1.0, hp))
+    # other user thresholds from the same detections (they ran at this threshold's continue level,
+    # which is below any higher threshold's)
+    for thr in (0.25, 0.3, 0.4):
+        for hits in (0, 3):
+            variants.append((f"threshold {thr:g}, confirm {hits}, look-ahead 1 s", tracker_params(thr, hits), 1.0, hp))
     if args.only:
         variants = [v for v in variants if args.only in v[0]]
-    rows = [replay(clip, dets, p, fps, s, look, h, name) for name, p, look, h in variants]
+    rows = []
+    for name, p, look, h in variants:
+        floor = continue_threshold(p.start_score)
+        run = [(f[f.score > floor], o, c) for f, o, c in dets]
+        rows.append(replay(clip, run, p, fps, s, look, h, name))
     print(format_rows(rows, clip, 8, fps))
 
 

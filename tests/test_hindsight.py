@@ -97,3 +97,57 @@ def test_tracker_without_confirm_hits_starts_no_track_below_the_threshold():
     for i in range(5):
         assert len(tr.update(face(100, 100, score=0.2), i / FPS)) == 0
     assert len(tr.predict(5 / FPS, tentative=True)) == 0
+
+
+# -- live: the delay window in the real pipeline (replayed synthetic frames, real pyvirtualcam.Camera) ------
+
+def _late_face_frames(n: int = 60, appears: int = 10) -> list[np.ndarray]:
+    """A still, textured scene; a bright 'face' (40x40) appears at frame ``appears``. Each frame's
+    index is written in its top-left pixel so a scripted detector knows which frame it sees."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    bg = cv2.GaussianBlur((rng.random((180, 320, 3)) * 255).astype(np.uint8), (7, 7), 0)
+    frames = []
+    for i in range(n):
+        f = bg.copy()
+        if i >= appears:
+            f[60:100, 140:180] = 230
+        f[0, 0] = i
+        frames.append(f)
+    return frames
+
+
+class LateDetector:
+    """Finds the face only from frame ``found`` on (a face entering at a low score, say)."""
+
+    def __init__(self, found: int):
+        self.found = found
+
+    def __call__(self, frame: np.ndarray) -> Faces:
+        if int(frame[0, 0, 0]) >= self.found:
+            return Faces(np.array([[140, 60, 180, 100]], np.float32), np.array([0.9]))
+        return Faces.empty()
+
+
+@pytest.mark.parametrize("delay, covered_early", [(1.0, True), (0.0, False)])
+def test_live_delay_covers_a_face_from_the_first_frame_it_is_in(delay, covered_early):
+    """Live with ``--delay 1``: the face found at frame 20 is covered in frames 10-19 too (carried
+    back); without a delay those frames went out bare (today's behaviour, the control)."""
+    from livecam.effects import Effect
+    from livecam.settings import Settings
+    from tests.conftest import box_coverage, is_magenta
+    from tests.test_live import _run
+
+    frames = _late_face_frames()
+    s = Settings(effect=Effect.SOLID, color=(255, 0, 255), delay_s=delay, detect_hz=25.0)
+    backend, reports, _ = _run(frames, s, make_detector=lambda: LateDetector(20), seconds=len(frames) / 25 + delay + 1)
+    early = [(out, r) for out, r in zip(backend.frames, reports) if 10 <= r.index < 20 and not r.obscured_all]
+    assert early, "frames before the first detection were sent (not all obscured)"
+    cover = [box_coverage(is_magenta(out, tol=0), (140, 60, 180, 100)) for out, _ in early]
+    if covered_early:
+        assert min(cover) >= 0.7, cover
+    else:
+        assert max(cover) < 0.7, cover
+    later = [(out, r) for out, r in zip(backend.frames, reports) if r.index >= 24 and not r.obscured_all]
+    assert later and all(box_coverage(is_magenta(out, tol=0), (140, 60, 180, 100)) >= 0.7 for out, _ in later)

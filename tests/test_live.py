@@ -16,7 +16,7 @@ from livecam.errors import ModelError
 from livecam.faces import Faces
 from livecam.settings import Settings
 from livecam.sources import ReplaySource
-from tests.conftest import DATA, box_coverage, is_magenta, needs_data
+from tests.conftest import DATA, HAVE_DATA, box_coverage, is_magenta, needs_data
 from tests.helpers import ytf_tracks
 from tests.test_effects import retained_detail
 
@@ -57,7 +57,7 @@ def _source_frame(frames, report):
 
 
 @needs_data
-@pytest.mark.parametrize("clip", sorted(ytf_tracks()))
+@pytest.mark.parametrize("clip", sorted(ytf_tracks()) if HAVE_DATA else ["(no data)"])
 def test_labelled_face_covered_in_every_frame_sent(clip):
     frames, track = _ytf(clip)
     s = Settings(effect=Effect.SOLID, color=(255, 0, 255))

@@ -19,7 +19,7 @@ class Evidence:
     load_error: str | None = None      # the model failed to load
     detector_error: str | None = None  # the newest detection raised
     model_ready: bool = True           # the model is loaded and its size chosen
-    last_ok_t: float | None = None     # capture time of the newest good detection
+    last_ok_t: float | None = None     # capture time of the good detection nearest to the frame
     det_view: View | None = None       # the frame that detection ran on (None: dropped, or before the scene)
     det_in_scene: bool = True          # that frame belongs to the current scene (no cut since)
 
@@ -33,7 +33,7 @@ def distrust(ev: Evidence, t: float, now: View, scale: float, stale_ms: float) -
         return f"face detector failed: {ev.detector_error}"
     if ev.last_ok_t is None:
         return "starting: loading the face model" if not ev.model_ready else "starting: first detection"
-    age = t - ev.last_ok_t
+    age = abs(t - ev.last_ok_t)  # with a delay, the nearest detection may be of a later frame
     if age * 1000 > stale_ms:
         return f"face detection stalled: newest result is {age * 1000:.0f} ms old"
     if ev.det_view is None or not ev.det_in_scene:

@@ -17,7 +17,8 @@ from livecam import effects, engine
 from livecam.errors import LivecamError
 from livecam.faces import Faces
 from livecam.live.commands import RESTART_KEYS, STOP, Command, FrameReport, Mode, Status, reason_kind
-from livecam.live.gate import judge
+from livecam.hindsight import Hindsight, Held
+from livecam.live.gate import Evidence, distrust
 from livecam.live.worker import DetectionWorker
 from livecam.scene import SceneTracker
 from livecam.settings import Settings
@@ -45,6 +46,9 @@ class LivePipeline:
         self._commands: queue.Queue[Command] = queue.Queue()
         self._listeners: list[Callable[[Status, Settings], None]] = []
         self._scene = SceneTracker(engine.tracker_params(settings.threshold))
+        # frames waiting to leave (``settings.delay_s``): (capture, frame on the output grid)
+        self._window: Hindsight[tuple[Captured, np.ndarray]] = Hindsight()
+        self._applied: deque[tuple[int, int, float]] = deque(maxlen=128)  # (scene, frame seq, t) per detection
         from livecam.presenter import PresenterChooser
 
         self._presenter = PresenterChooser()
@@ -117,34 +121,52 @@ class LivePipeline:
         while True:
             if not self._drain_commands():
                 return
-            cap = self._grabber.latest(last_seq, timeout=interval)
+            oldest = self._window.oldest
+            wait = interval if oldest is None else min(interval, max(0.0, oldest.t + self._settings.delay_s -
+                                                                         self._clock()))
+            cap = self._grabber.latest(last_seq, timeout=wait)
             self._take_results()
+            if cap is not None:
+                last_seq, last_capture = cap.seq, cap.t
+                frame = self._follow(cap)
+                new_scene = self._scene.epoch == cap.seq
+                self._worker.offer(cap if frame is cap.frame else replace(cap, frame=frame), urgent=new_scene)
+                self._window.add(cap.seq, cap.t, (cap, frame), self._scene.view(cap.seq)[0], self._scene.epoch,
+                                 self._scene.faces(cap.seq, cap.t, tentative=True))
+                last_frame = frame
+            sent = self._send_due()
+            if sent:
+                last_sent = sent
+                continue
             now = self._clock()
-            if cap is None:
+            silent = now - last_capture
+            if cap is None and not len(self._window) and silent > self._settings.stale_ms / 1000 \
+                    and now - last_sent >= interval * 0.9:
                 # No new frame: keep the virtual camera alive with an obscured frame once the
                 # camera has been silent for longer than the stale limit.
-                silent = now - last_capture
-                if silent > self._settings.stale_ms / 1000 and now - last_sent >= interval * 0.9:
-                    lost = self._grabber.lost_reason or f"no camera frame for {silent:.1f} s"
-                    base = last_frame if last_frame is not None else np.zeros((self._out_h, self._out_w, 3), np.uint8)
-                    self._set_status(Mode.FAILING_CLOSED, f"camera lost: {lost}; reconnecting")
-                    self._sink.send(effects.obscure_all(base, "livecam: camera lost - reconnecting"))
-                    last_sent = self._clock()
-                    if self._on_frame is not None:
-                        self._on_frame(FrameReport(0, -1, now, last_sent, True, Faces.empty(), self._status.reason))
-                continue
-            last_seq, last_capture = cap.seq, cap.t
-            frame = self._follow(cap)
-            new_scene = self._scene.epoch == cap.seq
-            self._worker.offer(cap if frame is cap.frame else replace(cap, frame=frame), urgent=new_scene)
-            out, faces, reason = self._render(frame, cap.t, cap.seq)
+                lost = self._grabber.lost_reason or f"no camera frame for {silent:.1f} s"
+                base = last_frame if last_frame is not None else np.zeros((self._out_h, self._out_w, 3), np.uint8)
+                self._set_status(Mode.FAILING_CLOSED, f"camera lost: {lost}; reconnecting")
+                self._sink.send(effects.obscure_all(base, "livecam: camera lost - reconnecting"))
+                last_sent = self._clock()
+                if self._on_frame is not None:
+                    self._on_frame(FrameReport(0, -1, now, last_sent, True, Faces.empty(), self._status.reason))
+
+    def _send_due(self) -> float:
+        """Send every waiting frame whose delay is up, oldest first; returns when the last one was
+        sent (0.0 when none was due)."""
+        sent = 0.0
+        while (oldest := self._window.oldest) is not None and self._clock() - oldest.t >= self._settings.delay_s - 1e-6:
+            held, faces = self._window.pop()
+            cap, frame = held.payload
+            out, faces, reason = self._render(frame, held, faces)
             self._sink.send(out)
             self._show_preview(out)
-            last_sent = self._clock()
-            last_frame = frame
+            sent = self._clock()
             self._status = replace(self._status, frames_out=self._status.frames_out + 1)
             if self._on_frame is not None:
-                self._on_frame(FrameReport(cap.seq, cap.index, cap.t, last_sent, reason is not None, faces, reason))
+                self._on_frame(FrameReport(cap.seq, cap.index, cap.t, sent, reason is not None, faces, reason))
+        return sent
 
     def _follow(self, cap: Captured) -> np.ndarray:
         """The frame on the output's pixel grid (detection and painting share it), with the camera's
@@ -217,24 +239,40 @@ class LivePipeline:
             if self._last_error is not None:
                 log.info("face detector works again")
             self._last_error = None
-            self._scene.detected(r.seq, r.faces, r.t)  # dropped when it ran on the picture before a cut
+            if not self._scene.detected(r.seq, r.faces, r.t):
+                continue  # it ran on the picture before a cut
+            self._applied.append((self._scene.epoch, r.seq, r.t))
+            for held in self._window:  # frames waiting to leave: their boxes predicted again with it
+                if held.seq >= r.seq and held.epoch == self._scene.epoch:
+                    self._window.set_boxes(held, self._scene.faces(held.seq, held.t, tentative=True))
+            self._window.confirm(self._scene.confirmed_ids)
         if len(self._det_times) >= 2:
             span = self._det_times[-1] - self._det_times[0]
             hz = (len(self._det_times) - 1) / span if span > 0 else 0.0
             self._status = replace(self._status, detect_hz=hz, detector_ms=float(np.median(self._det_ms)),
                                    detect_size=self._worker.detect_size)
 
-    def _distrust(self, t: float, seq: int) -> str | None:
-        """Why the face boxes for frame ``seq`` (captured at ``t``) cannot be trusted, or None."""
-        return judge(self._scene, seq, t, self._settings.stale_ms, load_error=self._worker.load_error,
-                     detector_error=self._last_error, model_ready=self._worker.ready)
+    def _distrust(self, held: Held) -> str | None:
+        """Why the face boxes for the waiting frame ``held`` cannot be trusted, or None: judged by the
+        detection of its own scene nearest to it in time (with a delay, that may be a later one)."""
+        same = [(abs(t - held.t), seq, t) for epoch, seq, t in self._applied if epoch == held.epoch]
+        det_t: float | None = None
+        if same:
+            _, seq, det_t = min(same)
+            det_view, in_scene = self._scene.remembered(seq), True
+        else:
+            det_t = self._applied[-1][2] if self._applied else None
+            det_view, in_scene = None, False
+        ev = Evidence(load_error=self._worker.load_error, detector_error=self._last_error,
+                      model_ready=self._worker.ready, last_ok_t=det_t, det_view=det_view, det_in_scene=in_scene)
+        return distrust(ev, held.t, self._scene.view(held.seq), self._scene.scale, self._settings.stale_ms)
 
-    def _render(self, frame: np.ndarray, t: float, seq: int) -> tuple[np.ndarray, Faces, str | None]:
+    def _render(self, frame: np.ndarray, held: Held, faces: Faces) -> tuple[np.ndarray, Faces, str | None]:
         s = self._settings
         if s.privacy_screen:
             self._set_status(Mode.PRIVACY, None)
             return effects.obscure_all(frame, "privacy screen"), Faces.empty(), "privacy screen"
-        distrust = self._distrust(t, seq)
+        distrust = self._distrust(held)
         if not s.anonymize:
             self._set_status(Mode.PAUSED, None)
             return frame, Faces.empty(), None
@@ -242,7 +280,6 @@ class LivePipeline:
             self._set_status(Mode.FAILING_CLOSED, distrust)
             return effects.obscure_all(frame, "livecam: " + reason_kind(distrust)), Faces.empty(), distrust
         self._set_status(Mode.ANONYMIZING, None)
-        faces = self._scene.faces(seq, t)
         if s.presenter:
             faces = self._presenter.others(faces, frame.shape[1], frame.shape[0])
         else:
