@@ -82,6 +82,9 @@ class BenchResult:
     detector_ms: float
     detect_size: int | None
     reports: list = field(default_factory=list)
+    load: str = "none"
+    episodes: int = 0               # fail-closed episodes after the first second
+    bare: tuple[int, int, int] | None = None  # (face-frames bare, face-frames, longest run of a bare face)
 
     @property
     def fps_out(self) -> float:
@@ -95,8 +98,12 @@ class BenchResult:
             ("detection rate", f"{self.detect_hz:.1f} Hz"),
             ("detector time (median)", f"{self.detector_ms:.1f} ms at width {self.detect_size}"),
             ("fully obscured frames after 1 s", f"{self.obscured_after_1s:.1%}"),
+            ("fail-closed episodes after 1 s", f"{self.episodes}"),
             ("frames in / out", f"{self.frames_in} / {self.frames_out}"),
         ]
+        if self.bare is not None:
+            n, total, run = self.bare
+            rows.append(("faces bare (vs full-size detection)", f"{n} of {total} face-frames, longest run {run} frames"))
         return "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
 
@@ -118,36 +125,100 @@ def replay_pipeline(settings: Settings, src: ReplaySource, on_frame: Callable[[F
     return pipe
 
 
-def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float, seconds: float) -> BenchResult:
+def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float, seconds: float,
+              load: str | None = None, judge_faces: bool = False) -> BenchResult:
+    """``load``: a competing load (``livecam.loadgen``) running while the pipeline does; ``judge_faces``:
+    count faces left bare against the detector run offline at full size on the same frames."""
+    from livecam.loadgen import Load
     from livecam.sources import ReplaySource
 
     # forwards and backwards: a camera has no jump cut every few seconds (which would rightly
     # make livecam obscure the frames until a detection of the "new scene")
     src = ReplaySource.from_video(clip, size=size, fps=fps, pingpong=True)
+    frames = [src.frames[i] for i in range(len(src.frames))]
     reports: list = []
-    pipe = replay_pipeline(settings, src, reports.append)
-    t0 = time.monotonic()  # the clock starts after the model load and size choice
-    pipe.start()
-    pipe.wait(seconds)
-    status = pipe.status
-    pipe.stop()
-    pipe.wait(5)
-    elapsed = time.monotonic() - t0
+    competing = Load(load) if load else None
+    try:
+        pipe = replay_pipeline(settings, src, reports.append)
+        t0 = time.monotonic()  # the clock starts after the model load and size choice
+        pipe.start()
+        pipe.wait(seconds)
+        status = pipe.status
+        pipe.stop()
+        pipe.wait(5)
+        elapsed = time.monotonic() - t0
+    finally:
+        if competing is not None:
+            competing.stop()
     if pipe.error is not None:
         raise LivecamError(f"benchmark pipeline failed: {pipe.error}")
     start = reports[0].capture_t if reports else t0
     lat = np.array([(r.sent_t - r.capture_t) * 1000 for r in reports])
     late = [r for r in reports if r.capture_t - start > 1.0]
     obscured = float(np.mean([r.obscured_all for r in late])) if late else 1.0
+    episodes = sum(1 for a, b in zip(late, late[1:]) if b.obscured_all and not a.obscured_all)
     return BenchResult(elapsed, src.index + 1, len(reports), lat, obscured, status.detect_hz, status.detector_ms,
-                       status.detect_size, reports)
+                       status.detect_size, reports, load or "none", episodes,
+                       bare_faces(settings, frames, reports) if judge_faces else None)
 
 
-def run_cli(settings: Settings, clip: Path | None, size_text: str, fps: float, seconds: float) -> str:
+def bare_faces(settings: Settings, frames: list[np.ndarray], reports: list) -> tuple[int, int, int]:
+    """Faces the detector finds with confidence in the frame itself (score >= 0.5, >= 20 px tall,
+    full resolution, offline) that an output frame left bare: ``(bare face-frames, face-frames,
+    longest run of one face bare)``. Wholly obscured frames cover everything."""
+    from livecam import effects
+    from livecam.detectors import load_detector
+    from livecam.evaluate import COVERED
+
+    det = load_detector(device="cpu", threshold=0.5)
+    ref = {}
+    bare: dict[int, list] = {}
+    total = 0
+    for n, r in enumerate(reports):
+        if r.index < 0 or r.obscured_all:
+            continue
+        k = r.index % len(frames)
+        if k not in ref:
+            found = det(frames[k])
+            ref[k] = found[found.height >= 20].xyxy
+        h, w = frames[k].shape[:2]
+        mask = effects.coverage_mask((h, w), r.faces, settings.effect_params()) > 0
+        for b in ref[k]:
+            total += 1
+            x1, y1, x2, y2 = (int(round(float(v))) for v in b)
+            if mask[max(0, y1):y2, max(0, x1):x2].mean() < COVERED:
+                bare.setdefault(n, []).append([float(v) for v in b])
+    return sum(len(v) for v in bare.values()), total, longest_bare_run(bare)
+
+
+def longest_bare_run(bare: dict[int, list]) -> int:
+    """Longest run of consecutive output frames with a bare face at about the same place (IoU > 0.3)."""
+    from livecam.tracker import iou_matrix
+
+    longest = 0
+    runs: dict[int, dict[tuple, int]] = {}
+    for n in sorted(bare):
+        new = {}
+        for b in bare[n]:
+            prev = [r for k, r in runs.get(n - 1, {}).items()
+                    if iou_matrix(np.array([k], float), np.array([b], float))[0, 0] > 0.3]
+            new[tuple(b)] = (max(prev) + 1) if prev else 1
+        runs[n] = new
+        longest = max([longest, *new.values()])
+    return longest
+
+
+def run_cli(settings: Settings, clip: Path | None, size_text: str, fps: float, seconds: float,
+            load: str | None = None, judge_faces: bool = False) -> str:
     clip = clip or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips" / "street-1080p.mp4"
     if not Path(clip).is_file():
         raise LivecamError(f"benchmark clip not found: {clip}; give one: livecam bench CLIP")
+    if load:
+        from livecam.loadgen import parse
+
+        parse(load)  # a bad --load is said before anything starts
     size = parse_size(size_text)
-    res = run_bench(settings, Path(clip), size, fps, seconds)
-    head = f"live path: {Path(clip).name} replayed at {size[0]}x{size[1]} @ {fps:g} fps for {res.seconds:.1f} s\n\n"
+    res = run_bench(settings, Path(clip), size, fps, seconds, load=load, judge_faces=judge_faces)
+    head = (f"live path: {Path(clip).name} replayed at {size[0]}x{size[1]} @ {fps:g} fps for {res.seconds:.1f} s, "
+            f"delay {settings.delay_s:g} s, competing load: {res.load}\n\n")
     return head + res.table()

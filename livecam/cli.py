@@ -69,6 +69,12 @@ def _add_effect_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", type=Path, help="settings file (default: the one in your config folder)")
 
 
+def _add_delay_option(g: Any) -> None:
+    g.add_argument("--delay", type=_float, dest="delay_s", metavar="SECONDS",
+                   help="live: hold frames this long before sending them, so faces are covered from their first "
+                        "frame and cuts are not blacked out (default 0: no delay)")
+
+
 def _add_live_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("camera")
     g.add_argument("--camera", help="camera index or path/URL (default: the first camera that works)")
@@ -81,9 +87,7 @@ def _add_live_options(p: argparse.ArgumentParser) -> None:
                                                 "unless --overwrite)")
     g.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     g.add_argument("--detect-hz", type=_float, dest="detect_hz", help="detections per second (default: automatic)")
-    g.add_argument("--delay", type=_float, dest="delay_s", metavar="SECONDS",
-                   help="hold frames this long before sending them, so faces are covered from their first frame "
-                        "and cuts are not blacked out (default 0: no delay)")
+    _add_delay_option(g)
     g.add_argument("--stale-ms", type=_positive_int, dest="stale_ms",
                    help="obscure the whole frame when the newest detection is older than this (default 400)")
 
@@ -131,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="photos to pan across (default 20)")
     ev.add_argument("--pan-fps", dest="pan_fps", type=_float, default=30.0, help="frame rate (default 30)")
     ev.add_argument("--pan-only", dest="pan_only", choices=["file", "live"], help="run only one of the two paths")
+    _add_delay_option(ev)
     _add_effect_options(ev)
 
     be = command("bench", help="latency/throughput of the live path on a replayed clip")
@@ -138,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--size", default="1280x720", help="replay size (default 1280x720)")
     be.add_argument("--fps", type=_float, default=30.0)
     be.add_argument("--seconds", type=_float, default=20.0)
+    be.add_argument("--load", metavar="KIND", help="run a competing load meanwhile: x264 (a 1080p30 veryfast encode, "
+                    "as OBS) or cpu:N (N busy processes)")
+    be.add_argument("--faces", action="store_true", dest="judge_faces",
+                    help="also count faces left bare, against the detector run offline at full size")
+    _add_delay_option(be)
     _add_effect_options(be)
 
     tr = command("tray", help="run with a system tray icon and global hotkeys")
@@ -257,7 +267,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam import bench
 
         s = settings_from_args(args)
-        print(bench.run_cli(s, args.clip, args.size, args.fps, args.seconds))
+        print(bench.run_cli(s, args.clip, args.size, args.fps, args.seconds, load=args.load,
+                            judge_faces=args.judge_faces))
         return 0
     raise LivecamError(f"unknown command {cmd!r}")
 

@@ -110,6 +110,9 @@ def test_menu_is_data():
     assert [i.label for i in find(items, "Effect").submenu] == ["Blur", "Pixelate", "Solid"]
     assert [i.checked for i in find(items, "Effect").submenu] == [True, False, False]
     assert find(items, "Anonymize faces").checked is True
+    delays = find(items, "Delay (look ahead)").submenu
+    assert [i.checked for i in delays] == [True, False, False, False, False]
+    assert find(items, "0.5 s (streaming)").command.apply(Settings()).delay_s == 0.5
 
 
 class _FakePipeline:
@@ -160,14 +163,15 @@ def test_the_real_pystray_menu_builds_and_every_item_works(tmp_path, monkeypatch
 
     labels = [it.text for it in leaves(root)]
     assert labels == ["Anonymize faces", "Privacy screen (cover everything)", "Presenter mode (keep main face visible)",
-                      "Blur", "Pixelate", "Solid", "Light", "Normal", "Strong", "Maximum", "Show preview",
-                      "Open settings file", "Quit"]
+                      "Blur", "Pixelate", "Solid", "Light", "Normal", "Strong", "Maximum", "None (video calls)",
+                      "0.25 s", "0.5 s (streaming)", "1 s", "2 s", "Show preview", "Open settings file", "Quit"]
     icon = object()
     expected = {"Anonymize faces": ("anonymize", False), "Privacy screen (cover everything)": ("privacy_screen", True),
                 "Presenter mode (keep main face visible)": ("presenter", True), "Pixelate": ("effect", Effect.PIXELATE),
                 "Solid": ("effect", Effect.SOLID), "Blur": ("effect", Effect.BLUR), "Light": ("strength", 0.5),
                 "Maximum": ("strength", 4.0), "Strong": ("strength", 2.0), "Normal": ("strength", 1.0),
-                "Show preview": ("preview", True)}
+                "Show preview": ("preview", True), "None (video calls)": ("delay_s", 0.0), "0.25 s": ("delay_s", 0.25),
+                "0.5 s (streaming)": ("delay_s", 0.5), "1 s": ("delay_s", 1.0), "2 s": ("delay_s", 2.0)}
     for item in leaves(root):
         before = item.checked
         item(icon)  # what pystray does on a click
@@ -521,7 +525,7 @@ def test_gtk_tray_menu_works_on_a_real_panel(desktop, tmp_path):
         subprocess.run(["xdotool", "key", "Down", "Down", "Return"], env=env, check=True)  # Privacy screen
         _wait_for_color(env, tmp_path, Mode.PRIVACY)
         open_menu()
-        subprocess.run(["xdotool", "key", *["Down"] * 6, "Return"], env=env, check=True)  # Show preview
+        subprocess.run(["xdotool", "key", *["Down"] * 7, "Return"], env=env, check=True)  # Show preview
         found = ""
         deadline = time.monotonic() + 20
         while not found and time.monotonic() < deadline:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # What the tray and hotkeys change and write back to the settings file. Command-line
 # overrides (camera, size, ...) are never written: they hold for one run only; nor is the
 # session state (anonymize, privacy screen, presenter mode): every start anonymizes.
-PERSISTED = ("effect", "strength")
+PERSISTED = ("effect", "strength", "delay_s")
 
 # A failure of the same kind is notified at most once in this many seconds.
 NOTICE_GAP_S = 60.0

@@ -14,6 +14,7 @@ from livecam.live import Command, Mode, Status
 from livecam.settings import Settings
 
 STRENGTHS = {"light": 0.5, "normal": 1.0, "strong": 2.0, "maximum": 4.0}
+DELAYS = {"None (video calls)": 0.0, "0.25 s": 0.25, "0.5 s (streaming)": 0.5, "1 s": 1.0, "2 s": 2.0}
 
 # Icon colours (RGB) for each state, readable at a glance.
 STATE_COLORS = {
@@ -49,6 +50,8 @@ def menu(status: Status, settings: Settings) -> tuple[Item, ...]:
                     for e in Effect)
     strengths = tuple(Item(name.capitalize(), live.set_values(strength=v), checked=settings.strength == v, radio=True)
                       for name, v in STRENGTHS.items())
+    delays = tuple(Item(name, live.set_values(delay_s=v), checked=settings.delay_s == v, radio=True)
+                   for name, v in DELAYS.items())
     return (
         Item(state_label(status), enabled=False),
         Item(f"Camera: {status.camera or 'starting'}", enabled=False),
@@ -58,6 +61,7 @@ def menu(status: Status, settings: Settings) -> tuple[Item, ...]:
         Item("Presenter mode (keep main face visible)", live.toggle("presenter"), checked=settings.presenter),
         Item("Effect", submenu=effects),
         Item("Strength", submenu=strengths),
+        Item("Delay (look ahead)", submenu=delays),
         SEPARATOR,
         Item("Show preview", action="preview"),
         Item("Open settings file", action="open-settings"),

@@ -27,6 +27,13 @@ from livecam.sources import Captured, Grabber
 
 log = logging.getLogger(__name__)
 
+RECOVER_S = 1.0
+"""After a stall or detector error, detection must be healthy this long before anonymizing again."""
+FLAPPING_KINDS = ("face detection stalled", "face detector failed")
+LOG_GAP_S = 2.0
+"""The log says at most one state change per this many seconds (the rest are counted)."""
+SUMMARY_S = 60.0
+
 
 class LivePipeline:
     """Owns the live pipeline state in its own thread. See the module docstring."""
@@ -49,6 +56,11 @@ class LivePipeline:
         # frames waiting to leave (``settings.delay_s``): (capture, frame on the output grid)
         self._window: Hindsight[tuple[Captured, np.ndarray]] = Hindsight()
         self._applied: deque[tuple[int, int, float]] = deque(maxlen=128)  # (scene, frame seq, t) per detection
+        self._healthy_since: float | None = None  # detection healthy again since (capture time), after a stall
+        self._last_state_log = -1e9
+        self._unlogged = 0
+        self._minute_t = clock()
+        self._minute = [0, 0]  # frames out, wholly obscured: since the last summary line
         from livecam.presenter import PresenterChooser
 
         self._presenter = PresenterChooser()
@@ -164,8 +176,10 @@ class LivePipeline:
             self._show_preview(out)
             sent = self._clock()
             self._status = replace(self._status, frames_out=self._status.frames_out + 1)
+            report = FrameReport(cap.seq, cap.index, cap.t, sent, reason is not None, faces, reason)
+            self._summarise(report)
             if self._on_frame is not None:
-                self._on_frame(FrameReport(cap.seq, cap.index, cap.t, sent, reason is not None, faces, reason))
+                self._on_frame(report)
         return sent
 
     def _follow(self, cap: Captured) -> np.ndarray:
@@ -277,8 +291,12 @@ class LivePipeline:
             self._set_status(Mode.PAUSED, None)
             return frame, Faces.empty(), None
         if distrust:
+            self._healthy_since = None
             self._set_status(Mode.FAILING_CLOSED, distrust)
             return effects.obscure_all(frame, "livecam: " + reason_kind(distrust)), Faces.empty(), distrust
+        if self._recovering(held.t):
+            reason = self._status.reason or "recovering"
+            return effects.obscure_all(frame, "livecam: " + reason_kind(reason)), Faces.empty(), reason
         self._set_status(Mode.ANONYMIZING, None)
         if s.presenter:
             faces = self._presenter.others(faces, frame.shape[1], frame.shape[0])
@@ -287,15 +305,47 @@ class LivePipeline:
         return effects.apply(frame, faces, s.effect_params()), faces, None
 
     def _set_status(self, mode: Mode, reason: str | None) -> None:
-        """Publish a mode change. Reasons differing only after their ':' (e.g. an age in ms) are one state."""
+        """Publish a mode change. Reasons differing only after their ':' (e.g. an age in ms) are one state.
+        The log says a change at most once per ``LOG_GAP_S``; changes in between are counted and said
+        with the next line (a machine too busy to keep up would otherwise fill the log)."""
         if mode is self._status.mode and reason_kind(reason) == self._status.kind:
             return
-        if mode is Mode.FAILING_CLOSED:
-            log.warning("failing closed (whole frame obscured): %s", reason)
-        elif self._status.mode is Mode.FAILING_CLOSED and mode is not Mode.FAILING_CLOSED:
-            log.info("%s again", mode.value)
+        now = self._clock()
+        if now - self._last_state_log < LOG_GAP_S:
+            self._unlogged += 1
+            log.debug("state: %s (%s)", mode.value, reason)
+        else:
+            more = f" ({self._unlogged} brief changes since the last line)" if self._unlogged else ""
+            if mode is Mode.FAILING_CLOSED:
+                log.warning("failing closed (whole frame obscured): %s%s", reason, more)
+            elif self._status.mode is Mode.FAILING_CLOSED:
+                log.info("%s again%s", mode.value, more)
+            self._last_state_log, self._unlogged = now, 0
         self._status = replace(self._status, mode=mode, reason=reason)
         self._notify()
+
+    def _recovering(self, t: float) -> bool:
+        """After a stall or a detector error, detection must be healthy for ``RECOVER_S`` before frames
+        are anonymized again (and not wholly obscured): a fail-safe that flaps lets faces through
+        between flaps. ``t``: the frame's capture time."""
+        if self._status.mode is not Mode.FAILING_CLOSED or self._status.kind not in FLAPPING_KINDS:
+            self._healthy_since = None
+            return False
+        if self._healthy_since is None:
+            self._healthy_since = t
+        return t - self._healthy_since < RECOVER_S
+
+    def _summarise(self, out: FrameReport) -> None:
+        """One line a minute: what the viewers got and what detection could do."""
+        self._minute[0] += 1
+        self._minute[1] += out.obscured_all
+        now = self._clock()
+        if now - self._minute_t >= SUMMARY_S:
+            frames, obscured = self._minute
+            st = self._status
+            log.info("last minute: %d frames out, %.1f%% wholly obscured; detection %.1f Hz at %s px, %.0f ms each",
+                     frames, 100.0 * obscured / max(1, frames), st.detect_hz, st.detect_size or "?", st.detector_ms)
+            self._minute_t, self._minute = now, [0, 0]
 
     def _notify(self) -> None:
         for fn in self._listeners:

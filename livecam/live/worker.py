@@ -6,7 +6,7 @@ import logging
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -28,8 +28,55 @@ class DetResult:
     ms: float
 
 
-# Detector widths tried by the automatic choice, largest first.
-AUTO_SIZES = (1024, 896, 768, 640, 512, 416, 320)
+# Detector widths tried by the automatic choice, largest first. The last two are for a machine
+# so busy that 320 px does not keep up (the width follows the load while livecam runs).
+AUTO_SIZES = (1024, 896, 768, 640, 512, 416, 320, 256, 192)
+START_MIN = 320  # the start-up choice goes no lower: the smallest widths are for load that comes and goes
+
+
+@dataclass
+class WidthGovernor:
+    """Steps the detector width down when detections take too long for the stale limit, and back
+    up when there is room again (a load that comes and goes: an encoder, a game), one step at a
+    time, at most one step per ``cooldown_s``. Pure bookkeeping: the worker applies the width.
+
+    ``budget_ms``: what a detection should take; above ``slow`` times it (median of the last few)
+    is too slow, below ``fast`` times it (and the bigger width's measured time fits) is room."""
+
+    sizes: tuple[int, ...]           # allowed widths, largest first
+    index: int                       # the width in use: sizes[index]
+    budget_ms: float
+    top: int = 0                     # index of the largest width it may go back up to
+    slow: float = 1.5
+    fast: float = 0.6
+    cooldown_s: float = 2.0
+    window: int = 5
+    _ms: list[float] = field(default_factory=list)
+    _last_change: float = -1e9
+
+    @property
+    def width(self) -> int:
+        return self.sizes[self.index]
+
+    def record(self, ms: float, now: float) -> int | None:
+        """A detection took ``ms``; returns the new width when it should change, else None."""
+        self._ms = (self._ms + [ms])[-self.window:]
+        if len(self._ms) < self.window or now - self._last_change < self.cooldown_s:
+            return None
+        median = float(np.median(self._ms))
+        step = 0
+        if median > self.budget_ms * self.slow and self.index < len(self.sizes) - 1:
+            step = 1
+        elif median < self.budget_ms * self.fast and self.index > self.top:
+            # the next width up costs about (its width / this width)^2 as much
+            if median * (self.sizes[self.index - 1] / self.width) ** 2 < self.budget_ms:
+                step = -1
+        if not step:
+            return None
+        self.index += step
+        self._ms = []
+        self._last_change = now
+        return self.width
 
 
 class DetectionWorker:
@@ -54,6 +101,7 @@ class DetectionWorker:
         self.ready = False
         self.detect_size: int | None = None
         self.detector: Detector | None = None
+        self.governor: WidthGovernor | None = None  # automatic width only: follows the load
         self._thread = threading.Thread(target=self._run, name="livecam-detect", daemon=True)
 
     def start(self) -> DetectionWorker:
@@ -148,6 +196,22 @@ class DetectionWorker:
             ms = (time.perf_counter() - t0) * 1000
             with self._cond:
                 self._results.append(DetResult(cap.seq, cap.t, faces, error, ms))
+            if error is None:
+                self._follow_load(det, ms, urgent)
+
+    def _follow_load(self, det: Detector, ms: float, urgent: bool) -> None:
+        """Step the width down (or back up) when detections no longer fit the budget: the machine's
+        load changed since start-up."""
+        if self.governor is None or urgent:  # an urgent detection skips the tile: not comparable
+            return
+        width = self.governor.record(ms, self._clock())
+        if width is not None:
+            old, det.detect_size = self.detect_size, width
+            self.detect_size = width
+            if width < (old or width):
+                log.info("machine busy: detections took %.0f ms; detector width %d -> %d px", ms, old, width)
+            else:
+                log.info("detector width back up %d -> %d px (detections take %.0f ms)", old, width, ms)
 
     def _choose_size(self, det: Detector, frame: np.ndarray) -> None:
         """Pick the detector width from measured times, unless the user set one."""
@@ -160,7 +224,8 @@ class DetectionWorker:
             det.detect_size = self.detect_size = self._fixed_size
             return
         width = frame.shape[1]
-        candidates = sorted({min(width, s) for s in AUTO_SIZES}, reverse=True)
+        allowed = sorted({min(width, s) for s in AUTO_SIZES}, reverse=True)
+        candidates = [s for s in allowed if s >= min(START_MIN, allowed[0])]
         budget = self._budget_ms if self._budget_ms is not None else _default_budget_ms(det)
         if self._full_every > 0:
             budget *= 0.6  # each detection also runs one small-face tile
@@ -179,6 +244,8 @@ class DetectionWorker:
                 chosen = size
                 break
         det.detect_size = self.detect_size = chosen
+        full_budget = budget / 0.6 if self._full_every > 0 else budget  # what a detection with its tile may take
+        self.governor = WidthGovernor(tuple(allowed), allowed.index(chosen), full_budget)
         log.info("detector width %d px (chosen for <= %.0f ms per detection)", chosen, budget)
 
 
