@@ -84,6 +84,7 @@ class BenchResult:
     reports: list = field(default_factory=list)
     load: str = "none"
     episodes: int = 0               # fail-closed episodes after the first second
+    reasons: dict[str, int] = field(default_factory=dict)  # wholly obscured frames after 1 s, by kind of reason
     bare: tuple[int, int, int] | None = None  # (face-frames bare, face-frames, longest run of a bare face)
 
     @property
@@ -98,7 +99,9 @@ class BenchResult:
             ("detection rate", f"{self.detect_hz:.1f} Hz"),
             ("detector time (median)", f"{self.detector_ms:.1f} ms at width {self.detect_size}"),
             ("fully obscured frames after 1 s", f"{self.obscured_after_1s:.1%}"),
-            ("fail-closed episodes after 1 s", f"{self.episodes}"),
+            ("fail-closed episodes after 1 s", f"{self.episodes}" + (" (" + ", ".join(
+                f"{k}: {n} frames" for k, n in sorted(self.reasons.items(), key=lambda kv: -kv[1])) + ")"
+                if self.reasons else "")),
             ("frames in / out", f"{self.frames_in} / {self.frames_out}"),
         ]
         if self.bare is not None:
@@ -157,8 +160,13 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
     late = [r for r in reports if r.capture_t - start > 1.0]
     obscured = float(np.mean([r.obscured_all for r in late])) if late else 1.0
     episodes = sum(1 for a, b in zip(late, late[1:]) if b.obscured_all and not a.obscured_all)
+    from collections import Counter
+
+    from livecam.live.commands import reason_kind
+
+    reasons = dict(Counter(reason_kind(r.reason) for r in late if r.obscured_all))
     return BenchResult(elapsed, src.index + 1, len(reports), lat, obscured, status.detect_hz, status.detector_ms,
-                       status.detect_size, reports, load or "none", episodes,
+                       status.detect_size, reports, load or "none", episodes, reasons,
                        bare_faces(settings, frames, reports) if judge_faces else None)
 
 

@@ -27,7 +27,7 @@ from livecam.sources import Captured, Grabber
 
 log = logging.getLogger(__name__)
 
-RECOVER_S = 1.0
+RECOVER_S = 0.3
 """After a stall or detector error, detection must be healthy this long before anonymizing again."""
 FLAPPING_KINDS = ("face detection stalled", "face detector failed")
 LOG_GAP_S = 2.0

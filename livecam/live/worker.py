@@ -34,49 +34,67 @@ AUTO_SIZES = (1024, 896, 768, 640, 512, 416, 320, 256, 192)
 START_MIN = 320  # the start-up choice goes no lower: the smallest widths are for load that comes and goes
 
 
+@dataclass(frozen=True)
+class Level:
+    """How much one detection does: the fast pass's width, and a small-face tile with every
+    ``tile_every``-th detection (0: none)."""
+
+    width: int
+    tile_every: int
+
+
+def load_levels(start_width: int, widths: tuple[int, ...], tiles: bool) -> tuple[Level, ...]:
+    """Levels from the start-up choice down, cheapest last: the small-face tile (the dearest part of a
+    detection: ~3x the fast pass here) goes first, every 2nd, 4th, then off, then the width steps down."""
+    levels = [Level(start_width, 1)] if tiles else []
+    if tiles:
+        levels += [Level(start_width, 2), Level(start_width, 4)]
+    levels += [Level(w, 0) for w in widths if w <= start_width]
+    return tuple(levels)
+
+
 @dataclass
-class WidthGovernor:
-    """Steps the detector width down when detections take too long for the stale limit, and back
-    up when there is room again (a load that comes and goes: an encoder, a game), one step at a
-    time, at most one step per ``cooldown_s``. Pure bookkeeping: the worker applies the width.
+class LoadGovernor:
+    """Steps detection down when detections take too long for the stale limit (the machine got
+    busy: an encoder, a game), and back up when there is room again: one level at a time, at most
+    one step per ``cooldown_s``, never above the start-up choice. Pure bookkeeping: the worker
+    applies the level. ``slow_ms`` / ``room_ms``: the median of the last ``window`` detections above
+    / below which it steps down / up."""
 
-    ``budget_ms``: what a detection should take; above ``slow`` times it (median of the last few)
-    is too slow, below ``fast`` times it (and the bigger width's measured time fits) is room."""
-
-    sizes: tuple[int, ...]           # allowed widths, largest first
-    index: int                       # the width in use: sizes[index]
-    budget_ms: float
-    top: int = 0                     # index of the largest width it may go back up to
-    slow: float = 1.5
-    fast: float = 0.6
+    levels: tuple[Level, ...]   # the start-up choice first, cheapest last
+    slow_ms: float
+    room_ms: float
+    index: int = 0
     cooldown_s: float = 2.0
     window: int = 5
     _ms: list[float] = field(default_factory=list)
     _last_change: float = -1e9
 
-    @property
-    def width(self) -> int:
-        return self.sizes[self.index]
+    @classmethod
+    def for_stale_limit(cls, levels: tuple[Level, ...], stale_ms: float) -> LoadGovernor:
+        """Detections should take at most a quarter of the stale limit (100 ms of 400): the gap between
+        two results is the rate's interval plus one detection, and a busy scheduler adds to both."""
+        return cls(levels, slow_ms=0.25 * stale_ms, room_ms=0.15 * stale_ms)
 
-    def record(self, ms: float, now: float) -> int | None:
-        """A detection took ``ms``; returns the new width when it should change, else None."""
+    @property
+    def level(self) -> Level:
+        return self.levels[self.index]
+
+    def record(self, ms: float, now: float) -> Level | None:
+        """A detection took ``ms``; returns the new level when it should change, else None."""
         self._ms = (self._ms + [ms])[-self.window:]
         if len(self._ms) < self.window or now - self._last_change < self.cooldown_s:
             return None
         median = float(np.median(self._ms))
-        step = 0
-        if median > self.budget_ms * self.slow and self.index < len(self.sizes) - 1:
-            step = 1
-        elif median < self.budget_ms * self.fast and self.index > self.top:
-            # the next width up costs about (its width / this width)^2 as much
-            if median * (self.sizes[self.index - 1] / self.width) ** 2 < self.budget_ms:
-                step = -1
-        if not step:
+        if median > self.slow_ms and self.index < len(self.levels) - 1:
+            self.index += 1
+        elif median < self.room_ms and self.index > 0:
+            self.index -= 1
+        else:
             return None
-        self.index += step
         self._ms = []
         self._last_change = now
-        return self.width
+        return self.level
 
 
 class DetectionWorker:
@@ -101,7 +119,9 @@ class DetectionWorker:
         self.ready = False
         self.detect_size: int | None = None
         self.detector: Detector | None = None
-        self.governor: WidthGovernor | None = None  # automatic width only: follows the load
+        self.governor: LoadGovernor | None = None  # automatic width only: follows the load
+        self._stale_ms = settings.stale_ms
+        self._tile_every = 1
         self._thread = threading.Thread(target=self._run, name="livecam-detect", daemon=True)
 
     def start(self) -> DetectionWorker:
@@ -148,7 +168,8 @@ class DetectionWorker:
         return cap
 
     def _run(self) -> None:
-        _lower_priority()
+        if DETECT_NICENESS:
+            _lower_priority(DETECT_NICENESS)
         _use_live_cpu_threads()
         try:
             det = self.detector if self.detector is not None else as_detector(self._make())
@@ -161,6 +182,7 @@ class DetectionWorker:
             self._min_interval = 1.0 / _default_hz(det)
         last_start = -1e9
         tile = 0
+        n = 0
         while not self._stop.is_set():
             cap = self._take()
             if cap is None:
@@ -185,7 +207,8 @@ class DetectionWorker:
                 det.threshold, self._threshold = self._threshold, None
             t0 = time.perf_counter()
             try:
-                if self._full_every > 0 and not urgent:
+                n += 1
+                if self._full_every > 0 and not urgent and self._tile_every and n % self._tile_every == 0:
                     faces = det.detect_with_tile(cap.frame, tile)  # fast pass + one small-face tile, round robin
                     tile += 1
                 else:
@@ -200,18 +223,22 @@ class DetectionWorker:
                 self._follow_load(det, ms, urgent)
 
     def _follow_load(self, det: Detector, ms: float, urgent: bool) -> None:
-        """Step the width down (or back up) when detections no longer fit the budget: the machine's
-        load changed since start-up."""
+        """Step detection down (or back up) when detections no longer fit the stale limit: the
+        machine's load changed since start-up."""
         if self.governor is None or urgent:  # an urgent detection skips the tile: not comparable
             return
-        width = self.governor.record(ms, self._clock())
-        if width is not None:
-            old, det.detect_size = self.detect_size, width
-            self.detect_size = width
-            if width < (old or width):
-                log.info("machine busy: detections took %.0f ms; detector width %d -> %d px", ms, old, width)
-            else:
-                log.info("detector width back up %d -> %d px (detections take %.0f ms)", old, width, ms)
+        level = self.governor.record(ms, self._clock())
+        if level is None:
+            return
+        old = (self.detect_size, self._tile_every)
+        det.detect_size = self.detect_size = level.width
+        self._tile_every = level.tile_every
+        tiles = {0: "no small-face tile", 1: "a small-face tile each"}.get(level.tile_every,
+                                                                          f"a small-face tile every {level.tile_every}")
+        if self.governor.index > 0 and (level.width, level.tile_every) != old:
+            log.info("machine busy: detections take %.0f ms; now %d px, %s", ms, level.width, tiles)
+        else:
+            log.info("detections take %.0f ms again: back to %d px, %s", ms, level.width, tiles)
 
     def _choose_size(self, det: Detector, frame: np.ndarray) -> None:
         """Pick the detector width from measured times, unless the user set one."""
@@ -244,8 +271,8 @@ class DetectionWorker:
                 chosen = size
                 break
         det.detect_size = self.detect_size = chosen
-        full_budget = budget / 0.6 if self._full_every > 0 else budget  # what a detection with its tile may take
-        self.governor = WidthGovernor(tuple(allowed), allowed.index(chosen), full_budget)
+        self.governor = LoadGovernor.for_stale_limit(load_levels(chosen, tuple(allowed), self._full_every > 0),
+                                                     self._stale_ms)
         log.info("detector width %d px (chosen for <= %.0f ms per detection)", chosen, budget)
 
 
@@ -258,7 +285,15 @@ def _use_live_cpu_threads() -> None:
     set_cpu_threads(live_cpu_threads())
 
 
-def _lower_priority(niceness: int = 5) -> None:
+DETECT_NICENESS = 0
+"""Niceness of the detection thread. Measured (`livecam bench --load`, this 2-core machine, 416 px):
+at nice 5 the detector took 406 ms beside two busy processes (100% of frames obscured) and 127 ms
+beside an x264 encode (19.7%); at nice 0, 152 ms (20.5%) and 118 ms (2.9%). A nice thread yields to
+the output path on an idle machine, but on a busy one it yields to everything else too, and an
+unprivileged process cannot take the priority back when the load comes: so none."""
+
+
+def _lower_priority(niceness: int) -> None:
     """Make the calling thread yield the CPU to capture and output (Linux: per-thread nice).
 
     On a 2-core machine the detection thread otherwise delays frames on their way to the
