@@ -110,7 +110,7 @@ def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | Non
             shapes.append(img.shape)
             ts = i / fps
             if live_hz is None:
-                scored += [(len(scored), faces, False) for _, faces in engine.push(img, ts)]
+                scored += [(len(scored) + k, faces, False) for k, (_, faces) in enumerate(engine.push(img, ts))]
             else:
                 scene.see(i, img)
                 if ts + 1e-9 >= next_det:
@@ -118,7 +118,7 @@ def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | Non
                     next_det = ts + 1.0 / live_hz
                 scored.append((i, scene.faces(i, ts), judge(scene, i, ts, settings.stale_ms) is not None))
         if live_hz is None:
-            scored += [(len(scored), faces, False) for _, faces in engine.flush()]
+            scored += [(len(scored) + k, faces, False) for k, (_, faces) in enumerate(engine.flush())]
         for i, faces, obscured in scored:
             ok = obscured or is_covered(effects.coverage_mask(shapes[i], faces, params) > 0, track[i]["box"])
             hits["all"].append(ok)
