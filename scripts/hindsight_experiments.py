@@ -9,9 +9,9 @@ Rerun: .venv/bin/python scripts/hindsight_experiments.py [DATA] [--images N] [--
 
 from __future__ import annotations
 
-import argparse
 import pickle
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from livecam.hindsight import Hindsight, HindsightParams  # noqa: E402
 from livecam.paneval import PanScore, build_pan_clip, format_rows  # noqa: E402
 from livecam.settings import Settings  # noqa: E402
 from livecam.tracker import FaceTracker, TrackerParams  # noqa: E402
-from scripts.motion_experiments import detections  # noqa: E402
+from scripts.motion_experiments import detections, pan_arguments  # noqa: E402
 
 
 def replay(clip, dets, params: TrackerParams, fps, settings, lookahead_s: float, hp: HindsightParams, name=""):
@@ -54,21 +54,25 @@ def replay(clip, dets, params: TrackerParams, fps, settings, lookahead_s: float,
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("data", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared/data/wider-val-dev"))
-    ap.add_argument("--images", type=int, default=20)
-    ap.add_argument("--threshold", type=float, default=Settings().threshold)
+    ap = pan_arguments()
     ap.add_argument("--only", help="run only variants whose name contains this")
+    ap.add_argument("--small-faces-every", type=float, nargs="+", default=[0.5], dest="cadences",
+                    help="thorough-pass cadences to compare (seconds; one detection run each): the defaults' "
+                         "variants run on the first")
     args = ap.parse_args()
     fps = 30.0
     s = Settings(threshold=args.threshold)
     clip = build_pan_clip(Path(args.data), images=args.images)
-    cache = Path(f"/tmp/livecam-pan-dets-{Path(args.data).name}-{args.images}-{s.threshold}.pkl")
-    if cache.exists():
-        dets = pickle.loads(cache.read_bytes())
-    else:
-        dets = detections(clip, s, fps)
-        cache.write_bytes(pickle.dumps(dets))
+    runs = {}
+    for every in args.cadences:
+        cache = Path(f"/tmp/livecam-pan-dets-{Path(args.data).name}-{args.images}-{s.threshold}-{every:g}.pkl")
+        if cache.exists():
+            runs[every] = pickle.loads(cache.read_bytes())
+        else:
+            t0 = time.perf_counter()
+            runs[every] = (detections(clip, replace(s, small_faces_s=every), fps), time.perf_counter() - t0)
+            cache.write_bytes(pickle.dumps(runs[every]))
+    dets = runs[args.cadences[0]][0]
     hp = HindsightParams()
     variants = []
     for hits in (0, 2, 3, 4, 6):
@@ -89,6 +93,12 @@ def main() -> None:
     if args.only:
         variants = [v for v in variants if args.only in v[0]]
     rows = []
+    if len(args.cadences) > 1:
+        p = tracker_params(s.threshold)
+        for every, (d, seconds) in runs.items():
+            name = f"thorough pass every {every:g} s (detection {seconds / len(clip) * 1000:.0f} ms/frame), defaults"
+            rows.append(replay(clip, d, p, fps, s, s.lookahead_s, hp, name))
+        variants = []
     for name, p, look, h in variants:
         floor = continue_threshold(p.start_score)
         run = [(f[f.score > floor], o, c) for f, o, c in dets]

@@ -51,12 +51,17 @@ def replay(clip, dets, params: TrackerParams, fps, settings, stabilise=True, res
     return score.row(name)
 
 
-def main() -> None:
+def pan_arguments() -> argparse.ArgumentParser:
+    """The arguments the pan-test experiment scripts share: the photo set, how many, the threshold."""
     ap = argparse.ArgumentParser()
     ap.add_argument("data", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared/data/wider-val-dev"))
     ap.add_argument("--images", type=int, default=20)
     ap.add_argument("--threshold", type=float, default=Settings().threshold)
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = pan_arguments().parse_args()
     fps = 30.0
     s = Settings(threshold=args.threshold)
     clip = build_pan_clip(Path(args.data), images=args.images)

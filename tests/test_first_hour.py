@@ -123,7 +123,7 @@ def _record(out: Path, *extra) -> subprocess.Popen:
                              "--effect", "solid", "--color", "magenta", *extra], stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_line(p: subprocess.Popen, text: str, limit_s: float = 300) -> list[str]:
+def _wait_for_line(p: subprocess.Popen, text: str, limit_s: float = 120) -> list[str]:
     """stderr lines of ``p`` until one contains ``text`` (read in a thread: never blocks past the limit)."""
     import threading
 
