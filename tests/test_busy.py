@@ -30,7 +30,9 @@ def test_steps_down_under_load_one_step_per_cooldown_then_back_up_when_idle():
     gov = LoadGovernor.for_stale_limit(LEVELS, stale_ms=400)
     down, t = _feed(gov, 150.0, 60, 0.0)  # 6 s of 150 ms detections (an encoder started)
     assert down == list(LEVELS[1:4]), "one step every 2 s, never two at once"
-    up, t = _feed(gov, 30.0, 100, t)  # the load is gone
+    soon, t = _feed(gov, 30.0, 100, t)  # the load is gone, but the levels left were too slow 10 s ago
+    assert soon == [], "a level left for being too slow is not tried again at once (no see-saw)"
+    up, t = _feed(gov, 30.0, 400, t)  # 40 s later
     assert up == [LEVELS[2], LEVELS[1], LEVELS[0]], "back up to the start-up choice, and no further"
     steady, _ = _feed(gov, 80.0, 100, t)  # inside the band: it stays
     assert steady == []
@@ -42,6 +44,18 @@ def test_a_level_changes_only_outside_the_band(ms, expected):
     gov.index, gov.cooldown_s = 1, 0.0
     changes, _ = _feed(gov, ms, 5, 0.0)
     assert (LEVELS.index(changes[0]) if changes else None) == expected
+
+
+def test_the_mean_counts_the_tile_that_every_other_detection_runs():
+    gov = LoadGovernor.for_stale_limit(LEVELS, stale_ms=400)
+    gov.index, gov.cooldown_s = 1, 0.0
+    t = 0.0
+    changes = []
+    for ms in (15.0, 200.0) * 5:  # a tile every 2nd detection: mean 107 ms
+        t += 0.1
+        if (level := gov.record(ms, t)) is not None:
+            changes.append(level)
+    assert changes and changes[0] == LEVELS[2]
 
 
 def test_never_below_the_cheapest_level():
