@@ -151,3 +151,19 @@ def test_live_delay_covers_a_face_from_the_first_frame_it_is_in(delay, covered_e
         assert max(cover) < 0.7, cover
     later = [(out, r) for out, r in zip(backend.frames, reports) if r.index >= 24 and not r.obscured_all]
     assert later and all(box_coverage(is_magenta(out, tol=0), (140, 60, 180, 100)) >= 0.7 for out, _ in later)
+
+
+def test_frames_waiting_in_the_window_are_sent_when_livecam_stops():
+    """Stopping with a 1 s delay: the frames still waiting are sent (a recording keeps its last second),
+    each judged and covered like any other."""
+    from livecam.effects import Effect
+    from livecam.settings import Settings
+    from tests.conftest import box_coverage, is_magenta
+    from tests.test_live import _run
+
+    frames = _late_face_frames(n=40, appears=0)
+    s = Settings(effect=Effect.SOLID, color=(255, 0, 255), delay_s=1.0, detect_hz=25.0)
+    backend, reports, _ = _run(frames, s, make_detector=lambda: LateDetector(0), seconds=len(frames) / 25 + 0.2)
+    assert max(r.index for r in reports) == len(frames) - 1, "the last frames were sent, not dropped"
+    for out, r in zip(backend.frames, reports):
+        assert r.obscured_all or box_coverage(is_magenta(out, tol=0), (140, 60, 180, 100)) >= 0.7

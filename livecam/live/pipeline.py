@@ -133,6 +133,7 @@ class LivePipeline:
         interval = 1.0 / self._fps
         while True:
             if not self._drain_commands():
+                self._send_due(everything=True)  # a recording keeps its last `delay` seconds
                 return
             oldest = self._window.oldest
             wait = interval if oldest is None else min(interval, max(0.0, oldest.t + self._settings.delay_s -
@@ -167,11 +168,12 @@ class LivePipeline:
                 if self._on_frame is not None:
                     self._on_frame(FrameReport(0, -1, now, last_sent, True, Faces.empty(), self._status.reason))
 
-    def _send_due(self) -> float:
-        """Send every waiting frame whose delay is up, oldest first; returns when the last one was
-        sent (0.0 when none was due)."""
+    def _send_due(self, everything: bool = False) -> float:
+        """Send every waiting frame whose delay is up (``everything``: all of them, when stopping), oldest
+        first; returns when the last one was sent (0.0 when none was due)."""
         sent = 0.0
-        while (oldest := self._window.oldest) is not None and self._clock() - oldest.t >= self._settings.delay_s - 1e-6:
+        while (oldest := self._window.oldest) is not None and \
+                (everything or self._clock() - oldest.t >= self._settings.delay_s - 1e-6):
             held, faces = self._window.pop()
             cap, frame = held.payload
             out, faces, reason = self._render(frame, held, faces)
