@@ -52,14 +52,17 @@ def _run(frames, settings, seconds=None, make_detector=None, fps=25.0, commands=
     return backend, reports, pipe
 
 
-def _kept_up(pipe, stale_ms: float = 400) -> bool:
-    """Whether detection kept up during the run: a median detection well inside the stale limit. On a
-    busy machine it does not, and tests then check only what must hold at any speed (no face bare
-    in a frame sent; failing closed otherwise), not how often livecam could anonymize."""
+def _kept_up(pipe, reports, stale_ms: float = 400) -> bool:
+    """Whether detection kept up during the run: a median detection well inside the stale limit and
+    no frame failed closed for a stalled detection. On a busy machine it does not, and tests then
+    check only what must hold at any speed (no face bare in a frame sent; failing closed otherwise),
+    not how often livecam could anonymize."""
     st = pipe.status
-    ok = st.detector_ms * 3 <= stale_ms and st.detect_hz >= 5
+    stalls = sum(1 for r in reports if r.reason and r.reason.startswith("face detection stalled"))
+    ok = st.detector_ms * 3 <= stale_ms and st.detect_hz >= 5 and not stalls
     if not ok:
-        print(f"busy machine: detection {st.detect_hz:.1f} Hz, {st.detector_ms:.0f} ms: usability checks relaxed")
+        print(f"busy machine: detection {st.detect_hz:.1f} Hz, {st.detector_ms:.0f} ms, {stalls} frames failed "
+              "closed on a stalled detection: usability checks relaxed")
     return ok
 
 
@@ -92,7 +95,7 @@ def test_labelled_face_covered_in_every_frame_sent(clip):
     # the YouTube Faces clips are heavily compressed and jumpy: the scene-change gate obscures a few
     # frames (the safe side), but most frames must be anonymized, not failing closed - when the
     # machine let detection keep up (a busy machine rightly fails closed more: that is the safe side)
-    if _kept_up(pipe):
+    if _kept_up(pipe, reports):
         assert anonymized >= 0.75 * len(reports), "should be anonymizing (not failing closed) most of the time"
 
 
@@ -308,7 +311,7 @@ def test_live_output_on_a_street_clip_leaves_no_face_bare_for_long():
     misses, total, run = bench.bare_faces(s, frames, reports)
     print(f"street clip, live: {misses} of {total} face-frames bare, longest run {run} frames, "
           f"{sum(r.obscured_all for r in reports)} of {len(reports)} frames obscured")
-    assert total > 1000 or not _kept_up(pipe)
+    assert total > 1000 or not _kept_up(pipe, reports)
     assert misses <= 0.02 * total, f"{misses} of {total} face-frames bare"
     # measured: 8-14 of ~1600 face-frames, runs of 4-6 frames (small faces the live detector size misses);
     # before motion-aware tracking: 35 of 1737, runs of 15 frames after the loop's jump cut. A run may
