@@ -66,9 +66,13 @@ def test_run_records_anonymized_output_and_stops_cleanly_on_sigterm(tmp_path):
     out = tmp_path / "live.mp4"
     p = subprocess.Popen([sys.executable, "-m", "livecam", "run", "--camera", "demo", "--no-vcam", "--output", out,
                           "--effect", "solid", "--color", "magenta"], stderr=subprocess.PIPE, text=True)
-    time.sleep(12)
+    from tests.test_first_hour import _wait_for_line
+
+    lines = _wait_for_line(p, "anonymizing again")  # the first detection is in, however long that took
+    time.sleep(4)
     p.send_signal(signal.SIGTERM)
-    _, err = p.communicate(timeout=30)
+    p.wait(30)
+    err = "".join(lines)
     assert p.returncode == 0, err
     frames, ts, _ = read_video(out)
     assert len(frames) > 20 and frames[0].shape == (270, 480, 3)
