@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -160,9 +161,7 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
     late = [r for r in reports if r.capture_t - start > 1.0]
     obscured = float(np.mean([r.obscured_all for r in late])) if late else 1.0
     episodes = sum(1 for a, b in zip(late, late[1:]) if b.obscured_all and not a.obscured_all)
-    from collections import Counter
-
-    from livecam.live.commands import reason_kind
+    from livecam.live.commands import reason_kind  # the live path is imported only when a bench runs
 
     reasons = dict(Counter(reason_kind(r.reason) for r in late if r.obscured_all))
     return BenchResult(elapsed, src.index + 1, len(reports), lat, obscured, status.detect_hz, status.detector_ms,
@@ -176,9 +175,10 @@ def bare_faces(settings: Settings, frames: list[np.ndarray], reports: list) -> t
     longest run of one face bare)``. Wholly obscured frames cover everything."""
     from livecam import effects
     from livecam.detectors import load_detector
-    from livecam.evaluate import COVERED
+    from livecam.evaluate import is_covered
 
     det = load_detector(device="cpu", threshold=0.5)
+    params = settings.effect_params()
     ref = {}
     bare: dict[int, list] = {}
     total = 0
@@ -190,11 +190,10 @@ def bare_faces(settings: Settings, frames: list[np.ndarray], reports: list) -> t
             found = det(frames[k])
             ref[k] = found[found.height >= 20].xyxy
         h, w = frames[k].shape[:2]
-        mask = effects.coverage_mask((h, w), r.faces, settings.effect_params()) > 0
+        mask = effects.coverage_mask((h, w), r.faces, params) > 0
         for b in ref[k]:
             total += 1
-            x1, y1, x2, y2 = (int(round(float(v))) for v in b)
-            if mask[max(0, y1):y2, max(0, x1):x2].mean() < COVERED:
+            if not is_covered(mask, b):
                 bare.setdefault(n, []).append([float(v) for v in b])
     return sum(len(v) for v in bare.values()), total, longest_bare_run(bare)
 

@@ -231,15 +231,15 @@ class DetectionWorker:
         machine's load changed since start-up."""
         if self.governor is None or urgent:  # an urgent detection skips the tile: not comparable
             return
+        before = self.governor.index
         level = self.governor.record(ms, self._clock())
         if level is None:
             return
-        old = (self.detect_size, self._tile_every)
         det.detect_size = self.detect_size = level.width
         self._tile_every = level.tile_every
         tiles = {0: "no small-face tile", 1: "a small-face tile each"}.get(level.tile_every,
                                                                           f"a small-face tile every {level.tile_every}")
-        if self.governor.index > 0 and (level.width, level.tile_every) != old:
+        if self.governor.index > before:  # a step down: say why, in the user's words
             log.info("machine busy: detections take %.0f ms; now %d px, %s", ms, level.width, tiles)
         else:
             log.info("detections take %.0f ms again: back to %d px, %s", ms, level.width, tiles)
