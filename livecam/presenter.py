@@ -4,7 +4,10 @@ The main face is the tracked face with the best score (size x closeness to the c
 face must be the best candidate for ``dwell_s`` before it becomes the main face, and a
 challenger must beat the main face by ``switch_ratio`` for ``dwell_s`` to take over: no
 hand-over to a bystander for a frame. When the main face's track ends, nobody is uncovered
-until a face qualifies again. Faces without a track id are always covered.
+until a face qualifies again. Faces without a track id are always covered. A second, partial box
+on the main face (a detection of half of it, e.g. on a tile's edge, that started a track of its own)
+is part of the main face, not a bystander: a box mostly inside the main face's and at least a
+third its height (no other face fits there without being hidden by the main one).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ class PresenterParams:
     dwell_frames: int = 20       # ~0.7 s at 30 fps
     switch_ratio: float = 1.6
     min_height: float = 0.08     # of the frame height; smaller faces are never the presenter
+    part_inside: float = 0.6     # a box this much inside the main face's ...
+    part_height: float = 0.33    # ... and at least this tall relative to it is part of the main face
 
 
 class PresenterChooser:
@@ -67,4 +72,11 @@ class PresenterChooser:
             self._candidate, self._streak = None, 0
         if self.main_id is None:
             return faces
-        return faces[ids != self.main_id]
+        return faces[(ids != self.main_id) & ~self._part_of_main(faces)]
+
+    def _part_of_main(self, faces: Faces) -> np.ndarray:
+        main = faces.xyxy[faces.track_id == self.main_id][0]
+        lt = np.maximum(faces.xyxy[:, :2], main[:2])
+        rb = np.minimum(faces.xyxy[:, 2:], main[2:])
+        inside = np.prod(np.clip(rb - lt, 0, None), axis=1) / np.maximum(faces.width * faces.height, 1e-6)
+        return (inside >= self.params.part_inside) & (faces.height >= self.params.part_height * (main[3] - main[1]))

@@ -62,3 +62,37 @@ def test_never_below_the_cheapest_level():
     gov = LoadGovernor.for_stale_limit(LEVELS, stale_ms=400)
     gov.index, gov.cooldown_s = len(LEVELS) - 1, 0.0
     assert _feed(gov, 900.0, 20, 0.0)[0] == []
+
+
+def test_the_state_log_says_each_state_once_and_counts_changes_not_frames(caplog):
+    """The log: failing closed is said at once, any other change at most every LOG_GAP_S after the last
+    line, with the number of changes in between (a frame loop that merely re-checks is no change)."""
+    import logging
+
+    from livecam.live import Mode
+    from livecam.live.pipeline import LOG_GAP_S, LivePipeline
+    from livecam.settings import Settings
+
+    now = [0.0]
+    pipe = LivePipeline(None, None, None, Settings(), (64, 48), 25.0, clock=lambda: now[0])  # type: ignore[arg-type]
+
+    def loop_until(t: float) -> None:  # the pipeline's frame loop re-checks the log every frame
+        while now[0] < t:
+            now[0] += 0.04
+            pipe._log_state()
+
+    caplog.set_level(logging.INFO, logger="livecam.live.pipeline")
+    pipe._set_status(Mode.FAILING_CLOSED, "starting: first detection")
+    now[0] = 0.5
+    pipe._set_status(Mode.ANONYMIZING, None)
+    loop_until(LOG_GAP_S + 0.5)
+    for i in range(6):  # flapping: stalled, fine, stalled, ...
+        now[0] += 0.1
+        pipe._set_status(Mode.FAILING_CLOSED, f"face detection stalled: newest result is {400 + i} ms old") \
+            if i % 2 == 0 else pipe._set_status(Mode.ANONYMIZING, None)
+    loop_until(3 * LOG_GAP_S)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["failing closed (whole frame obscured): starting: first detection",
+                     "anonymizing again",
+                     "failing closed (whole frame obscured): face detection stalled: newest result is 400 ms old",
+                     "anonymizing again (4 brief changes since the last line)"], lines

@@ -136,3 +136,18 @@ def test_presenter_keeps_main_face_and_never_hands_over_for_a_frame():
     # main face gone: everyone covered, the bystander is not uncovered at once
     assert p.others(_faces(bystander), 1280, 720).track_id.tolist() == [2]
     assert p.main_id is None
+
+
+def test_presenter_a_partial_second_box_on_the_main_face_is_not_covered():
+    """Measured on the two-person clip: a detection of the lower half of the main face started a track
+    of its own and covered half of the presenter's face for a few frames. A face beside the main one
+    (cheek to cheek) or a small face far behind it stays covered."""
+    p = PresenterChooser()
+    main = [500, 200, 700, 450, 1]
+    part = [480, 320, 610, 460, 4]       # the lower-left of the main face, 20 px past its edge
+    beside = [660, 230, 860, 480, 5]     # a second face, cheek to cheek
+    tiny = [505, 205, 540, 245, 6]       # a distant face in the corner of the main face's box
+    for _ in range(p.params.dwell_frames):
+        p.others(_faces(main), 1280, 720)
+    assert p.main_id == 1
+    assert sorted(p.others(_faces(main, part, beside, tiny), 1280, 720).track_id.tolist()) == [5, 6]

@@ -404,7 +404,10 @@ def test_presenter_mode_on_a_real_two_person_clip():
     from livecam import media
     from livecam.detectors import load_detector
 
-    frames = [f for f, _ in media.iter_video(DATA / "clips" / "head-pose-face-detection-female-and-male.gif")]
+    clip = [f for f, _ in media.iter_video(DATA / "clips" / "head-pose-face-detection-female-and-male.gif")]
+    # forwards then backwards: a looped GIF jumps at its end, which no camera does (the jump leaves
+    # the bystander's old track coasting across the presenter for a few frames, rightly covered)
+    frames = clip + clip[-2:0:-1]
     det = load_detector(device="cpu")
     truth = [det.detect_full(f) for f in frames]  # both faces, found at full effort on every frame
     pipe, backend, reports = _start(Settings(effect=Effect.SOLID, color=(255, 0, 255), presenter=True), frames)
@@ -427,10 +430,13 @@ def test_presenter_mode_on_a_real_two_person_clip():
             cover[name] = mask[y1:y2, x1:x2].mean()
         assert cover["left"] >= 0.7, f"frame {i}: the bystander is not covered"
         if chosen is None and cover["right"] < 0.05:
-            chosen = i
+            chosen = anonymized  # counted in anonymized frames: a busy machine's slow start is not the chooser's
         if chosen is not None:
-            assert cover["right"] < 0.05, f"frame {i}: the main face was covered again after it was chosen (flicker)"
-    assert chosen is not None and chosen < 40, "the main face was never chosen"
+            assert cover["right"] < 0.05, (
+                f"frame {i} (clip frame {r.index % len(frames)}): the main face {right.xyxy[0].astype(int).tolist()} "
+                f"was covered again after it was chosen (flicker); covered: {r.faces.xyxy.astype(int).tolist()}, "
+                f"tracks {r.faces.track_id.tolist()}")
+    assert chosen is not None and chosen < 40, f"the main face was not chosen within 40 anonymized frames: {chosen}"
     assert anonymized > 0.9 * len([r for r in reports if r.index >= 0])
 
 

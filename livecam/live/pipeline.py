@@ -58,7 +58,7 @@ class LivePipeline:
         self._applied: deque[tuple[int, int, float]] = deque(maxlen=128)  # (scene, frame seq, t) per detection
         self._healthy_since: float | None = None  # detection healthy again since (capture time), after a stall
         self._last_state_log = -1e9
-        self._unlogged = 0
+        self._changes = 0  # state changes since the log's last line
         self._logged: tuple[Mode, str] = (Mode.STARTING, "")  # the state the log said last
         self._minute_t = clock()
         self._minute = [0, 0]  # frames out, wholly obscured: since the last summary line
@@ -149,8 +149,7 @@ class LivePipeline:
                                  self._scene.faces(cap.seq, cap.t, tentative=True))
                 last_frame = frame
             sent = self._send_due()
-            if self._unlogged:
-                self._log_state()  # a change the log held back: say where things stand now
+            self._log_state()  # a change the log held back: say where things stand now
             if sent:
                 last_sent = sent
                 continue
@@ -314,29 +313,31 @@ class LivePipeline:
         if mode is self._status.mode and reason_kind(reason) == self._status.kind:
             return
         self._status = replace(self._status, mode=mode, reason=reason)
+        self._changes += 1
+        log.debug("state: %s (%s)", mode.value, reason)
         self._log_state()
         self._notify()
 
     def _log_state(self) -> None:
         """Say the current state in the log when it differs from the last one said, at most once per
-        ``LOG_GAP_S``: changes in between are counted and said with the next line (a machine too busy
-        to keep up would otherwise fill the log); called on every change and every loop, so the log's
-        last word is always the current state."""
+        ``LOG_GAP_S`` (failing closed after another state: at once): changes in between are counted and
+        said with the next line (a machine too busy to keep up would otherwise fill the log); called on
+        every change and every loop, so the log's last word is always the current state."""
         st = self._status
         said = (st.mode, st.kind)
         if said == self._logged:
             return
         now = self._clock()
-        if now - self._last_state_log < LOG_GAP_S:
-            self._unlogged += 1
-            log.debug("state: %s (%s)", st.mode.value, st.reason)
+        news = st.mode is Mode.FAILING_CLOSED and self._logged[0] is not Mode.FAILING_CLOSED
+        if now - self._last_state_log < LOG_GAP_S and not news:  # failing closed is said at once
             return
-        more = f" ({self._unlogged} brief changes since the last line)" if self._unlogged else ""
+        brief = self._changes - 1  # the changes before this one, each undone within LOG_GAP_S
+        more = f" ({brief} brief changes since the last line)" if brief > 0 else ""
         if st.mode is Mode.FAILING_CLOSED:
             log.warning("failing closed (whole frame obscured): %s%s", st.reason, more)
         elif self._logged[0] is Mode.FAILING_CLOSED:
             log.info("%s again%s", st.mode.value, more)
-        self._logged, self._last_state_log, self._unlogged = said, now, 0
+        self._logged, self._last_state_log, self._changes = said, now, 0
 
     def _recovering(self, t: float) -> bool:
         """After a stall or a detector error, detection must be healthy for ``RECOVER_S`` before frames
