@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 
-from livecam.errors import DeviceError
+from livecam.errors import CameraBusy, DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +23,10 @@ def list_cameras(max_index: int = 8) -> list[str]:
     for i in range(max_index):
         try:
             cam = CameraSource(str(i))
-        except DeviceError as e:
-            if "busy" in str(e):
-                lines.append(f"  camera {i}: busy (another app is using it)")
+        except CameraBusy:
+            lines.append(f"  camera {i}: busy (another app is using it)")
+            continue
+        except DeviceError:
             continue
         native = f"{cam.width}x{cam.height} @ {cam.fps:g} fps"
         cam.close()

@@ -53,7 +53,7 @@ class Letterbox:
 
 
 # Automatic detector width: this CPU runs CenterFace at ~37 ns/pixel up to ~1024x576 and
-# ~48-63 ns/pixel above (the stride-4 feature maps stop fitting in cache): see scripts/bench_detector.py.
+# ~48-63 ns/pixel above (the stride-4 feature maps stop fitting in cache): measured with scripts/bench_detector.py.
 AUTO_DETECT_WIDTH = 1024
 
 
