@@ -39,7 +39,6 @@ def quantize(net: torch.nn.Module, heads_fp32: bool = False) -> torch.nn.Module:
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    warnings.filterwarnings("ignore", module="torch.ao")  # torch.ao.quantization is deprecated in favour of torchao
     torch.backends.quantized.engine = "x86"
     feed = TensorFeeder(torch.device("cpu"), torch.float32, rgb=True)
     frames = [f for f, _ in media.iter_video(demo_clip())][::6]
@@ -49,11 +48,13 @@ def quantize(net: torch.nn.Module, heads_fp32: bool = False) -> torch.nn.Module:
         for name in FP_HEADS:
             qm = qm.set_module_name(name, None)
         qm = qm.set_object_type(torch.sigmoid, None)
-    prepared = prepare_fx(copy.deepcopy(net).eval(), qm, example_inputs=(xs[0],))
-    with torch.inference_mode():
-        for x in xs:
-            prepared(x)
-    return convert_fx(prepared)
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao (not installed)
+        warnings.simplefilter("ignore")
+        prepared = prepare_fx(copy.deepcopy(net).eval(), qm, example_inputs=(xs[0],))
+        with torch.inference_mode():
+            for x in xs:
+                prepared(x)
+        return convert_fx(prepared)
 
 
 def _median_ms(fn, x: torch.Tensor, runs: int) -> float:
