@@ -98,3 +98,32 @@ def faces_covered(img: np.ndarray, faces, boxes) -> int:
 
     mask = effects.coverage_mask(img.shape, faces, effects.EffectParams()) > 0
     return sum(is_covered(mask, b) for b in boxes)
+
+
+class Follow:
+    """Read a child process's output stream line by line in a thread: ``wait_for`` a line without
+    blocking past a limit, and all of the text once the process has ended (``text``)."""
+
+    def __init__(self, stream):
+        import threading
+
+        self.lines: list[str] = []
+        self._new = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self._new:
+                self.lines.append(line)
+                self._new.notify_all()
+
+    def wait_for(self, text: str, limit_s: float = 120) -> None:
+        with self._new:
+            found = self._new.wait_for(lambda: any(text in line for line in self.lines) or not self._thread.is_alive(),
+                                       limit_s)
+            assert found and any(text in line for line in self.lines), f"no line with {text!r}:\n" + "".join(self.lines)
+
+    def text(self, limit_s: float = 30) -> str:
+        self._thread.join(limit_s)
+        return "".join(self.lines)

@@ -151,3 +151,23 @@ def test_presenter_a_partial_second_box_on_the_main_face_is_not_covered():
         p.others(_faces(main), 1280, 720)
     assert p.main_id == 1
     assert sorted(p.others(_faces(main, part, beside, tiny), 1280, 720).track_id.tolist()) == [5, 6]
+    front = [470, 170, 760, 520, 7]      # a face in front of the presenter's, holding its box
+    assert sorted(p.others(_faces(main, front, beside), 1280, 720).track_id.tolist()) == [5, 7]
+
+
+def test_presenter_a_track_reborn_where_the_main_face_was_stays_the_main_face():
+    """Measured on the two-person clip: the tracker lost the presenter's face and found it again under
+    a new id; the presenter was covered until the new track qualified (20 frames). A new track where
+    the main face was is the main face at once; one elsewhere is not."""
+    p = PresenterChooser()
+    main, bystander = [500, 200, 700, 450, 1], [50, 300, 110, 370, 2]
+    for _ in range(p.params.dwell_frames):
+        p.others(_faces(main, bystander), 1280, 720)
+    assert p.main_id == 1
+    reborn = [510, 205, 712, 455, 9]
+    assert p.others(_faces(reborn, bystander), 1280, 720).track_id.tolist() == [2]
+    assert p.main_id == 9
+    p.others(_faces(bystander), 1280, 720)  # gone
+    assert p.main_id is None
+    elsewhere = [900, 200, 1100, 450, 10]
+    assert sorted(p.others(_faces(elsewhere, bystander), 1280, 720).track_id.tolist()) == [2, 10]
