@@ -156,16 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_SETTING_KEYS = ("effect", "strength", "shape", "margin", "color", "region", "threshold", "device", "detect_size",
-                 "model", "small_faces_s", "lookahead_s", "camera", "size", "fps", "vcam_device", "detect_hz",
-                 "stale_ms", "delay_s")
-
-
 def settings_from_args(args: argparse.Namespace) -> settings_mod.Settings:
     """The settings file (or defaults), overridden by whatever options were given on the command line."""
     base = settings_mod.load(getattr(args, "config", None))
     overrides: dict[str, Any] = {}
-    for key in _SETTING_KEYS:
+    for key in settings_mod.OPTION_KEYS:
         value = getattr(args, key, None)
         if value is None:
             continue

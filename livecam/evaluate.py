@@ -17,7 +17,7 @@ import numpy as np
 from livecam import effects, media
 from livecam.errors import LivecamError
 from livecam.faces import Faces
-from livecam.settings import Settings
+from livecam.settings import Settings, SettingsError
 
 COVERED = 0.7
 HEIGHT_BINS = ((0, 16, "<16 px"), (16, 32, "16-32 px"), (32, 64, "32-64 px"), (64, 1e9, ">64 px"))
@@ -172,8 +172,10 @@ def run_cli(settings: Settings, data: Path, live_hz: float | None = None, sweep:
     if not data.is_dir():
         raise LivecamError(f"{data}: not a folder; give a folder with boxes.json or tracks.json")
     for t in sweep or []:
-        if not 0.01 <= t <= 0.99:
-            raise LivecamError(f"--sweep: threshold {t:g} is out of range; give numbers between 0.01 and 0.99")
+        try:
+            settings.replace(threshold=t)  # checked where the setting is declared
+        except SettingsError as e:
+            raise SettingsError(f"--sweep: {e}") from None
     if (data / "boxes.json").is_file():
         results = eval_photos(data, settings, make_anonymizer, sweep)
     elif (data / "tracks.json").is_file():  # tracking depends on the threshold: one run per threshold

@@ -14,7 +14,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from livecam.effects import Effect, EffectParams, Region, Shape
 from livecam.errors import LivecamError
@@ -36,57 +36,84 @@ class SettingsError(LivecamError):
 _FX = EffectParams()  # the effect defaults live in one place
 
 
+class Scope(enum.Enum):
+    """When a setting may change, and whether it is saved."""
+
+    LIVE = "live"          # a running pipeline applies a change from its next frame; saved
+    RESTART = "restart"    # picks a device, model or size when livecam starts: a running pipeline refuses it; saved
+    SESSION = "session"    # toggled while livecam runs (tray, hotkeys); never saved, never read from the file
+
+
+def _setting(default: Any = None, kind: type | None = None, *, scope: Scope = Scope.LIVE, option: bool = True,
+             tray: bool = False, valid: Callable[[Any], bool] | None = None, expected: str = "",
+             factory: Callable[[], Any] | None = None) -> Any:
+    """A ``Settings`` field, declared once: its type in the settings file (``kind``; ``None``: parsed
+    by ``from_mapping``'s special cases), its ``scope``, whether a command-line option sets it
+    (``option``), whether the tray saves it when changed from its menu (``tray``), and its check
+    (``valid(value)``, with the ``expected`` text an error shows)."""
+    meta = {"kind": kind, "scope": scope, "option": option and scope is not Scope.SESSION, "tray": tray,
+            "valid": valid, "expected": expected}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _between(lo: float, hi: float, optional: bool = False) -> Callable[[Any], bool]:
+    return lambda v: (optional and v is None) or (v is not None and lo <= v <= hi)
+
+
 @dataclass(frozen=True)
 class Settings:
-    # what covers a face (defaults: EffectParams)
-    effect: Effect = _FX.effect
-    strength: float = _FX.strength
-    shape: Shape = _FX.shape
-    margin: float = _FX.margin
-    color: tuple[int, int, int] = _FX.color  # BGR
-    region: Region = _FX.region
+    # what covers a face (defaults and checks: EffectParams)
+    effect: Effect = _setting(_FX.effect, tray=True)
+    strength: float = _setting(_FX.strength, float, tray=True)
+    shape: Shape = _setting(_FX.shape)
+    margin: float = _setting(_FX.margin, float)
+    color: tuple[int, int, int] = _setting(_FX.color)  # BGR
+    region: Region = _setting(_FX.region)
     # how faces are found
-    threshold: float = 0.2
-    device: str = "auto"
-    detect_size: int | None = None  # None: chosen automatically
-    model: str | None = None        # None: bundled CenterFace
-    small_faces_s: float = 0.5      # thorough pass (small + large faces) at least this often; 0 = off
-    lookahead_s: float = 1.0        # videos: look-ahead window (livecam.hindsight); 0 = off
+    threshold: float = _setting(0.2, float, valid=_between(0.01, 0.99), expected="a number between 0.01 and 0.99")
+    device: str = _setting("auto", str, scope=Scope.RESTART, expected="auto, cpu or cuda",
+                           valid=lambda v: v in ("auto", "cpu") or v.startswith("cuda"))
+    detect_size: int | None = _setting(None, int, scope=Scope.RESTART, valid=_between(64, 4096, optional=True),
+                                       expected="a width in pixels between 64 and 4096")  # None: automatic
+    model: str | None = _setting(None, str, scope=Scope.RESTART)  # None: bundled CenterFace
+    small_faces_s: float = _setting(0.5, float, scope=Scope.RESTART, valid=_between(0, 60),
+                                    expected="seconds between 0 (off) and 60")  # thorough pass at least this often
+    lookahead_s: float = _setting(1.0, float, valid=_between(0, 10),
+                                  expected="seconds between 0 (off) and 10")  # videos: look-ahead window
     # live
-    camera: str | None = None       # None: the first camera that works
-    size: tuple[int, int] | None = None
-    fps: float | None = None
-    vcam_device: str | None = None
-    detect_hz: float | None = None  # None: as fast as the detector allows
-    stale_ms: int = 400
-    delay_s: float = 0.0            # live: frames wait this long before they are sent (look-ahead)
+    camera: str | None = _setting(None, str, scope=Scope.RESTART)  # None: the first camera that works
+    size: tuple[int, int] | None = _setting(None, scope=Scope.RESTART, expected="WIDTHxHEIGHT, e.g. 1280x720",
+                                            valid=lambda v: v is None or (len(v) == 2 and all(16 <= x <= 8192 for x in v)))
+    fps: float | None = _setting(None, float, scope=Scope.RESTART, valid=_between(1, 240, optional=True),
+                                 expected="frames per second between 1 and 240")
+    vcam_device: str | None = _setting(None, str, scope=Scope.RESTART)
+    detect_hz: float | None = _setting(None, float, scope=Scope.RESTART, valid=_between(0.5, 240, optional=True),
+                                       expected="detections per second between 0.5 and 240")  # None: as fast as it can
+    stale_ms: int = _setting(400, int, valid=_between(50, 10000), expected="milliseconds between 50 and 10000")
+    delay_s: float = _setting(0.0, float, tray=True, valid=_between(0, 5),
+                              expected="seconds between 0 (no delay) and 5")  # live: frames wait this long (look-ahead)
     # desktop state
-    anonymize: bool = True
-    privacy_screen: bool = False
-    presenter: bool = False
-    preview: bool = False           # show the output in a window (tray menu); not saved
-    hotkeys: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
+    anonymize: bool = _setting(True, bool, scope=Scope.SESSION)
+    privacy_screen: bool = _setting(False, bool, scope=Scope.SESSION)
+    presenter: bool = _setting(False, bool, scope=Scope.SESSION)
+    preview: bool = _setting(False, bool, scope=Scope.SESSION)  # show the output in a window (tray menu)
+    hotkeys: Mapping[str, str] = _setting(scope=Scope.RESTART, option=False, factory=lambda: dict(DEFAULT_HOTKEYS),
+                                          valid=lambda v: not set(v) - set(DEFAULT_HOTKEYS),
+                                          expected=f"only {', '.join(DEFAULT_HOTKEYS)}")
 
     def __post_init__(self) -> None:
         try:  # strength, margin, color: checked by EffectParams
             self.effect_params()
         except ValueError as e:
             raise SettingsError(f"invalid setting: {e}") from None
-        _check(0.01 <= self.threshold <= 0.99, "threshold", self.threshold, "a number between 0.01 and 0.99")
-        _check(self.device in ("auto", "cpu") or self.device.startswith("cuda"), "device", self.device, "auto, cpu or cuda")
-        _check(self.detect_size is None or 64 <= self.detect_size <= 4096, "detect_size", self.detect_size,
-               "a width in pixels between 64 and 4096")
-        _check(self.fps is None or 1 <= self.fps <= 240, "fps", self.fps, "frames per second between 1 and 240")
-        _check(self.size is None or (len(self.size) == 2 and all(16 <= v <= 8192 for v in self.size)), "size",
-               self.size, "WIDTHxHEIGHT, e.g. 1280x720")
-        _check(self.detect_hz is None or 0.5 <= self.detect_hz <= 240, "detect_hz", self.detect_hz,
-               "detections per second between 0.5 and 240")
-        _check(0 <= self.small_faces_s <= 60, "small_faces_s", self.small_faces_s, "seconds between 0 (off) and 60")
-        _check(0 <= self.lookahead_s <= 10, "lookahead_s", self.lookahead_s, "seconds between 0 (off) and 10")
-        _check(0 <= self.delay_s <= 5, "delay_s", self.delay_s, "seconds between 0 (no delay) and 5")
-        _check(50 <= self.stale_ms <= 10000, "stale_ms", self.stale_ms, "milliseconds between 50 and 10000")
-        unknown = set(self.hotkeys) - set(DEFAULT_HOTKEYS)
-        _check(not unknown, "hotkeys", sorted(unknown), f"only {', '.join(DEFAULT_HOTKEYS)}")
+        for f in dataclasses.fields(self):
+            valid = f.metadata["valid"]
+            value = getattr(self, f.name)
+            if valid is not None and not valid(value):
+                shown = sorted(set(value) - set(DEFAULT_HOTKEYS)) if f.name == "hotkeys" else value
+                raise SettingsError(f"invalid setting {f.name} = {shown!r}: expected {f.metadata['expected']}")
 
     def effect_params(self) -> EffectParams:
         return EffectParams(effect=self.effect, strength=self.strength, shape=self.shape, margin=self.margin,
@@ -96,9 +123,22 @@ class Settings:
         return from_mapping({**to_mapping(self), **{k: _plain(v) for k, v in changes.items()}})
 
 
-def _check(ok: bool, key: str, value: Any, expected: str) -> None:
-    if not ok:
-        raise SettingsError(f"invalid setting {key} = {value!r}: expected {expected}")
+def keys(scope: Scope | None = None, *, option: bool | None = None, tray: bool | None = None) -> tuple[str, ...]:
+    """Names of the settings declared with this ``scope`` / ``option`` / ``tray`` (each: any when None)."""
+    return tuple(f.name for f in dataclasses.fields(Settings)
+                 if (scope is None or f.metadata["scope"] is scope)
+                 and (option is None or f.metadata["option"] == option)
+                 and (tray is None or f.metadata["tray"] == tray))
+
+
+# Session state: what the tray and hotkeys toggle while livecam runs. It is never saved and
+# never read from the file: every start anonymizes, whatever the last session ended with.
+SESSION_KEYS = keys(Scope.SESSION)
+# Settings a running pipeline cannot change (they pick devices, models or sizes when it starts);
+# a command changing one is refused with a warning. Everything else applies from the next frame.
+RESTART_KEYS = keys(Scope.RESTART)
+OPTION_KEYS = keys(option=True)  # set by a command-line option of the same name
+TRAY_KEYS = keys(tray=True)      # changed from the tray's menu and saved by it
 
 
 def _plain(v: Any) -> Any:
@@ -166,9 +206,7 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
                 raise SettingsError(f"invalid setting hotkeys = {value!r}: expected a table of action = \"keys\"")
             value = {**DEFAULT_HOTKEYS, **value}
         elif value is not None:
-            expected = {"small_faces_s": float, "lookahead_s": float, "delay_s": float, "strength": float, "margin": float, "threshold": float, "fps": float, "detect_hz": float,
-                        "detect_size": int, "stale_ms": int, "anonymize": bool, "privacy_screen": bool, "preview": bool,
-                        "presenter": bool, "device": str, "model": str, "camera": str, "vcam_device": str}[key]
+            expected = fields[key].metadata["kind"]
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             if expected is str and isinstance(value, int) and key == "camera":
@@ -196,11 +234,6 @@ def default_path() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir("livecam")) / "settings.toml"
-
-
-# Session state: what the tray and hotkeys toggle while livecam runs. It is never saved and
-# never read from the file: every start anonymizes, whatever the last session ended with.
-SESSION_KEYS = ("anonymize", "privacy_screen", "presenter", "preview")
 
 
 def load(path: Path | None = None, missing_ok: bool = False) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -108,7 +109,8 @@ def test_eval_sweep_rows_match_runs_at_each_threshold():
         assert f"| all | 18 | {covered} |" in single and f"over-masked: {over} " in single, (t, single)
     assert rows["0.9"][0] != rows["0.2"][0]  # the threshold matters on this set (9 of 18 faces score <= 0.9)
     bad = livecam("eval", DATA / "dlib-faces-dev", "--sweep", "0.2,2")
-    assert bad.returncode == 2 and "threshold 2 is out of range" in bad.stderr
+    assert bad.returncode == 2
+    assert "--sweep: invalid setting threshold = 2.0: expected a number between 0.01 and 0.99" in bad.stderr
 
 
 def test_eval_refuses_a_folder_without_labels(tmp_path):
@@ -171,3 +173,21 @@ def test_presenter_a_track_reborn_where_the_main_face_was_stays_the_main_face():
     assert p.main_id is None
     elsewhere = [900, 200, 1100, 450, 10]
     assert sorted(p.others(_faces(elsewhere, bystander), 1280, 720).track_id.tolist()) == [2, 10]
+
+
+def test_each_setting_is_declared_once_and_the_key_lists_follow(tmp_path, monkeypatch):
+    """Scope, type and check live on the field; the lists the CLI, the live pipeline and the tray use are
+    derived from it (a new setting is one line)."""
+    from livecam.cli import build_parser, settings_from_args
+
+    assert S.SESSION_KEYS == ("anonymize", "privacy_screen", "presenter", "preview")
+    assert set(S.RESTART_KEYS) == {"device", "detect_size", "model", "small_faces_s", "camera", "size", "fps",
+                                   "vcam_device", "detect_hz", "hotkeys"}
+    assert set(S.TRAY_KEYS) == {"effect", "strength", "delay_s"}
+    fields = {f.name for f in dataclasses.fields(S.Settings)}
+    assert set(S.OPTION_KEYS) == fields - set(S.SESSION_KEYS) - {"hotkeys"}
+    monkeypatch.setenv("LIVECAM_CONFIG", str(tmp_path / "none.toml"))
+    args = build_parser().parse_args(["run", "--delay", "0.5", "--threshold", "0.3", "--size", "640x360"])
+    assert settings_from_args(args).replace() == S.Settings(delay_s=0.5, threshold=0.3, size=(640, 360))
+    with pytest.raises(S.SettingsError, match=r"invalid setting delay_s = 9\.0: expected seconds between 0"):
+        S.from_mapping({"delay_s": 9})

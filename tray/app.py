@@ -22,7 +22,7 @@ from typing import Any, Callable
 from livecam import settings as settings_mod
 from livecam.errors import LivecamError
 from livecam.live import LivePipeline, Mode, Status, set_values
-from livecam.settings import Settings
+from livecam.settings import TRAY_KEYS, Settings
 from livecam.tray import menu as menu_mod
 from livecam.tray.icons import icon_image
 
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 # What the tray and hotkeys change and write back to the settings file. Command-line
 # overrides (camera, size, ...) are never written: they hold for one run only; nor is the
 # session state (anonymize, privacy screen, presenter mode): every start anonymizes.
-PERSISTED = ("effect", "strength", "delay_s")
 
 # A failure of the same kind is notified at most once in this many seconds.
 NOTICE_GAP_S = 60.0
@@ -142,7 +141,7 @@ class TrayApp:
             icon.update_menu()
 
     def _persist(self, settings: Settings) -> None:
-        changed = {k: getattr(settings, k) for k in PERSISTED if getattr(settings, k) != getattr(self._last_settings, k)}
+        changed = {k: getattr(settings, k) for k in TRAY_KEYS if getattr(settings, k) != getattr(self._last_settings, k)}
         self._last_settings = settings
         if not changed:
             return

@@ -64,10 +64,6 @@ class Command:
 STOP = Command("stop", lambda s: s)
 
 
-# Settings a running pipeline cannot change (they pick devices, models or sizes when it starts);
-# a command changing one is refused with a warning. Everything else applies from the next frame.
-RESTART_KEYS = ("device", "detect_size", "model", "small_faces_s", "camera", "size", "fps", "vcam_device",
-                "detect_hz", "hotkeys")
 
 
 def toggle(field_name: str) -> Command:

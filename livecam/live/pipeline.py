@@ -16,12 +16,12 @@ import numpy as np
 from livecam import effects, engine
 from livecam.errors import LivecamError
 from livecam.faces import Faces
-from livecam.live.commands import RESTART_KEYS, STOP, Command, FrameReport, Mode, Status, reason_kind
+from livecam.live.commands import STOP, Command, FrameReport, Mode, Status, reason_kind
 from livecam.hindsight import Hindsight, Held
 from livecam.live.gate import Evidence, distrust
 from livecam.live.worker import DetectionWorker
 from livecam.scene import SceneTracker
-from livecam.settings import Settings
+from livecam.settings import RESTART_KEYS, Settings
 from livecam.sinks import PreviewSink
 from livecam.sources import Captured, Grabber
 
