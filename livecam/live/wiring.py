@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from livecam import engine
 from livecam.detectors import Detector
@@ -15,12 +15,10 @@ from livecam.errors import LivecamError
 from livecam.live.commands import Command, FrameReport
 from livecam.live.pipeline import LivePipeline
 from livecam.live.worker import DetectionWorker
+from livecam.live.hotkeys import Hotkeys  # pynput itself is loaded only when hotkeys are registered
 from livecam.settings import Settings
 from livecam.sinks import FanOut, FileSink, PreviewSink, Sink, VirtualCameraSink
 from livecam.sources import FrameSource, Grabber
-
-if TYPE_CHECKING:  # pynput is loaded only where hotkeys are registered
-    from livecam.tray.hotkeys import Hotkeys
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +140,4 @@ def start_hotkeys(settings: Settings, send: Callable[[Command], None]) -> Hotkey
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         log.info("no desktop session: global hotkeys are off")
         return None
-    from livecam.tray.hotkeys import Hotkeys
-
     return Hotkeys(settings.hotkeys, send)

@@ -1,20 +1,22 @@
-"""Global hotkeys (pynput): each action sends a Command to the pipeline; nothing else."""
+"""Global hotkeys (pynput): each action sends a Command to the pipeline; nothing else.
+
+They serve ``livecam run`` and ``livecam tray`` alike, so they live with the live path, not the tray.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Callable, Mapping
 
-from livecam import live
-from livecam.live import Command
+from livecam.live.commands import Command, cycle_effect, toggle
 
 log = logging.getLogger(__name__)
 
 ACTIONS: dict[str, Callable[[], Command]] = {
-    "toggle_anonymize": lambda: live.toggle("anonymize"),
-    "toggle_privacy": lambda: live.toggle("privacy_screen"),
-    "cycle_effect": live.cycle_effect,
-    "toggle_presenter": lambda: live.toggle("presenter"),
+    "toggle_anonymize": lambda: toggle("anonymize"),
+    "toggle_privacy": lambda: toggle("privacy_screen"),
+    "cycle_effect": cycle_effect,
+    "toggle_presenter": lambda: toggle("presenter"),
 }
 
 
