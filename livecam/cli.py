@@ -236,7 +236,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         outputs = live.Outputs(vcam=not args.no_vcam, preview=args.preview, record=args.output,
                                overwrite=args.overwrite)
         if cmd == "tray":
-            from livecam.tray.app import run_tray
+            from livecam.tray.lifecycle import run_tray
 
             return run_tray(s, outputs, args.config)
         return live.run_cli(s, outputs)
