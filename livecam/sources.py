@@ -28,6 +28,12 @@ class FrameSource(Protocol):
     height: int
     fps: float
 
+    @property
+    def index(self) -> int | None:
+        """The source's own index of the frame ``read`` returned last (a replay's position in its
+        frames, for tests and benchmarks that compare with labels); ``None`` where it has none (a camera)."""
+        ...
+
     def read(self) -> np.ndarray | None: ...
 
     def close(self) -> None: ...
@@ -67,6 +73,8 @@ def _backend() -> int:
 class CameraSource:
     """A physical camera through ``cv2.VideoCapture``; MJPG is requested (raw YUYV at 720p+ is often
     capped at low frame rates). ``spec`` is an index (``"0"``) or a device path / URL."""
+
+    index: int | None = None  # a camera's frames have no index of their own
 
     def __init__(self, spec: str = "0", size: tuple[int, int] | None = None, fps: float | None = None):
         self.spec = spec
@@ -287,7 +295,7 @@ class Grabber:
             t = self._clock()
             with self._cond:
                 self._seq += 1
-                self._latest = Captured(self._seq, frame, t, getattr(src, "index", self._seq))
+                self._latest = Captured(self._seq, frame, t, self._seq if src.index is None else src.index)
                 self._cond.notify_all()
         if self._source is not None:
             self._source.close()
