@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
+
 from livecam import media
 from livecam.engine import Anonymizer
 from livecam.errors import LivecamError
@@ -126,7 +128,7 @@ class _Counted:
         self.faces += sum(len(faces) for _, faces in done)
         return [out for out, _ in done]
 
-    def push(self, frame, t: float) -> list:
+    def push(self, frame: np.ndarray, t: float) -> list:
         return self._count(self.engine.push(frame, t))
 
     def flush(self) -> list:

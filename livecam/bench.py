@@ -34,7 +34,7 @@ class RecordingBackend:
 
     instances: list["RecordingBackend"] = []
 
-    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, keep: bool = False, **kw):
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, keep: bool = False, **kw: object):
         import pyvirtualcam
         from pyvirtualcam.util import decode_fourcc
 
@@ -62,7 +62,7 @@ class RecordingBackend:
     def device(self) -> str:
         return self._device
 
-    def native_fourcc(self):
+    def native_fourcc(self) -> int | None:
         return None
 
 

@@ -17,6 +17,7 @@ from livecam.detectors import Detector, as_detector
 from livecam.faces import Faces
 from livecam.hindsight import Hindsight, HindsightParams
 from livecam.scene import SceneTracker
+from livecam.settings import Settings
 from livecam.tracker import TrackerParams
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ class Anonymizer:
         return effects.apply(frame_bgr, faces, self.params.effect), faces
 
 
-def load_settings_detector(settings) -> Detector:
+def load_settings_detector(settings: Settings) -> Detector:
     """The detector ``settings`` (a ``livecam.settings.Settings``) ask for, running at the threshold
     that continues tracks (``continue_threshold``); file mode and the live path load it alike."""
     from livecam.detectors import load_detector
@@ -143,7 +144,7 @@ def load_settings_detector(settings) -> Detector:
                          threshold=continue_threshold(settings.threshold))
 
 
-def make_anonymizer(settings) -> Anonymizer:
+def make_anonymizer(settings: Settings) -> Anonymizer:
     """The file-mode engine for ``settings`` (a ``livecam.settings.Settings``)."""
     detector = load_settings_detector(settings)
     return Anonymizer(detector, EngineParams(effect=settings.effect_params(), full_every_s=settings.small_faces_s,

@@ -11,6 +11,7 @@ import json
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -19,12 +20,15 @@ from livecam.errors import LivecamError
 from livecam.faces import Faces
 from livecam.settings import Settings, SettingsError
 
+if TYPE_CHECKING:  # engine loads torch: evaluate only names its type
+    from livecam.engine import Anonymizer
+
 COVERED = 0.7
 HEIGHT_BINS = ((0, 16, "<16 px"), (16, 32, "16-32 px"), (32, 64, "32-64 px"), (64, 1e9, ">64 px"))
 LEVELS = ("easy", "medium", "hard")
 
 
-def is_covered(mask: np.ndarray, box) -> bool:
+def is_covered(mask: np.ndarray, box: Sequence[float] | np.ndarray) -> bool:
     """At least ``COVERED`` of ``box``'s pixels (xyxy, clipped to the image) are obscured in ``mask``."""
     x1, y1, x2, y2 = (int(round(float(v))) for v in box)
     h, w = mask.shape
@@ -37,7 +41,7 @@ def height_bin(height: float) -> str:
     return next(label for lo, hi, label in HEIGHT_BINS if lo <= height < hi)
 
 
-def score_image(mask: np.ndarray, boxes, attrs: list[dict] | None, hits: dict[str, list[bool]]) -> float:
+def score_image(mask: np.ndarray, boxes: Sequence[Sequence[float]] | np.ndarray, attrs: list[dict] | None, hits: dict[str, list[bool]]) -> float:
     """Add each valid labelled face's covered/not to ``hits`` (by "all", WIDER difficulty and face
     height) for an obscured-pixel ``mask`` (bool HxW); returns the over-masked share of the image."""
     gt = np.zeros(mask.shape, bool)
@@ -64,7 +68,7 @@ def load_photo_labels(data: Path) -> tuple[dict, dict]:
     return boxes, (json.loads(attrs_file.read_text()) if attrs_file.is_file() else {})
 
 
-def eval_photos(data: Path, settings: Settings, make_engine, thresholds: list[float] | None = None) -> list[dict]:
+def eval_photos(data: Path, settings: Settings, make_engine: Callable[[Settings], Anonymizer], thresholds: list[float] | None = None) -> list[dict]:
     """One result per threshold (default: the settings' own). The detector runs once, at the lowest
     threshold; each row keeps the faces scoring above its threshold, which is exactly what a run at
     that threshold finds (non-maximum suppression only ever removes a box for a higher-scoring one)."""
@@ -84,7 +88,7 @@ def eval_photos(data: Path, settings: Settings, make_engine, thresholds: list[fl
             for t, h, o in zip(thresholds, hits, over)]
 
 
-def eval_clips(data: Path, settings: Settings, make_engine, live_hz: float | None = None) -> dict:
+def eval_clips(data: Path, settings: Settings, make_engine: Callable[[Settings], Anonymizer], live_hz: float | None = None) -> dict:
     """Clips of frames; ``live_hz`` runs the detector only at that rate (25 fps frames) and, as the live
     path does, tracks in camera-stabilised coordinates and obscures a frame whole when the live
     pipeline's gate (``livecam.live.gate``) would: after a cut until the next detection, on a

@@ -13,12 +13,16 @@ from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 import cv2
 import numpy as np
 
 from livecam.errors import LivecamError
+
+if TYPE_CHECKING:  # PyAV is imported where video is read or written
+    import av
+    import av.container
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +79,7 @@ def check_writable_folder(folder: Path, option: str) -> None:
                            f"choose another output with {option}") from None
 
 
-def _atomic_write(path: Path, write) -> None:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file beside ``path`` so that a failure leaves no half file."""
     tmp = path.with_name(f".{path.name}.livecam-tmp{path.suffix}")
     try:
@@ -100,12 +104,12 @@ class VideoInfo:
 _ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 
 
-def _rotation(frame) -> int:
+def _rotation(frame: av.VideoFrame) -> int:
     """A decoded PyAV frame's rotation flag (display matrix): counter-clockwise degrees, 0..359."""
     return int(round(getattr(frame, "rotation", 0) or 0)) % 360
 
 
-def upright(frame) -> np.ndarray:
+def upright(frame: av.VideoFrame) -> np.ndarray:
     """A decoded PyAV frame as BGR pixels the way players show it: phones store video sideways with a
     rotation flag (display matrix); faces must be found, covered and written upright."""
     img = frame.to_ndarray(format="bgr24")
@@ -163,7 +167,7 @@ class FrameFilter(Protocol):
     def flush(self) -> list[np.ndarray]: ...
 
 
-def transcode_video(src: Path, dst: Path, process: FrameFilter, progress=None) -> int:
+def transcode_video(src: Path, dst: Path, process: FrameFilter, progress: Callable[[int], None] | None = None) -> int:
     """Re-encode ``src`` into ``dst`` passing every frame through ``process`` (BGR ``uint8 (H, W, 3)``).
 
     Frame count, size and timestamps are kept (frame ``i`` out gets frame ``i``'s timestamp in);
@@ -235,7 +239,7 @@ def transcode_video(src: Path, dst: Path, process: FrameFilter, progress=None) -
     return result[0]
 
 
-def encodable(img_bgr: np.ndarray, pix_fmt: str):
+def encodable(img_bgr: np.ndarray, pix_fmt: str | None) -> av.VideoFrame:
     """A PyAV frame in the encoder's pixel format; GIF's 256-colour palette is chosen per frame
     (FFmpeg's scaler cannot make palettes)."""
     import av
@@ -253,7 +257,8 @@ def encodable(img_bgr: np.ndarray, pix_fmt: str):
     return av.VideoFrame.from_ndarray((np.asarray(quant), argb), format="pal8")  # type: ignore[arg-type]
 
 
-def add_video_stream(out, dst: Path, rate, w: int, h: int, live: bool = False):
+def add_video_stream(out: av.container.OutputContainer, dst: Path, rate: Fraction | int, w: int, h: int,
+                     live: bool = False) -> av.VideoStream:
     """The video encoder for ``dst``'s container: GIF for .gif, VP9 for .webm (the only codecs those
     containers take), H.264 otherwise. ``live``: encoder settings for real time (no frame delay)."""
     ext = dst.suffix.lower()

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import struct
 import sys
+from typing import BinaryIO
 
 HEADER = struct.Struct("<II")
 
 
-def _read_exact(stream, n: int) -> bytes | None:
+def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
     buf = bytearray()
     while len(buf) < n:
         chunk = stream.read(n - len(buf))

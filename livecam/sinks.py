@@ -11,7 +11,7 @@ import sys
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Protocol, Sequence, cast
+from typing import IO, Protocol, Self, Sequence, cast
 
 import numpy as np
 
@@ -41,10 +41,10 @@ class Sink(Protocol):
 
 
 class _Closing:
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:  # pragma: no cover - overridden

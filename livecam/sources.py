@@ -136,7 +136,8 @@ def _name(spec: str) -> str:
     return f"index {spec}" if spec.isdigit() else spec
 
 
-def open_camera(spec: str | None, size=None, fps=None, probe: int = 5) -> CameraSource:
+def open_camera(spec: str | None, size: tuple[int, int] | None = None, fps: float | None = None,
+                probe: int = 5) -> CameraSource:
     """Open ``spec``, or the first camera that works among indices 0..probe-1 when ``spec`` is None."""
     if spec is not None:
         try:

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from livecam import settings as settings_mod
 from livecam.errors import LivecamError
@@ -188,21 +188,21 @@ class TrayApp:
         return self._notifications
 
     # -- pystray --------------------------------------------------------------------------
-    def _pystray_menu(self, pystray):
+    def _pystray_menu(self, pystray: Any) -> Any:
         """The real pystray menu, rebuilt from ``items()`` each time it opens. pystray calls an action
         with (icon, item) and a ``checked`` with (item): each callback takes exactly those (pystray
         refuses callables with more parameters, defaults included)."""
-        def click(label: str):
+        def click(label: str) -> Callable[[Any, Any], None]:
             return lambda icon, item: self.activate(self._find(label))
 
-        def is_checked(label: str):
+        def is_checked(label: str) -> Callable[[Any], bool]:
             return lambda item: bool(self._find(label).checked)
 
-        def submenu(label: str):
+        def submenu(label: str) -> Callable[[], list[Any]]:
             return lambda: build(self._find(label).submenu)
 
-        def build(items):
-            out = []
+        def build(items: Sequence[menu_mod.Item]) -> list[Any]:
+            out: list[Any] = []
             for it in items:
                 if it.label == "-":
                     out.append(pystray.Menu.SEPARATOR)
@@ -234,7 +234,7 @@ class TrayApp:
         backend.show_before_loop(self._icon)
         self._icon.run(setup=self._show)
 
-    def _show(self, icon) -> None:
+    def _show(self, icon: Any) -> None:
         """pystray's setup callback (its own thread): show the icon, then bring it up to date."""
         backend.on_shown(icon, self._can_notify, self.signal_handler)
         self._shown.set()

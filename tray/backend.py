@@ -63,7 +63,7 @@ def on_shown(icon: Any, can_notify: Callable[[], bool], signal_handler: Callable
 class _NoNotifier:
     """Stands in for pystray's D-Bus notifier where the desktop has no notification service."""
 
-    def notify(self, *args) -> None:
+    def notify(self, *args: object) -> None:
         pass
 
     def hide(self) -> None:
@@ -78,7 +78,7 @@ def dbus_notifications_available() -> bool:
         bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
         name = "org.freedesktop.Notifications"
 
-        def ask(method: str, args):
+        def ask(method: str, args: Any) -> Any:
             return bus.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", method,
                                  args, None, Gio.DBusCallFlags.NONE, 2000, None).unpack()[0]
 
@@ -88,7 +88,7 @@ def dbus_notifications_available() -> bool:
         return False
 
 
-def _size_xorg_window(icon) -> None:
+def _size_xorg_window(icon: Any) -> None:
     """pystray's xorg backend creates a 1x1 window and relies on the tray host to honour its
     minimum-size hint; hosts such as trayer keep it 1 px wide, so size it before docking. This
     runs in the main thread before the event loop starts, so the X connection is never used by
@@ -108,7 +108,7 @@ class _NoTrayHostOnce(logging.Filter):
     the desktop has no tray host (18 in 20 s). Say it once, in a line a user can act on, then
     drop the repeats; the video keeps running either way."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.told = False
 
@@ -164,7 +164,7 @@ def _say_if_no_tray_host(grace_s: float = 3.0) -> None:
         log.warning("%s", NO_TRAY_HOST)
 
 
-def import_pystray():
+def import_pystray() -> Any:  # the pystray module (it has no type hints)
     """pystray with the best backend this desktop has: AppIndicator, then GTK (both with a menu), then
     plain X11 (an icon without a menu). pystray tries them itself but stops at the first that fails
     with anything but ImportError: PyGObject without the AppIndicator typelib raises ValueError, so

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from PIL import Image, ImageDraw
+
 from livecam.live import Mode
 from livecam.tray.menu import STATE_COLORS
 
 
-def icon_image(mode: Mode, size: int = 64):
+def icon_image(mode: Mode, size: int = 64) -> Image.Image:
     """A ``PIL.Image`` (RGBA) for ``mode``."""
-    from PIL import Image, ImageDraw
 
     img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     d = ImageDraw.Draw(img)

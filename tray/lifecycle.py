@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from livecam.errors import LivecamError
+from livecam.live import Outputs
 from livecam.settings import Settings
 from livecam.tray.app import TrayApp
 from livecam.tray.backend import import_pystray
@@ -33,7 +35,6 @@ def _quit_on_signals(app: TrayApp, exit_now: Callable[[], None], loop_done: thre
     then exit). GLib's main loop (the GTK and AppIndicator backends) takes the wakeup socket over
     while it runs; there the Python handlers installed here do the same, from the main thread."""
     import signal
-    import socket
 
     rx, tx = socket.socketpair()
     tx.setblocking(False)
@@ -50,14 +51,14 @@ def _quit_on_signals(app: TrayApp, exit_now: Callable[[], None], loop_done: thre
         log.debug("the tray event loop did not end after quit; finishing from the signal thread")
         exit_now()
 
-    def handler(*_) -> None:  # Python-level route: never quit inside a signal handler
+    def handler(*_: object) -> None:  # Python-level route: never quit inside a signal handler
         threading.Thread(target=quit_then_exit, name="livecam-tray-quit", daemon=True).start()
 
     for sig in wanted:
         signal.signal(sig, handler)
     app.signal_handler = handler
 
-    def wait_for_signal(keep_open=tx) -> None:  # holds the socket CPython writes to: closing it frees the fd
+    def wait_for_signal(keep_open: socket.socket = tx) -> None:  # holds the socket CPython writes to: closing it frees the fd
         while True:
             data = rx.recv(64)
             if not data or wanted & set(data):
@@ -67,7 +68,7 @@ def _quit_on_signals(app: TrayApp, exit_now: Callable[[], None], loop_done: thre
     threading.Thread(target=wait_for_signal, name="livecam-tray-signals", daemon=True).start()
 
 
-def run_tray(settings: Settings, outputs, settings_path: Path | None = None) -> int:
+def run_tray(settings: Settings, outputs: Outputs, settings_path: Path | None = None) -> int:
     """``livecam tray``: the pipeline in its thread, hotkeys, and the tray icon on the main thread."""
     from livecam import live
 

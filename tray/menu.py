@@ -7,6 +7,7 @@ things the tray does itself: preview, open settings, quit) and whether it shows 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from livecam import live
 from livecam.effects import Effect
@@ -70,7 +71,7 @@ def menu(status: Status, settings: Settings) -> tuple[Item, ...]:
     )
 
 
-def find(items, label: str) -> Item:
+def find(items: Sequence[Item], label: str) -> Item:
     """The item (searching submenus) whose label is ``label``."""
     for it in items:
         if it.label == label:

@@ -7,7 +7,7 @@ A detector is any callable ``(frame_bgr: uint8 HxWx3) -> Faces`` (see ``Detector
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class CallableDetector:
     input_size: int | None = None
     on_gpu = False
 
-    def __init__(self, fn, threshold: float = 0.0):
+    def __init__(self, fn: Callable[[np.ndarray], Faces], threshold: float = 0.0):
         self._fn = fn
         self.threshold = threshold
         self.detect_size: int | None = None
@@ -68,7 +68,7 @@ class CallableDetector:
         return self._fn(frame_bgr)
 
 
-def as_detector(obj) -> Detector:
+def as_detector(obj: Detector | Callable[[np.ndarray], Faces]) -> Detector:
     """``obj`` if it is a whole ``Detector``, else a plain function wrapped as one."""
     return obj if isinstance(obj, Detector) else CallableDetector(obj)
 

@@ -21,6 +21,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -115,10 +116,10 @@ def nms(xyxy: torch.Tensor, score: torch.Tensor, iou: float) -> torch.Tensor:
     return _nms_op()(xyxy.float(), rank, float(iou))
 
 
-_NMS = None
+_NMS: Any = None
 
 
-def _nms_op():
+def _nms_op() -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
     """torchvision's compiled NMS, loaded without ``import torchvision``: that import also loads its
     models and datasets and costs ~1.3 s of every start-up (torch itself ~1.4 s) for this one op."""
     global _NMS

@@ -17,6 +17,7 @@ import logging
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multid
                         category=UserWarning)
 
 
-def _input_size(model, path: Path) -> int | None:
+def _input_size(model: Any, path: Path) -> int | None:  # an onnx.ModelProto
     dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     if len(dims) == 4 and dims[2] > 0 and dims[3] > 0:
         return int(dims[3])

@@ -70,7 +70,7 @@ def toggle(field_name: str) -> Command:
     return Command(f"toggle {field_name}", lambda s: s.replace(**{field_name: not getattr(s, field_name)}))
 
 
-def set_values(**values) -> Command:
+def set_values(**values: object) -> Command:
     return Command("set " + ", ".join(values), lambda s: s.replace(**values))
 
 

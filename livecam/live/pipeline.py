@@ -22,7 +22,7 @@ from livecam.live.gate import Evidence, distrust
 from livecam.live.worker import DetectionWorker
 from livecam.scene import SceneTracker
 from livecam.settings import RESTART_KEYS, Settings
-from livecam.sinks import PreviewSink
+from livecam.sinks import PreviewSink, Sink
 from livecam.sources import Captured, Grabber
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ SUMMARY_S = 60.0
 class LivePipeline:
     """Owns the live pipeline state in its own thread. See the module docstring."""
 
-    def __init__(self, grabber: Grabber, worker: DetectionWorker, sink, settings: Settings,
+    def __init__(self, grabber: Grabber, worker: DetectionWorker, sink: Sink, settings: Settings,
                  out_size: tuple[int, int], fps: float, camera_name: str = "",
                  on_frame: Callable[[FrameReport], None] | None = None,
                  clock: Callable[[], float] = time.monotonic):

@@ -23,7 +23,7 @@ from livecam.sources import FrameSource, Grabber
 log = logging.getLogger(__name__)
 
 
-def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], sink, *,
+def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], sink: Sink, *,
                    first_source: FrameSource | None = None, make_detector: Callable[[], Detector] | None = None,
                    on_frame: Callable[[FrameReport], None] | None = None, camera_name: str = "",
                    budget_ms: float | None = None) -> LivePipeline:
@@ -38,7 +38,7 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
 
 
 def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam: bool = True, preview: bool = False,
-               output=None, vcam_backend: str | None = None, overwrite: bool = False) -> FanOut:
+               output: Path | None = None, vcam_backend: str | None = None, overwrite: bool = False) -> FanOut:
     sinks: list[Sink] = []
     try:
         if vcam:
@@ -96,7 +96,7 @@ def wait_until_stopped(pipeline: LivePipeline) -> None:
 
     stopping = []
 
-    def stop(*_):
+    def stop(*_: object) -> None:
         log.info("stopping")
         stopping.append(True)
         pipeline.stop()

@@ -312,7 +312,7 @@ def _lower_priority(niceness: int) -> None:
             log.debug("could not lower the detection thread's priority: %s", e)
 
 
-def _default_hz(det) -> float:
+def _default_hz(det: Detector) -> float:
     """Automatic detection rate cap: every frame on a GPU; 12 Hz on a CPU, which keeps the tracker
     fed (>= 10 Hz, the live goal) without holding a laptop core at 100% for detections the
     tracker does not need."""
@@ -322,6 +322,6 @@ def _default_hz(det) -> float:
 CPU_DETECT_HZ = 12.0
 
 
-def _default_budget_ms(det) -> float:
+def _default_budget_ms(det: Detector) -> float:
     # CPU: leave room for a 10+ Hz detection rate beside the 30 fps output on the other core.
     return 15.0 if det.on_gpu else 45.0
