@@ -9,67 +9,16 @@ Replays a clip (default ``../shared/data/clips/street-1080p.mp4`` scaled to 1280
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from livecam.errors import LivecamError
+from livecam.replay import replay_pipeline
 from livecam.settings import Settings, parse_size
-
-if TYPE_CHECKING:  # the live path is imported when a pipeline is built, not with the CLI
-    from livecam.detectors import Detector
-    from livecam.live import FrameReport, LivePipeline
-    from livecam.sources import FrameSource, ReplaySource
-
-BACKEND = "livecam-recorder"
-
-
-class RecordingBackend:
-    """A pyvirtualcam backend that keeps what it is sent (no device needed). Registered as ``livecam-recorder``."""
-
-    instances: list["RecordingBackend"] = []
-
-    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, keep: bool = False, **kw: object):
-        import pyvirtualcam
-        from pyvirtualcam.util import decode_fourcc
-
-        fmt = pyvirtualcam.PixelFormat(decode_fourcc(fourcc))
-        if fmt not in (pyvirtualcam.PixelFormat.BGR, pyvirtualcam.PixelFormat.RGB):
-            raise RuntimeError(f"recording backend supports RGB/BGR, not {fmt}")
-        self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
-        self._device = device or "recorder"
-        self.keep = keep
-        self.frames: list[np.ndarray] = []
-        self.sent_t: list[float] = []
-        self.closed = 0
-        self._lock = threading.Lock()
-        RecordingBackend.instances.append(self)
-
-    def send(self, frame: np.ndarray) -> None:
-        with self._lock:
-            self.sent_t.append(time.monotonic())
-            if self.keep:
-                self.frames.append(frame.reshape(self.height, self.width, 3).copy())
-
-    def close(self) -> None:
-        self.closed += 1
-
-    def device(self) -> str:
-        return self._device
-
-    def native_fourcc(self) -> int | None:
-        return None
-
-
-def register() -> None:
-    import pyvirtualcam
-
-    pyvirtualcam.register_backend(BACKEND, RecordingBackend)
 
 
 @dataclass
@@ -109,24 +58,6 @@ class BenchResult:
             n, total, run = self.bare
             rows.append(("faces bare (vs full-size detection)", f"{n} of {total} face-frames, longest run {run} frames"))
         return "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
-
-
-def replay_pipeline(settings: Settings, src: ReplaySource, on_frame: Callable[[FrameReport], None], *,
-                    make_detector: Callable[[], Detector] | None = None,
-                    open_source: Callable[[], FrameSource] | None = None, warm: bool = True) -> LivePipeline:
-    """The live pipeline with ``src`` as its camera and the real ``pyvirtualcam.Camera`` (recording
-    backend) as its output; call ``.start()`` on it. ``warm``: its model loaded and its size chosen
-    first (as after a warm start). ``open_source``: how the camera is reopened when it ends (default:
-    the same replay); ``make_detector``: another detector than the settings' (tests)."""
-    from livecam.live import build_pipeline, open_sinks
-
-    register()
-    sink = open_sinks(settings, src.width, src.height, src.fps, vcam_backend=BACKEND)
-    pipe = build_pipeline(settings, open_source or (lambda: src), sink, first_source=src,
-                          make_detector=make_detector, on_frame=on_frame)
-    if warm:
-        pipe.prepare(src.frames[0])
-    return pipe
 
 
 def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float, seconds: float,

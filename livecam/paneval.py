@@ -25,9 +25,11 @@ from typing import Sequence
 
 import numpy as np
 
-from livecam import effects, media
+from livecam import effects, media, replay
+from livecam.errors import LivecamError
 from livecam.evaluate import HEIGHT_BINS, height_bin, is_covered, load_photo_labels
 from livecam.settings import Settings
+from livecam.sources import ReplaySource
 
 MIN_VISIBLE = 0.5  # share of a face box inside the window for the face to count in that frame
 
@@ -89,8 +91,6 @@ def build_pan_clip(data: Path, size: tuple[int, int] = (640, 360), speed: int = 
         spans += [(k, x, y, next_id) for x in xs]
         next_id += len(b)
     if not imgs:
-        from livecam.errors import LivecamError
-
         raise LivecamError(f"{data}: no photo is larger than the {w}x{h} pan window")
     return PanClip(imgs, spans, boxes, valid, (w, h))
 
@@ -191,13 +191,9 @@ def run_file(clip: PanClip, settings: Settings, fps: float) -> dict:
 def run_live(clip: PanClip, settings: Settings, fps: float) -> dict:
     """The live pipeline on the clip replayed in real time; frames sent before the first second are
     left out of the wholly-obscured share (the model's first detection)."""
-    from livecam import bench
-    from livecam.errors import LivecamError
-    from livecam.sources import ReplaySource
-
     src = ReplaySource(clip, fps)
     reports: list = []
-    pipe = bench.replay_pipeline(settings, src, reports.append).start()
+    pipe = replay.replay_pipeline(settings, src, reports.append).start()
     deadline = time.monotonic() + len(clip) / fps + 10
     while time.monotonic() < deadline and not (reports and reports[-1].index >= len(clip) - 1):
         time.sleep(0.2)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livecam import bench, live
+from livecam import bench, live, replay
 from livecam.effects import Effect
 from livecam.errors import ModelError
 from livecam.faces import Faces
@@ -20,7 +20,7 @@ from tests.conftest import DATA, HAVE_DATA, box_coverage, is_magenta, needs_data
 from tests.helpers import ytf_tracks
 from tests.test_effects import retained_detail
 
-bench.register()
+replay.register()
 
 
 def _ytf(clip):
@@ -33,12 +33,12 @@ def _run(frames, settings, seconds=None, make_detector=None, fps=25.0, commands=
     """Run the live pipeline on replayed frames; returns (backend, reports, pipeline).
 
     ``warm``: load the detector before the replay starts (as if livecam had been running)."""
-    bench.RecordingBackend.instances.clear()
+    replay.RecordingBackend.instances.clear()
     src = source or ReplaySource(frames, fps, loop=loop)
     reports = []
-    pipe = bench.replay_pipeline(settings, src, reports.append, make_detector=make_detector, open_source=open_source,
+    pipe = replay.replay_pipeline(settings, src, reports.append, make_detector=make_detector, open_source=open_source,
                                  warm=warm)
-    backend = bench.RecordingBackend.instances[-1]
+    backend = replay.RecordingBackend.instances[-1]
     backend.keep = True
     pipe.start()
     for at, cmd in commands:

@@ -30,15 +30,15 @@ from livecam.tray.menu import STATE_COLORS, find, menu
 
 
 def _start(settings, frames):
-    from livecam import bench, live
+    from livecam import live, replay
     from livecam.sources import ReplaySource
 
-    bench.register()
-    bench.RecordingBackend.instances.clear()
+    replay.register()
+    replay.RecordingBackend.instances.clear()
     src = ReplaySource(frames, 25.0, loop=True)
     reports = []
-    sink = live.open_sinks(settings, src.width, src.height, 25.0, vcam_backend=bench.BACKEND)
-    backend = bench.RecordingBackend.instances[-1]
+    sink = live.open_sinks(settings, src.width, src.height, 25.0, vcam_backend=replay.BACKEND)
+    backend = replay.RecordingBackend.instances[-1]
     backend.keep = True
     pipe = live.build_pipeline(settings, lambda: src, sink, first_source=src, on_frame=reports.append)
     pipe.prepare(frames[0])
@@ -303,7 +303,7 @@ def _tray_desktop_scenario(desktop, tmp_path):
         subprocess.run(["xdotool", "key", "ctrl+alt+shift+e"], env=env, check=True)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            saved = S.load(tmp_path / "settings.toml")
+            saved = S.load(tmp_path / "settings.toml", missing_ok=True)  # written when the tray gets to it
             if saved.effect is Effect.PIXELATE:
                 break
             time.sleep(0.2)
