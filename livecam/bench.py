@@ -16,9 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
+from livecam import effects
+from livecam.detectors import load_detector
 from livecam.errors import LivecamError
+from livecam.evaluate import is_covered
+from livecam.loadgen import Load
+from livecam.loadgen import parse as parse_load
 from livecam.replay import replay_pipeline
 from livecam.settings import Settings, parse_size
+from livecam.sources import ReplaySource
+from livecam.tracker import iou_matrix
 
 
 @dataclass
@@ -64,9 +71,6 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
               load: str | None = None, judge_faces: bool = False) -> BenchResult:
     """``load``: a competing load (``livecam.loadgen``) running while the pipeline does; ``judge_faces``:
     count faces left bare against the detector run offline at full size on the same frames."""
-    from livecam.loadgen import Load
-    from livecam.sources import ReplaySource
-
     # forwards and backwards: a camera has no jump cut every few seconds (which would rightly
     # make livecam obscure the frames until a detection of the "new scene")
     src = ReplaySource.from_video(clip, size=size, fps=fps, pingpong=True)
@@ -104,10 +108,6 @@ def bare_faces(settings: Settings, frames: list[np.ndarray], reports: list) -> t
     """Faces the detector finds with confidence in the frame itself (score >= 0.5, >= 20 px tall,
     full resolution, offline) that an output frame left bare: ``(bare face-frames, face-frames,
     longest run of one face bare)``. Wholly obscured frames cover everything."""
-    from livecam import effects
-    from livecam.detectors import load_detector
-    from livecam.evaluate import is_covered
-
     det = load_detector(device="cpu", threshold=0.5)
     params = settings.effect_params()
     ref = {}
@@ -131,8 +131,6 @@ def bare_faces(settings: Settings, frames: list[np.ndarray], reports: list) -> t
 
 def longest_bare_run(bare: dict[int, list]) -> int:
     """Longest run of consecutive output frames with a bare face at about the same place (IoU > 0.3)."""
-    from livecam.tracker import iou_matrix
-
     longest = 0
     runs: dict[int, dict[tuple, int]] = {}
     for n in sorted(bare):
@@ -152,9 +150,7 @@ def run_cli(settings: Settings, clip: Path | None, size_text: str, fps: float, s
     if not Path(clip).is_file():
         raise LivecamError(f"benchmark clip not found: {clip}; give one: livecam bench CLIP")
     if load:
-        from livecam.loadgen import parse
-
-        parse(load)  # a bad --load is said before anything starts
+        parse_load(load)  # a bad --load is said before anything starts
     size = parse_size(size_text)
     res = run_bench(settings, Path(clip), size, fps, seconds, load=load, judge_faces=judge_faces)
     head = (f"live path: {Path(clip).name} replayed at {size[0]}x{size[1]} @ {fps:g} fps for {res.seconds:.1f} s, "

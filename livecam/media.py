@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
@@ -62,8 +63,6 @@ def write_image(path: Path, img_bgr: np.ndarray) -> None:
 def check_writable_folder(folder: Path, option: str) -> None:
     """Create ``folder`` if missing and write a probe file in it (a real test: access() lies to root);
     the error names the folder and the ``option`` to change."""
-    import tempfile
-
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

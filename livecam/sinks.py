@@ -7,7 +7,10 @@ context manager whose ``close()`` is safe to call twice.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 import sys
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -157,8 +160,6 @@ class FileSink(_Closing):
 def _open_locked(path: Path, overwrite: bool) -> IO[bytes]:
     """``path`` opened for writing: created exclusively (or, with ``overwrite``, truncated once it is
     locked), and locked against a second writer where the platform has ``flock``."""
-    import os
-
     flags = os.O_RDWR | os.O_CREAT | (0 if overwrite else os.O_EXCL) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags, 0o644)
@@ -168,7 +169,7 @@ def _open_locked(path: Path, overwrite: bool) -> IO[bytes]:
     except OSError as e:
         raise LivecamError(f"cannot record to {path}: {e.strerror or e}; choose another --output") from None
     try:
-        import fcntl
+        import fcntl  # here, not at the top: POSIX only
     except ImportError:  # Windows: O_EXCL alone keeps two recordings apart unless --overwrite
         fcntl = None  # type: ignore[assignment]
     if fcntl is not None:
@@ -189,9 +190,6 @@ class PreviewSink(_Closing):
     ``max_width`` are scaled down first (a preview, not a second output)."""
 
     def __init__(self, title: str = "livecam preview", max_width: int = 960):
-        import subprocess
-        import threading
-
         self.title = title
         self.max_width = max_width
         self._proc = subprocess.Popen([sys.executable, "-m", "livecam.preview", title], stdin=subprocess.PIPE,

