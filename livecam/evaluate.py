@@ -41,7 +41,8 @@ def height_bin(height: float) -> str:
     return next(label for lo, hi, label in HEIGHT_BINS if lo <= height < hi)
 
 
-def score_image(mask: np.ndarray, boxes: Sequence[Sequence[float]] | np.ndarray, attrs: list[dict] | None, hits: dict[str, list[bool]]) -> float:
+def score_image(mask: np.ndarray, boxes: Sequence[Sequence[float]] | np.ndarray, attrs: list[dict] | None,
+                hits: dict[str, list[bool]]) -> float:
     """Add each valid labelled face's covered/not to ``hits`` (by "all", WIDER difficulty and face
     height) for an obscured-pixel ``mask`` (bool HxW); returns the over-masked share of the image."""
     gt = np.zeros(mask.shape, bool)
@@ -68,7 +69,8 @@ def load_photo_labels(data: Path) -> tuple[dict, dict]:
     return boxes, (json.loads(attrs_file.read_text()) if attrs_file.is_file() else {})
 
 
-def eval_photos(data: Path, settings: Settings, make_engine: Callable[[Settings], Anonymizer], thresholds: list[float] | None = None) -> list[dict]:
+def eval_photos(data: Path, settings: Settings, make_engine: Callable[[Settings], Anonymizer],
+                thresholds: list[float] | None = None) -> list[dict]:
     """One result per threshold (default: the settings' own). The detector runs once, at the lowest
     threshold; each row keeps the faces scoring above its threshold, which is exactly what a run at
     that threshold finds (non-maximum suppression only ever removes a box for a higher-scoring one)."""
@@ -88,7 +90,8 @@ def eval_photos(data: Path, settings: Settings, make_engine: Callable[[Settings]
             for t, h, o in zip(thresholds, hits, over)]
 
 
-def eval_clips(data: Path, settings: Settings, make_engine: Callable[[Settings], Anonymizer], live_hz: float | None = None) -> dict:
+def eval_clips(data: Path, settings: Settings, make_engine: Callable[[Settings], Anonymizer],
+               live_hz: float | None = None) -> dict:
     """Clips of frames; ``live_hz`` runs the detector only at that rate (25 fps frames) and, as the live
     path does, tracks in camera-stabilised coordinates and obscures a frame whole when the live
     pipeline's gate (``livecam.live.gate``) would: after a cut until the next detection, on a

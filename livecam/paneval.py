@@ -59,7 +59,8 @@ class PanClip:
         return b, self.valid[k], first_id + np.arange(len(b))
 
 
-def build_pan_clip(data: Path, size: tuple[int, int] = (640, 360), speed: int = 8, images: int = 20, direction: str = "right") -> PanClip:
+def build_pan_clip(data: Path, size: tuple[int, int] = (640, 360), speed: int = 8, images: int = 20,
+                   direction: str = "right") -> PanClip:
     """The first ``images`` photos of ``data`` that are wider and taller than the window."""
     all_boxes, attrs = load_photo_labels(data)
     w, h = size
@@ -232,8 +233,8 @@ def format_rows(rows: list[dict], clip: PanClip, speed: int, fps: float) -> str:
     return "\n".join(lines)
 
 
-def run_cli(settings: Settings, data: Path, size: tuple[int, int] = (640, 360), speed: int = 8, images: int = 20, fps: float = 30.0,
-            modes: Sequence[str] = ("file", "live")) -> str:
+def run_cli(settings: Settings, data: Path, size: tuple[int, int] = (640, 360), speed: int = 8, images: int = 20,
+            fps: float = 30.0, modes: Sequence[str] = ("file", "live")) -> str:
     clip = build_pan_clip(Path(data), size, speed, images)
     rows = []
     if "file" in modes:

@@ -5,11 +5,12 @@ face must be the best candidate for ``dwell_s`` before it becomes the main face,
 challenger must beat the main face by ``switch_ratio`` for ``dwell_s`` to take over: no
 hand-over to a bystander for a frame. When the main face's track ends, a track born where it
 was (the tracker lost the face and found it again: a new id, the same place) is the main face at
-once; otherwise nobody is uncovered until a face qualifies again. Faces without a track id are always covered. A second, partial box
-on the main face (a detection of half of it, e.g. on a tile's edge, that started a track of its own)
-is part of the main face, not a bystander: a box mostly inside the main face's and at least a
-third its height (no other face fits there without being hidden by the main one). A box that
-holds the main face is not part of it: that may be a bystander's face in front of the presenter.
+once; otherwise nobody is uncovered until a face qualifies again. Faces without a track id are
+always covered. A second, partial box on the main face (a detection of half of it, e.g. on a
+tile's edge, that started a track of its own) is part of the main face, not a bystander: a box
+mostly inside the main face's and at least a third its height (no other face fits there without
+being hidden by the main one). A box that holds the main face is not part of it: that may be a
+bystander's face in front of the presenter.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livecam.faces import Faces
-from livecam.tracker import iou_matrix
+from livecam.tracker import intersection_matrix, iou_matrix
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,5 @@ class PresenterChooser:
 
     def _part_of_main(self, faces: Faces) -> np.ndarray:
         main = faces.xyxy[faces.track_id == self.main_id][0]
-        lt = np.maximum(faces.xyxy[:, :2], main[:2])
-        rb = np.minimum(faces.xyxy[:, 2:], main[2:])
-        inside = np.prod(np.clip(rb - lt, 0, None), axis=1) / np.maximum(faces.width * faces.height, 1e-6)
+        inside = intersection_matrix(faces.xyxy, main[None])[:, 0] / np.maximum(faces.width * faces.height, 1e-6)
         return (inside >= self.params.part_inside) & (faces.height >= self.params.part_height * (main[3] - main[1]))

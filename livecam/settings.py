@@ -46,13 +46,13 @@ class Scope(enum.Enum):
 
 def _setting(default: Any = None, kind: type | None = None, *, scope: Scope = Scope.LIVE, option: bool = True,
              tray: bool = False, valid: Callable[[Any], bool] | None = None, expected: str = "",
-             factory: Callable[[], Any] | None = None) -> Any:
+             shown: Callable[[Any], Any] = lambda v: v, factory: Callable[[], Any] | None = None) -> Any:
     """A ``Settings`` field, declared once: its type in the settings file (``kind``; ``None``: parsed
     by ``from_mapping``'s special cases), its ``scope``, whether a command-line option sets it
     (``option``), whether the tray saves it when changed from its menu (``tray``), and its check
-    (``valid(value)``, with the ``expected`` text an error shows)."""
+    (``valid(value)``; an error shows ``shown(value)`` and the ``expected`` text)."""
     meta = {"kind": kind, "scope": scope, "option": option and scope is not Scope.SESSION, "tray": tray,
-            "valid": valid, "expected": expected}
+            "valid": valid, "expected": expected, "shown": shown}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -84,8 +84,9 @@ class Settings:
                                   expected="seconds between 0 (off) and 10")  # videos: look-ahead window
     # live
     camera: str | None = _setting(None, str, scope=Scope.RESTART)  # None: the first camera that works
-    size: tuple[int, int] | None = _setting(None, scope=Scope.RESTART, expected="WIDTHxHEIGHT, e.g. 1280x720",
-                                            valid=lambda v: v is None or (len(v) == 2 and all(16 <= x <= 8192 for x in v)))
+    size: tuple[int, int] | None = _setting(
+        None, scope=Scope.RESTART, expected="WIDTHxHEIGHT, e.g. 1280x720",
+        valid=lambda v: v is None or (len(v) == 2 and all(16 <= x <= 8192 for x in v)))
     fps: float | None = _setting(None, float, scope=Scope.RESTART, valid=_between(1, 240, optional=True),
                                  expected="frames per second between 1 and 240")
     vcam_device: str | None = _setting(None, str, scope=Scope.RESTART)
@@ -101,6 +102,7 @@ class Settings:
     preview: bool = _setting(False, bool, scope=Scope.SESSION)  # show the output in a window (tray menu)
     hotkeys: Mapping[str, str] = _setting(scope=Scope.RESTART, option=False, factory=lambda: dict(DEFAULT_HOTKEYS),
                                           valid=lambda v: not set(v) - set(DEFAULT_HOTKEYS),
+                                          shown=lambda v: sorted(set(v) - set(DEFAULT_HOTKEYS)),
                                           expected=f"only {', '.join(DEFAULT_HOTKEYS)}")
 
     def __post_init__(self) -> None:
@@ -112,8 +114,8 @@ class Settings:
             valid = f.metadata["valid"]
             value = getattr(self, f.name)
             if valid is not None and not valid(value):
-                shown = sorted(set(value) - set(DEFAULT_HOTKEYS)) if f.name == "hotkeys" else value
-                raise SettingsError(f"invalid setting {f.name} = {shown!r}: expected {f.metadata['expected']}")
+                raise SettingsError(f"invalid setting {f.name} = {f.metadata['shown'](value)!r}: "
+                                    f"expected {f.metadata['expected']}")
 
     def effect_params(self) -> EffectParams:
         return EffectParams(effect=self.effect, strength=self.strength, shape=self.shape, margin=self.margin,

@@ -82,11 +82,16 @@ class TrackInfo:
     last_seen: float  # time of its latest detection
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between boxes ``a (N,4)`` and ``b (M,4)`` (xyxy) -> ``(N, M)``."""
+def intersection_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Overlap area between boxes ``a (N,4)`` and ``b (M,4)`` (xyxy) -> ``(N, M)``."""
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    return np.prod(np.clip(rb - lt, 0, None), axis=2)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU between boxes ``a (N,4)`` and ``b (M,4)`` (xyxy) -> ``(N, M)``."""
+    inter = intersection_matrix(a, b)
     area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
     area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
     union = area_a[:, None] + area_b[None, :] - inter

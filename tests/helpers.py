@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -105,9 +106,8 @@ class Follow:
     blocking past a limit, and all of the text once the process has ended (``text``)."""
 
     def __init__(self, stream):
-        import threading
-
         self.lines: list[str] = []
+        self._ended = False  # the stream is closed: no line will come
         self._new = threading.Condition()
         self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
@@ -117,12 +117,17 @@ class Follow:
             with self._new:
                 self.lines.append(line)
                 self._new.notify_all()
+        with self._new:
+            self._ended = True
+            self._new.notify_all()
 
     def wait_for(self, text: str, limit_s: float = 120) -> None:
         with self._new:
-            found = self._new.wait_for(lambda: any(text in line for line in self.lines) or not self._thread.is_alive(),
-                                       limit_s)
-            assert found and any(text in line for line in self.lines), f"no line with {text!r}:\n" + "".join(self.lines)
+            def seen() -> bool:
+                return any(text in line for line in self.lines)
+
+            self._new.wait_for(lambda: seen() or self._ended, limit_s)
+            assert seen(), f"no line with {text!r}:\n" + "".join(self.lines)
 
     def text(self, limit_s: float = 30) -> str:
         self._thread.join(limit_s)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from livecam.sources import demo_clip
-from tests.helpers import livecam, read_video
+from tests.helpers import Follow, livecam, read_video
 
 # The bundled demo clip (480x270, 12.5 fps, two people) stands in for a camera: OpenCV opens a video
 # file like a device, and these tests run without ../shared.
@@ -66,13 +66,12 @@ def test_run_records_anonymized_output_and_stops_cleanly_on_sigterm(tmp_path):
     out = tmp_path / "live.mp4"
     p = subprocess.Popen([sys.executable, "-m", "livecam", "run", "--camera", "demo", "--no-vcam", "--output", out,
                           "--effect", "solid", "--color", "magenta"], stderr=subprocess.PIPE, text=True)
-    from tests.test_first_hour import _wait_for_line
-
-    lines = _wait_for_line(p, "anonymizing again")  # the first detection is in, however long that took
+    follow = Follow(p.stderr)
+    follow.wait_for("anonymizing again")  # the first detection is in, however long that took
     time.sleep(4)
     p.send_signal(signal.SIGTERM)
     p.wait(30)
-    err = "".join(lines)
+    err = follow.text()
     assert p.returncode == 0, err
     frames, ts, _ = read_video(out)
     assert len(frames) > 20 and frames[0].shape == (270, 480, 3)

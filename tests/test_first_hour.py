@@ -16,7 +16,7 @@ import pytest
 
 from livecam.sources import demo_clip
 from tests.conftest import is_magenta
-from tests.helpers import livecam, make_video, read_video
+from tests.helpers import Follow, livecam, make_video, read_video
 
 DEMO = demo_clip()
 
@@ -123,31 +123,13 @@ def _record(out: Path, *extra) -> subprocess.Popen:
                              "--effect", "solid", "--color", "magenta", *extra], stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_line(p: subprocess.Popen, text: str, limit_s: float = 120) -> list[str]:
-    """stderr lines of ``p`` until one contains ``text`` (read in a thread: never blocks past the limit)."""
-    import threading
-
-    lines: list[str] = []
-    found = threading.Event()
-
-    def read() -> None:
-        for line in p.stderr:
-            lines.append(line)
-            if text in line:
-                found.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    assert found.wait(limit_s), "".join(lines)
-    return lines
-
-
 def test_a_killed_recording_stays_readable_and_a_second_writer_is_refused(tmp_path):
     """SIGKILL (or a power cut) mid-recording: the MP4 is fragmented, so what was written plays; a
     second livecam recording into the same file, even with --overwrite, is refused."""
     out = tmp_path / "live.mp4"
     p = _record(out)
     try:
-        _wait_for_line(p, "anonymizing again")  # the first detection is in: faces are painted from here
+        Follow(p.stderr).wait_for("anonymizing again")  # the first detection is in: faces are painted from here
         second = livecam("run", "--camera", "demo", "--no-vcam", "--output", out, "--overwrite", timeout=120)
         assert second.returncode == 2
         assert "another livecam is recording into it" in _one_error_line(second)

@@ -145,7 +145,8 @@ class TrayApp:
             icon.update_menu()
 
     def _persist(self, settings: Settings) -> None:
-        changed = {k: getattr(settings, k) for k in TRAY_KEYS if getattr(settings, k) != getattr(self._last_settings, k)}
+        changed = {k: getattr(settings, k) for k in TRAY_KEYS
+                   if getattr(settings, k) != getattr(self._last_settings, k)}
         self._last_settings = settings
         if not changed:
             return
@@ -228,7 +229,7 @@ class TrayApp:
         if not getattr(self._icon, "HAS_MENU", True):
             log.info("this tray backend has no menu: use the hotkeys, or install an AppIndicator/GTK tray "
                      "(see the README)")
-        backend.before_loop(self._icon)
+        backend.size_xorg_window(self._icon)
         if self._closing:  # asked to quit while starting up
             return
         backend.show_before_loop(self._icon)

@@ -18,11 +18,6 @@ from livecam.errors import LivecamError
 log = logging.getLogger(__name__)
 
 
-def before_loop(icon: Any) -> None:
-    """On the main thread, before the event loop: size the xorg backend's window."""
-    _size_xorg_window(icon)
-
-
 def show_before_loop(icon: Any) -> None:
     """xorg backend: show the icon from this (the loop's) thread, before the loop.
 
@@ -88,7 +83,7 @@ def dbus_notifications_available() -> bool:
         return False
 
 
-def _size_xorg_window(icon: Any) -> None:
+def size_xorg_window(icon: Any) -> None:
     """pystray's xorg backend creates a 1x1 window and relies on the tray host to honour its
     minimum-size hint; hosts such as trayer keep it 1 px wide, so size it before docking. This
     runs in the main thread before the event loop starts, so the X connection is never used by

@@ -58,7 +58,8 @@ def _quit_on_signals(app: TrayApp, exit_now: Callable[[], None], loop_done: thre
         signal.signal(sig, handler)
     app.signal_handler = handler
 
-    def wait_for_signal(keep_open: socket.socket = tx) -> None:  # holds the socket CPython writes to: closing it frees the fd
+    # keep_open holds the socket CPython writes to: closing it would free the fd
+    def wait_for_signal(keep_open: socket.socket = tx) -> None:
         while True:
             data = rx.recv(64)
             if not data or wanted & set(data):

@@ -64,8 +64,6 @@ class Command:
 STOP = Command("stop", lambda s: s)
 
 
-
-
 def toggle(field_name: str) -> Command:
     return Command(f"toggle {field_name}", lambda s: s.replace(**{field_name: not getattr(s, field_name)}))
 
