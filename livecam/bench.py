@@ -24,7 +24,7 @@ from livecam.loadgen import Load
 from livecam.loadgen import parse as parse_load
 from livecam.replay import replay_pipeline
 from livecam.settings import Settings, parse_size
-from livecam.sources import ReplaySource
+from livecam.sources import Frames, ReplaySource
 from livecam.tracker import iou_matrix
 
 
@@ -104,11 +104,11 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
                        bare_faces(settings, frames, reports) if judge_faces else None)
 
 
-def bare_faces(settings: Settings, frames: list[np.ndarray], reports: list) -> tuple[int, int, int]:
+def bare_faces(settings: Settings, frames: Frames, reports: list) -> tuple[int, int, int]:
     """Faces the detector finds with confidence in the frame itself (score >= 0.5, >= 20 px tall,
     full resolution, offline) that an output frame left bare: ``(bare face-frames, face-frames,
     longest run of one face bare)``. Wholly obscured frames cover everything."""
-    det = load_detector(device="cpu", threshold=0.5)
+    det = load_detector(device="cpu")
     params = settings.effect_params()
     ref = {}
     bare: dict[int, list] = {}
@@ -118,7 +118,7 @@ def bare_faces(settings: Settings, frames: list[np.ndarray], reports: list) -> t
             continue
         k = r.index % len(frames)
         if k not in ref:
-            found = det(frames[k])
+            found = det.detect(frames[k], None, 0.5)
             ref[k] = found[found.height >= 20].xyxy
         h, w = frames[k].shape[:2]
         mask = effects.coverage_mask((h, w), r.faces, params) > 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from livecam import effects
-from livecam.detectors import Detector, as_detector
+from livecam.detectors import Detector, load_detector, passes
 from livecam.faces import Faces
 from livecam.hindsight import Hindsight, HindsightParams
 from livecam.scene import SceneTracker
@@ -23,28 +23,8 @@ from livecam.tracker import TrackerParams
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class EngineParams:
-    effect: effects.EffectParams = field(default_factory=effects.EffectParams)
-    tracker: TrackerParams = field(default_factory=TrackerParams)
-    full_every_s: float = 0.5
-    """Run the detector's thorough pass (small and large faces) at least this often; 0 = never."""
-    threshold: float = 0.0
-    """Score a detection needs to count as a face in a photo, or to start a track in a video (the
-    detector itself runs lower, at ``continue_threshold``, so tracked faces are followed below it)."""
-    lookahead_s: float = 0.0
-    """Videos: frames wait this long before they are written, so that a face is covered from the
-    first frame it is in (``livecam.hindsight``); 0 = every frame is written as it is detected."""
-    hindsight: HindsightParams = field(default_factory=HindsightParams)
-
-
 # A face already tracked is followed down to this share of the detector threshold.
 CONTINUE_RATIO = 0.5
-
-
-def continue_threshold(threshold: float) -> float:
-    return max(0.01, threshold * CONTINUE_RATIO)
-
 
 # A track none of whose detections reached the threshold is confirmed after this many detections
 # (in consistent positions: each matched to the last by IoU). Chosen on the pan test and clips:
@@ -52,13 +32,80 @@ def continue_threshold(threshold: float) -> float:
 CONFIRM_HITS = 3
 
 
-def tracker_params(threshold: float, confirm_hits: int = CONFIRM_HITS) -> TrackerParams:
-    return TrackerParams(start_score=threshold, confirm_hits=confirm_hits)
+@dataclass(frozen=True)
+class DetectionPolicy:
+    """What one detection runs, in files and live alike: the user's threshold split in three, and the pass.
+
+    ``threshold`` (the user's) starts a track and counts a face in a photo; the detector runs lower,
+    at ``detector_threshold``, so a face already tracked is followed below it; a track none of whose
+    detections reached it is confirmed after ``confirm_hits`` consistent ones. ``width``: the fast
+    pass's input width (``None``: the frame's own, capped); the live path changes it with the load.
+    """
+
+    threshold: float
+    small_faces_s: float
+    """Files: the thorough pass at least this often; live: one small-face tile with detections; 0 = never."""
+    width: int | None = None
+    confirm_hits: int = CONFIRM_HITS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DetectionPolicy:
+        return cls(settings.threshold, settings.small_faces_s, settings.detect_size)
+
+    @property
+    def detector_threshold(self) -> float:
+        return max(0.01, self.threshold * CONTINUE_RATIO)
+
+    def tracker_params(self) -> TrackerParams:
+        return TrackerParams(start_score=self.threshold, confirm_hits=self.confirm_hits)
+
+    def video(self, detector: Detector, frame_bgr: np.ndarray, thorough: bool) -> Faces:
+        """A video frame: the thorough pass when it is due (``thorough``) and small faces are on, else the fast pass."""
+        if thorough and self.small_faces_s > 0:
+            return passes.thorough(detector, frame_bgr, self.width, self.detector_threshold)
+        return passes.fast(detector, frame_bgr, self.width, self.detector_threshold)
+
+    def live(self, detector: Detector, frame_bgr: np.ndarray, tile: int | None) -> Faces:
+        """A live detection: the fast pass, plus small-face tile ``tile`` (round robin) when given and
+        small faces are on."""
+        if tile is not None and self.small_faces_s > 0:
+            return passes.with_tile(detector, frame_bgr, self.width, self.detector_threshold, tile)
+        return passes.fast(detector, frame_bgr, self.width, self.detector_threshold)
+
+    def photo(self, detector: Detector, frame_bgr: np.ndarray) -> Faces:
+        """A still: the thorough pass (unless small faces are off), faces at the user's threshold."""
+        faces = self.video(detector, frame_bgr, thorough=True)
+        return faces[faces.score > self.threshold]
 
 
-def detect(detector: Detector, frame_bgr: np.ndarray, full: bool) -> Faces:
-    """The detector's thorough pass where asked for and available, else its fast pass."""
-    return detector.detect_full(frame_bgr) if full else detector(frame_bgr)
+class ThoroughClock:
+    """Files: when the thorough pass is due (at least every ``every_s`` of video time, and at once
+    after a cut)."""
+
+    def __init__(self, every_s: float):
+        self.every_s = every_s
+        self._last: float | None = None
+
+    def cut(self) -> None:
+        self._last = None
+
+    def due(self, t: float) -> bool:
+        if self.every_s <= 0:
+            return False
+        if self._last is None or t - self._last >= self.every_s - 1e-6:
+            self._last = t
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    effect: effects.EffectParams = field(default_factory=effects.EffectParams)
+    policy: DetectionPolicy = field(default_factory=lambda: DetectionPolicy.from_settings(Settings()))
+    lookahead_s: float = 0.0
+    """Videos: frames wait this long before they are written, so that a face is covered from the
+    first frame it is in (``livecam.hindsight``); 0 = every frame is written as it is detected."""
+    hindsight: HindsightParams = field(default_factory=HindsightParams)
 
 
 class Anonymizer:
@@ -70,25 +117,16 @@ class Anonymizer:
     (1080p: 6.2 MB a frame)."""
 
     def __init__(self, detector: Detector, params: EngineParams | None = None):
-        self.detector = as_detector(detector)
+        self.detector = detector
         self.params = params or EngineParams()
         self.reset()
 
     def reset(self) -> None:
         """Forget everything seen: the next frame is the first of a new video."""
-        self.scene = SceneTracker(self.params.tracker)
+        self.scene = SceneTracker(self.params.policy.tracker_params())
         self.window: Hindsight[np.ndarray] = Hindsight(self.params.hindsight)
         self._seq = 0
-        self._last_full: float | None = None
-
-    def _full_due(self, t: float) -> bool:
-        every = self.params.full_every_s
-        if every <= 0:
-            return False
-        if self._last_full is None or t - self._last_full >= every - 1e-6:
-            self._last_full = t
-            return True
-        return False
+        self._thorough = ThoroughClock(self.params.policy.small_faces_s)
 
     def push(self, frame_bgr: np.ndarray, t: float = 0.0) -> list[tuple[np.ndarray, Faces]]:
         """Detect on ``frame_bgr`` captured at ``t`` seconds (times increasing); returns the frames
@@ -99,8 +137,8 @@ class Anonymizer:
         self._seq += 1
         seq = self._seq
         if self.scene.see(seq, frame_bgr):  # a cut: look for small faces at once
-            self._last_full = None
-        self.scene.detected(seq, detect(self.detector, frame_bgr, self._full_due(t)), t)
+            self._thorough.cut()
+        self.scene.detected(seq, self.params.policy.video(self.detector, frame_bgr, self._thorough.due(t)), t)
         self.window.add(seq, t, frame_bgr, self.scene.view(seq)[0], self.scene.epoch,
                         self.scene.faces(seq, t, tentative=True))
         self.window.confirm(self.scene.confirmed_ids)
@@ -126,8 +164,7 @@ class Anonymizer:
 
     def detect_photo(self, frame_bgr: np.ndarray) -> Faces:
         """The faces of a single still: the thorough detection pass, no tracking history."""
-        faces = detect(self.detector, frame_bgr, self.params.full_every_s > 0)
-        return faces[faces.score > self.params.threshold]
+        return self.params.policy.photo(self.detector, frame_bgr)
 
     def photo(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Faces]:
         """A single still, anonymized: ``(anonymized copy, faces covered)``."""
@@ -136,17 +173,12 @@ class Anonymizer:
 
 
 def load_settings_detector(settings: Settings) -> Detector:
-    """The detector ``settings`` (a ``livecam.settings.Settings``) ask for, running at the threshold
-    that continues tracks (``continue_threshold``); file mode and the live path load it alike."""
-    from livecam.detectors import load_detector
-
-    return load_detector(settings.model, device=settings.device, detect_size=settings.detect_size,
-                         threshold=continue_threshold(settings.threshold))
+    """The detector ``settings`` ask for; file mode and the live path load it alike."""
+    return load_detector(settings.model, device=settings.device, input_size=settings.detect_size)
 
 
-def make_anonymizer(settings: Settings) -> Anonymizer:
-    """The file-mode engine for ``settings`` (a ``livecam.settings.Settings``)."""
-    detector = load_settings_detector(settings)
-    return Anonymizer(detector, EngineParams(effect=settings.effect_params(), full_every_s=settings.small_faces_s,
-                                             threshold=settings.threshold, tracker=tracker_params(settings.threshold),
-                                             lookahead_s=settings.lookahead_s))
+def make_anonymizer(settings: Settings, detector: Detector | None = None) -> Anonymizer:
+    """The file-mode engine for ``settings`` (its model loaded unless ``detector`` is given)."""
+    return Anonymizer(detector or load_settings_detector(settings),
+                      EngineParams(effect=settings.effect_params(), policy=DetectionPolicy.from_settings(settings),
+                                   lookahead_s=settings.lookahead_s))

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from livecam import effects, media
+from livecam.engine import Anonymizer, load_settings_detector, make_anonymizer
 from livecam.errors import LivecamError
 from livecam.faces import Faces
+from livecam.live.gate import judge
+from livecam.scene import SceneTracker
 from livecam.settings import Settings, SettingsError
-
-if TYPE_CHECKING:  # engine loads torch: evaluate only names its type
-    from livecam.engine import Anonymizer
 
 COVERED = 0.7
 HEIGHT_BINS = ((0, 16, "<16 px"), (16, 32, "16-32 px"), (32, 64, "32-64 px"), (64, 1e9, ">64 px"))
@@ -69,8 +69,39 @@ def load_photo_labels(data: Path) -> tuple[dict, dict]:
     return boxes, (json.loads(attrs_file.read_text()) if attrs_file.is_file() else {})
 
 
+@dataclass(frozen=True)
+class PhotoResult:
+    """Coverage of a photo set at one threshold: ``hits`` maps "all", WIDER difficulties and face
+    heights to one covered/not per labelled face; ``over``: mean over-masked share of the images."""
+
+    images: int
+    threshold: float
+    hits: dict[str, list[bool]]
+    over: float
+
+
+@dataclass(frozen=True)
+class ClipScore:
+    face_frames: int
+    not_covered: int
+    longest_run: int
+    """The longest run of consecutive face-frames not covered."""
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """Coverage of a set of clips at one threshold: ``hits["all"]`` has one entry per face-frame."""
+
+    clips: dict[str, ClipScore]
+    threshold: float
+    hits: dict[str, list[bool]]
+
+
+Result = PhotoResult | ClipResult
+
+
 def eval_photos(data: Path, settings: Settings, make_engine: Callable[[Settings], Anonymizer],
-                thresholds: list[float] | None = None) -> list[dict]:
+                thresholds: list[float] | None = None) -> list[PhotoResult]:
     """One result per threshold (default: the settings' own). The detector runs once, at the lowest
     threshold; each row keeps the faces scoring above its threshold, which is exactly what a run at
     that threshold finds (non-maximum suppression only ever removes a box for a higher-scoring one)."""
@@ -86,30 +117,26 @@ def eval_photos(data: Path, settings: Settings, make_engine: Callable[[Settings]
         for i, t in enumerate(thresholds):
             mask = effects.coverage_mask(img.shape, faces[faces.score > t], params) > 0
             over[i].append(score_image(mask, bs, attrs.get(name), hits[i]))
-    return [{"kind": "photos", "images": len(boxes), "threshold": t, "hits": h, "over": float(np.mean(o))}
-            for t, h, o in zip(thresholds, hits, over)]
+    return [PhotoResult(len(boxes), t, h, float(np.mean(o))) for t, h, o in zip(thresholds, hits, over)]
 
 
-def eval_clips(data: Path, settings: Settings, make_engine: Callable[[Settings], Anonymizer],
-               live_hz: float | None = None) -> dict:
-    """Clips of frames; ``live_hz`` runs the detector only at that rate (25 fps frames) and, as the live
-    path does, tracks in camera-stabilised coordinates and obscures a frame whole when the live
-    pipeline's gate (``livecam.live.gate``) would: after a cut until the next detection, on a
-    scene change since the last detected frame, or when that detection is stale."""
-    from livecam.live.gate import judge
-    from livecam.scene import SceneTracker
-
+def eval_clips(data: Path, settings: Settings, engine: Anonymizer, live_hz: float | None = None) -> ClipResult:
+    """Clips of frames (25 fps), one engine for all (reset between clips). ``live_hz`` runs what the
+    live path runs, at that rate: the live detection policy (the fast pass plus one small-face tile
+    per detection, round robin; the fast pass alone, at once, on a cut), tracking in camera-stabilised
+    coordinates, and a frame obscured whole when the live pipeline's gate (``livecam.live.gate``)
+    would: after a cut until the next detection, on a scene change since the last detected frame, or
+    when that detection is stale."""
     tracks = json.loads((data / "tracks.json").read_text())
     fps = 25.0
+    params = settings.effect_params()
+    policy = engine.params.policy
     per_clip = {}
     hits: dict[str, list[bool]] = defaultdict(list)
     for clip, track in tracks.items():
-        engine = make_engine(settings)
-        params = settings.effect_params()
-        run = longest = 0
-        misses = 0
-        next_det = 0.0
-        scene = SceneTracker(engine.params.tracker)
+        engine.reset()
+        scene = SceneTracker(policy.tracker_params())
+        next_det, tile = 0.0, 0
         scored: list[tuple[int, Faces, bool]] = []  # (frame index, faces covered, wholly obscured)
         shapes = []
         for i, t in enumerate(track):
@@ -118,63 +145,67 @@ def eval_clips(data: Path, settings: Settings, make_engine: Callable[[Settings],
             ts = i / fps
             if live_hz is None:
                 scored += [(len(scored) + k, faces, False) for k, (_, faces) in enumerate(engine.push(img, ts))]
-            else:
-                scene.see(i, img)
-                if ts + 1e-9 >= next_det:
-                    scene.detected(i, engine.detector(img), ts)
-                    next_det = ts + 1.0 / live_hz
-                scored.append((i, scene.faces(i, ts), judge(scene, i, ts, settings.stale_ms) is not None))
+                continue
+            cut = scene.see(i, img)
+            if cut or ts + 1e-9 >= next_det:
+                scene.detected(i, policy.live(engine.detector, img, None if cut else tile), ts)
+                tile += not cut
+                next_det = ts + 1.0 / live_hz
+            scored.append((i, scene.faces(i, ts), judge(scene, i, ts, settings.stale_ms) is not None))
         if live_hz is None:
             scored += [(len(scored) + k, faces, False) for k, (_, faces) in enumerate(engine.flush())]
+        run = longest = misses = 0
         for i, faces, obscured in scored:
             ok = obscured or is_covered(effects.coverage_mask(shapes[i], faces, params) > 0, track[i]["box"])
             hits["all"].append(ok)
             misses += not ok
             run = 0 if ok else run + 1
             longest = max(longest, run)
-        per_clip[clip] = (len(track), misses, longest)
-    return {"kind": "clips", "clips": per_clip, "hits": hits, "threshold": settings.threshold}
+        per_clip[clip] = ClipScore(len(track), misses, longest)
+    return ClipResult(per_clip, settings.threshold, hits)
 
 
-def format_report(res: dict, data: Path) -> str:
-    hits = res["hits"]
-    lines = [f"{data}: {res.get('images', len(res.get('clips', {})))} {res['kind']}"]
+def format_report(res: Result, data: Path) -> str:
+    hits = res.hits
+    if isinstance(res, PhotoResult):
+        lines = [f"{data}: {res.images} photos"]
+    else:
+        lines = [f"{data}: {len(res.clips)} clips"]
     order = ["all", *LEVELS, *(label for _, _, label in HEIGHT_BINS)]
     lines.append("| faces | count | covered |")
     lines.append("|---|---:|---:|")
     for key in order:
         if hits.get(key):
             lines.append(f"| {key} | {len(hits[key])} | {np.mean(hits[key]):.1%} |")
-    if res["kind"] == "photos":
-        lines.append(f"\nover-masked: {res['over']:.1%} of the image outside labelled faces")
+    if isinstance(res, PhotoResult):
+        lines.append(f"\nover-masked: {res.over:.1%} of the image outside labelled faces")
     else:
         lines.append("\n| clip | face-frames | not covered | longest run |")
         lines.append("|---|---:|---:|---:|")
-        for clip, (n, miss, longest) in res["clips"].items():
-            lines.append(f"| {clip} | {n} | {miss} | {longest} |")
+        for clip, c in res.clips.items():
+            lines.append(f"| {clip} | {c.face_frames} | {c.not_covered} | {c.longest_run} |")
     return "\n".join(lines)
 
 
-def format_sweep(results: list[dict], data: Path) -> str:
+def format_sweep(results: Sequence[Result], data: Path) -> str:
     """One row per threshold: what covering more faces costs in masked background."""
-    photos = results[0]["kind"] == "photos"
-    keys = [k for k in ("easy", "medium", "all", HEIGHT_BINS[0][2]) if results[0]["hits"].get(k)] if photos else ["all"]
+    photos = isinstance(results[0], PhotoResult)
+    keys = [k for k in ("easy", "medium", "all", HEIGHT_BINS[0][2]) if results[0].hits.get(k)] if photos else ["all"]
     lines = [f"{data}: coverage by detector threshold (lower covers more faces and more background)",
              "| threshold | " + " | ".join(keys) + (" | over-masked |" if photos else " | not covered | longest run |"),
              "|---:" * (len(keys) + (2 if photos else 3)) + "|"]
     for r in results:
-        cells = [f"{np.mean(r['hits'][k]):.1%}" for k in keys]
-        if photos:
-            cells.append(f"{r['over']:.1%}")
+        cells = [f"{np.mean(r.hits[k]):.1%}" for k in keys]
+        if isinstance(r, PhotoResult):
+            cells.append(f"{r.over:.1%}")
         else:
-            cells += [str(sum(m for _, m, _ in r["clips"].values())), str(max(lr for _, _, lr in r["clips"].values()))]
-        lines.append(f"| {r['threshold']:g} | " + " | ".join(cells) + " |")
+            cells += [str(sum(c.not_covered for c in r.clips.values())),
+                      str(max(c.longest_run for c in r.clips.values()))]
+        lines.append(f"| {r.threshold:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def run_cli(settings: Settings, data: Path, live_hz: float | None = None, sweep: list[float] | None = None) -> str:
-    from livecam.engine import make_anonymizer
-
     data = Path(data)
     if not data.is_dir():
         raise LivecamError(f"{data}: not a folder; give a folder with boxes.json or tracks.json")
@@ -183,11 +214,13 @@ def run_cli(settings: Settings, data: Path, live_hz: float | None = None, sweep:
             settings.replace(threshold=t)  # checked where the setting is declared
         except SettingsError as e:
             raise SettingsError(f"--sweep: {e}") from None
+    results: Sequence[Result]
     if (data / "boxes.json").is_file():
         results = eval_photos(data, settings, make_anonymizer, sweep)
     elif (data / "tracks.json").is_file():  # tracking depends on the threshold: one run per threshold
-        results = [eval_clips(data, replace(settings, threshold=t), make_anonymizer, live_hz)
-                   for t in sorted(sweep or [settings.threshold])]
+        detector = load_settings_detector(settings)  # loaded once
+        results = [eval_clips(data, s, make_anonymizer(s, detector), live_hz)
+                   for s in (replace(settings, threshold=t) for t in sorted(sweep or [settings.threshold]))]
     else:
         raise LivecamError(f"{data}: no boxes.json or tracks.json in this folder (see the data README for the formats)")
     return format_sweep(results, data) if sweep else format_report(results[0], data)

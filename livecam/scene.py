@@ -21,7 +21,6 @@ Not thread-safe: one thread owns it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import replace
 
 import numpy as np
 
@@ -49,9 +48,9 @@ class SceneTracker:
         """Frame pixels per thumbnail pixel."""
         return self._motion.scale
 
-    def set_start_score(self, threshold: float) -> None:
-        """The score a detection needs to start a new track (a changed detector threshold)."""
-        self.tracker.params = replace(self.tracker.params, start_score=threshold)
+    def set_params(self, params: TrackerParams) -> None:
+        """Tracker parameters from the next detection on (the user changed the threshold)."""
+        self.tracker.params = params
 
     def see(self, seq: int, frame: np.ndarray, new_scene: bool = False) -> bool:
         """Frame ``seq`` (BGR ``uint8 (H, W, 3)``, sequence numbers increasing): measure the camera's

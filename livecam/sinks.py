@@ -20,6 +20,7 @@ import numpy as np
 
 from livecam import media
 from livecam.errors import DeviceError, LivecamError
+from livecam.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
 
@@ -195,17 +196,14 @@ class PreviewSink(_Closing):
         self._proc = subprocess.Popen([sys.executable, "-m", "livecam.preview", title], stdin=subprocess.PIPE,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._stdin, self._stderr = cast(IO[bytes], self._proc.stdin), cast(IO[bytes], self._proc.stderr)  # pipes
-        self._mail: np.ndarray | None = None
-        self._ready = threading.Event()
-        self._closed = False
+        self._mail: Mailbox[np.ndarray] = Mailbox()
         self._thread = threading.Thread(target=self._pump, name="livecam-preview", daemon=True)
         self._thread.start()
 
     def send(self, frame_bgr: np.ndarray) -> None:
         if self._proc.poll() is not None:
             raise DeviceError(self._ended())
-        self._mail = frame_bgr
-        self._ready.set()
+        self._mail.put(frame_bgr)
 
     def _pump(self) -> None:
         import cv2
@@ -213,13 +211,9 @@ class PreviewSink(_Closing):
         from livecam.preview import HEADER
 
         while True:
-            self._ready.wait()
-            self._ready.clear()
-            frame, self._mail = self._mail, None
-            if self._closed:
+            frame = self._mail.take()
+            if frame is None or self._mail.closed:
                 return
-            if frame is None:
-                continue
             h, w = frame.shape[:2]
             if w > self.max_width:
                 frame = cv2.resize(frame, (self.max_width, round(h * self.max_width / w)), interpolation=cv2.INTER_AREA)
@@ -241,10 +235,9 @@ class PreviewSink(_Closing):
         return f"cannot show the preview window (no display?): {detail}"
 
     def close(self) -> None:
-        if self._closed:
+        if self._mail.closed:
             return
-        self._closed = True
-        self._ready.set()
+        self._mail.close()
         try:
             self._stdin.close()
         except OSError:

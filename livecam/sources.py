@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from livecam.errors import CameraBusy, CameraModeUnsupported, DeviceError
+from livecam.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
 
@@ -243,8 +244,7 @@ class Grabber:
         self._open = open_source
         self._retry_s = retry_s
         self._clock = clock
-        self._cond = threading.Condition()
-        self._latest: Captured | None = None
+        self._frames: Mailbox[Captured] = Mailbox()  # the newest frame not taken yet
         self._seq = 0
         self._stop = threading.Event()
         self.lost_reason: str | None = None
@@ -255,13 +255,9 @@ class Grabber:
         self._thread.start()
         return self
 
-    def latest(self, after_seq: int, timeout: float) -> Captured | None:
-        """The newest frame newer than ``after_seq``, waiting up to ``timeout`` s; else ``None``."""
-        with self._cond:
-            self._cond.wait_for(lambda: (self._latest is not None and self._latest.seq > after_seq)
-                                or self._stop.is_set(), timeout)
-            c = self._latest
-            return c if c is not None and c.seq > after_seq else None
+    def latest(self, timeout: float) -> Captured | None:
+        """The newest frame not taken yet, waiting up to ``timeout`` s; else ``None`` (older ones are gone)."""
+        return self._frames.take(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -294,10 +290,8 @@ class Grabber:
                 self._stop.wait(self._retry_s)
                 continue
             t = self._clock()
-            with self._cond:
-                self._seq += 1
-                self._latest = Captured(self._seq, frame, t, self._seq if src.index is None else src.index)
-                self._cond.notify_all()
+            self._seq += 1
+            self._frames.put(Captured(self._seq, frame, t, self._seq if src.index is None else src.index))
         if self._source is not None:
             self._source.close()
             self._source = None
@@ -307,7 +301,6 @@ class Grabber:
         src = self._source
         if isinstance(src, ReplaySource):
             src.close()  # wakes a replay that is waiting for its next frame
-        with self._cond:
-            self._cond.notify_all()
+        self._frames.close()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=3)

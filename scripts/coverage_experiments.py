@@ -26,8 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from livecam import effects, evaluate, media  # noqa: E402  (after the path tweak, for a checkout run)
 from livecam.detectors import load_detector  # noqa: E402
-from livecam.detectors.centerface import TILE  # noqa: E402
-from livecam.detectors.tiling import merge, tile_windows  # noqa: E402
+from livecam.detectors.passes import TILE, detect_in_window, merge, tile_scale, tile_windows  # noqa: E402
 from livecam.faces import Faces  # noqa: E402
 
 LOW = 0.05  # every idea below keeps a subset of what the detector finds above this
@@ -35,11 +34,12 @@ YUNET = ROOT.parent / "shared" / "models" / "peers" / "yunet_n_dynamic.onnx"
 
 
 def passes(det, img: np.ndarray) -> dict[str, Faces]:
-    """The thorough pass's parts (what ``detect_full`` merges), kept apart."""
+    """The thorough pass's parts (what ``passes.thorough`` merges), kept apart."""
     h, w = img.shape[:2]
-    scale = det.tile_scale(w, h)
-    return {"fast": det.detect(img, det.detect_size), "half": det.detect(img, max(160, w // 2)),
-            "tiles": merge([det.detect_tile(img, scale, win) for win in tile_windows(w, h, scale, TILE)])}
+    scale = tile_scale(det, w, h, None)
+    crop = lambda c: det.detect(c, c.shape[1], LOW)  # noqa: E731
+    return {"fast": det.detect(img, None, LOW), "half": det.detect(img, max(160, w // 2), LOW),
+            "tiles": merge([detect_in_window(crop, img, scale, win) for win in tile_windows(w, h, scale, TILE)])}
 
 
 def mirrored(f: Faces, w: int) -> Faces:
@@ -99,7 +99,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "wider-val-dev")
     args = ap.parse_args()
     boxes, attrs = evaluate.load_photo_labels(args.data)
-    det = load_detector(None, device="cpu", threshold=LOW)
+    det = load_detector(None, device="cpu")
     params = effects.EffectParams()
     found = {}
     for name in boxes:
@@ -115,7 +115,7 @@ def main() -> None:
 
     parts = ("fast", "half", "tiles")
 
-    def full(p: dict[str, Faces]) -> Faces:  # what detect_full returns
+    def full(p: dict[str, Faces]) -> Faces:  # what passes.thorough returns
         return merge([p[k] for k in parts])
 
     def full_max_flip(p: dict[str, Faces]) -> Faces:

@@ -18,12 +18,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from livecam import effects  # noqa: E402
-from livecam.engine import continue_threshold, tracker_params  # noqa: E402
+from livecam.engine import CONFIRM_HITS, DetectionPolicy  # noqa: E402
 from livecam.hindsight import Hindsight, HindsightParams  # noqa: E402
 from livecam.paneval import PanScore, build_pan_clip, format_rows  # noqa: E402
 from livecam.settings import Settings  # noqa: E402
 from livecam.tracker import FaceTracker, TrackerParams  # noqa: E402
 from scripts.motion_experiments import detections, pan_arguments  # noqa: E402
+
+
+def tracking(threshold: float, confirm_hits: int = CONFIRM_HITS) -> TrackerParams:
+    """The tracker parameters the engine's detection policy gives for ``threshold``."""
+    return DetectionPolicy(threshold, 0.5, confirm_hits=confirm_hits).tracker_params()
 
 
 def replay(clip, dets, params: TrackerParams, fps, settings, lookahead_s: float, hp: HindsightParams, name=""):
@@ -77,30 +82,30 @@ def main() -> None:
     variants = []
     for hits in (0, 2, 3, 4, 6):
         for look in (0.0, 0.5, 1.0, 2.0):
-            variants.append((f"confirm {hits}, look-ahead {look:g} s", tracker_params(s.threshold, hits), look, hp))
+            variants.append((f"confirm {hits}, look-ahead {look:g} s", tracking(s.threshold, hits), look, hp))
     for g in (0.0, 0.25, 1.0):
-        variants.append((f"confirm 3, look-ahead 1 s, growth {g:g}/s", tracker_params(s.threshold, 3), 1.0,
+        variants.append((f"confirm 3, look-ahead 1 s, growth {g:g}/s", tracking(s.threshold, 3), 1.0,
                          replace(hp, grow_per_s=g)))
     for hits in (3, 5, 8):
         for floor in (0.12, 0.14, 0.16):
-            p = replace(tracker_params(s.threshold, hits), confirm_score=floor)
+            p = replace(tracking(s.threshold, hits), confirm_score=floor)
             variants.append((f"confirm {hits} at mean > {floor:g}, look-ahead 1 s", p, 1.0, hp))
     # other user thresholds from the same detections (they ran at this threshold's continue level,
     # which is below any higher threshold's)
     for thr in (0.25, 0.3, 0.4):
         for hits in (0, 3):
-            variants.append((f"threshold {thr:g}, confirm {hits}, look-ahead 1 s", tracker_params(thr, hits), 1.0, hp))
+            variants.append((f"threshold {thr:g}, confirm {hits}, look-ahead 1 s", tracking(thr, hits), 1.0, hp))
     if args.only:
         variants = [v for v in variants if args.only in v[0]]
     rows = []
     if len(args.cadences) > 1:
-        p = tracker_params(s.threshold)
+        p = tracking(s.threshold)
         for every, (d, seconds) in runs.items():
             name = f"thorough pass every {every:g} s (detection {seconds / len(clip) * 1000:.0f} ms/frame), defaults"
             rows.append(replay(clip, d, p, fps, s, s.lookahead_s, hp, name))
         variants = []
     for name, p, look, h in variants:
-        floor = continue_threshold(p.start_score)
+        floor = DetectionPolicy(p.start_score, s.small_faces_s).detector_threshold
         run = [(f[f.score > floor], o, c) for f, o, c in dets]
         rows.append(replay(clip, run, p, fps, s, look, h, name))
     print(format_rows(rows, clip, 8, fps))

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from livecam import effects  # noqa: E402
-from livecam.engine import detect, make_anonymizer  # noqa: E402
+from livecam.engine import ThoroughClock, make_anonymizer  # noqa: E402
 from livecam.motion import CameraMotion  # noqa: E402
 from livecam.paneval import PanScore, build_pan_clip, format_rows  # noqa: E402
 from livecam.settings import Settings  # noqa: E402
@@ -26,13 +26,14 @@ from livecam.tracker import FaceTracker, TrackerParams  # noqa: E402
 def detections(clip, settings, fps):
     eng = make_anonymizer(settings)
     motion = CameraMotion()  # the engine's own steps (livecam.scene), taken apart to replay variants
+    thorough = ThoroughClock(settings.small_faces_s)
     out = []
     for i in range(len(clip)):
         frame = clip[i]
         cut = motion.step(frame)
         if cut:
-            eng._last_full = None
-        out.append((detect(eng.detector, frame, eng._full_due(i / fps)), motion.offset, cut))
+            thorough.cut()
+        out.append((eng.params.policy.video(eng.detector, frame, thorough.due(i / fps)), motion.offset, cut))
     return out
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from livecam.media import read_image
+
 from tests.conftest import DATA
 
 
@@ -46,7 +48,7 @@ def make_video(frames: list[np.ndarray], path: Path, fps: int = 25, audio_second
         for p in v.encode(None):
             out.mux(p)
         if a is not None:
-            n = int(44100 * audio_seconds)
+            n = int(44100 * (audio_seconds or 0))
             tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 44100)).astype(np.float32)[None]
             for start in range(0, n, 1024):
                 af = av.AudioFrame.from_ndarray(tone[:, start:start + 1024], format="fltp", layout="mono")
@@ -67,6 +69,7 @@ def read_video(path: Path) -> tuple[list[np.ndarray], list[float], bool]:
         frames, ts = [], []
         for f in c.decode(s):
             frames.append(f.to_ndarray(format="bgr24"))
+            assert f.pts is not None and s.time_base is not None, "a decoded frame without a timestamp"
             ts.append(float(f.pts * s.time_base))
     return frames, ts, has_audio
 
@@ -89,7 +92,7 @@ def wider_crowd() -> tuple[np.ndarray, list]:
 
     boxes, attrs = load_photo_labels(DATA / "wider-val-dev")
     valid = [b for b, a in zip(boxes[CROWD], attrs[CROWD]) if not a.get("invalid") and a.get("difficulty") != "none"]
-    return cv2.imread(str(DATA / "wider-val-dev" / CROWD)), valid
+    return read_image(DATA / "wider-val-dev" / CROWD), valid
 
 
 def faces_covered(img: np.ndarray, faces, boxes) -> int:
@@ -132,3 +135,32 @@ class Follow:
     def text(self, limit_s: float = 30) -> str:
         self._thread.join(limit_s)
         return "".join(self.lines)
+
+
+class FakeModel:
+    """A stand-in face model for the live tests, seen by livecam like any other ``Detector``.
+
+    It has one fixed input size (so the worker has no width to choose) and looks only at whole
+    frames: the crops of the small-face tile (any other shape) find nothing. Subclasses define
+    ``find(frame)``; ``calls`` counts the whole-frame calls.
+    """
+
+    input_size: int | None = 640
+    on_gpu = False
+    frame_shape: tuple[int, ...] | None = None  # the whole frame's; None: the first frame seen
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, frame_bgr: np.ndarray, width: int | None, threshold: float):
+        from livecam.faces import Faces
+
+        if self.frame_shape is None:
+            self.frame_shape = frame_bgr.shape
+        if frame_bgr.shape != self.frame_shape:
+            return Faces.empty()
+        self.calls += 1
+        return self.find(frame_bgr)
+
+    def find(self, frame_bgr: np.ndarray):
+        raise NotImplementedError

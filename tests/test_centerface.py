@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from livecam.detectors import centerface
+from livecam.detectors import centerface, passes
 from livecam.errors import ModelError
+from livecam.media import read_image
 from livecam.tracker import iou_matrix
 from tests.conftest import DATA, needs_data
 
@@ -24,7 +25,7 @@ def _onnx_reference(onnx_path, x):
 
 @needs_data
 def test_port_matches_onnxruntime_on_a_real_photo():
-    img = cv2.imread(str(DATA / "dlib-faces-dev" / "images" / "2008_001322.jpg"))
+    img = read_image(DATA / "dlib-faces-dev" / "images" / "2008_001322.jpg")
     h, w = img.shape[:2]
     x = np.zeros((1, 3, (h + 31) // 32 * 32, (w + 31) // 32 * 32), np.float32)
     x[0, :, :h, :w] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)
@@ -57,7 +58,12 @@ def test_precision_choice_is_measured_once_then_read_from_the_cache(tmp_path, mo
 
     monkeypatch.setenv("LIVECAM_CACHE_DIR", str(tmp_path))
     calls = []
-    monkeypatch.setattr(torchrun, "_bf16_is_faster", lambda module, hw: calls.append(hw) or True)
+
+    def faster(module, hw):
+        calls.append(hw)
+        return True
+
+    monkeypatch.setattr(torchrun, "_bf16_is_faster", faster)
     cpu = torch.device("cpu")
     assert torchrun.prepare_module(centerface.load_centerface(), cpu)[1] is torch.bfloat16
     assert torchrun.prepare_module(centerface.load_centerface(), cpu)[1] is torch.bfloat16
@@ -90,8 +96,8 @@ def test_bad_model_file(tmp_path, monkeypatch, content, error):
 
 @needs_data
 def test_detector_finds_the_faces_of_a_photo(detector):
-    img = cv2.imread(str(DATA / "dlib-faces-dev" / "images" / "2008_001322.jpg"))
-    faces = detector(img)
+    img = read_image(DATA / "dlib-faces-dev" / "images" / "2008_001322.jpg")
+    faces = detector.detect(img, None, 0.2)
     assert len(faces) == 3
     assert (faces.score > 0.5).all()
     h, w = img.shape[:2]
@@ -101,10 +107,10 @@ def test_detector_finds_the_faces_of_a_photo(detector):
 @needs_data
 @pytest.mark.parametrize("detect_size", [320, 640, None])
 def test_boxes_come_back_in_frame_pixels_at_any_detect_size(detector, detect_size):
-    img = cv2.imread(str(DATA / "dlib-faces-dev" / "images" / "2008_001009.jpg"))
-    faces = detector.detect(img, detect_size)
+    img = read_image(DATA / "dlib-faces-dev" / "images" / "2008_001009.jpg")
+    faces = detector.detect(img, detect_size, 0.2)
     big = cv2.resize(img, None, fx=2, fy=2)
-    faces2 = detector.detect(big, None if detect_size is None else detect_size * 2)
+    faces2 = detector.detect(big, None if detect_size is None else detect_size * 2, 0.2)
     assert len(faces) >= 2
     iou = iou_matrix(faces.xyxy, faces2.xyxy / 2)
     assert (iou.max(axis=1) > 0.75).all(), iou
@@ -118,7 +124,8 @@ def test_thorough_pass_covers_the_small_faces_the_fast_pass_misses(detector):
 
     img, valid = wider_crowd()
     assert len(valid) == 39 and all(b[3] - b[1] < 16 for b in valid)
-    fast, full = faces_covered(img, detector(img), valid), faces_covered(img, detector.detect_full(img), valid)
+    fast = faces_covered(img, passes.fast(detector, img, None, 0.2), valid)
+    full = faces_covered(img, passes.thorough(detector, img, None, 0.2), valid)
     assert fast <= 15 and full >= 33, (fast, full)
 
 
@@ -126,15 +133,9 @@ def test_thorough_pass_covers_the_small_faces_the_fast_pass_misses(detector):
 def test_a_lower_threshold_filtered_by_score_keeps_exactly_the_same_faces(detector):
     """What `livecam eval --sweep` relies on. Before decoding compared in float32 and NMS broke
     score ties by input order, 2 of 135 faces on this photo differed (bfloat16 rounds 0.2 up)."""
-    img = cv2.imread(str(DATA / "wider-val-dev" / "images" / "0_Parade_marchingband_1_172.jpg"))
-    old = detector.threshold
-    try:
-        detector.threshold = 0.2
-        high = detector.detect_full(img)
-        detector.threshold = 0.1
-        low = detector.detect_full(img)
-    finally:
-        detector.threshold = old
+    img = read_image(DATA / "wider-val-dev" / "images" / "0_Parade_marchingband_1_172.jpg")
+    high = passes.thorough(detector, img, None, 0.2)
+    low = passes.thorough(detector, img, None, 0.1)
     low = low[low.score > 0.2]
     assert len(high) > 100
     order = lambda f: np.lexsort((f.xyxy[:, 1], f.xyxy[:, 0], f.score))  # noqa: E731

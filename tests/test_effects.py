@@ -7,6 +7,7 @@ import pytest
 from livecam import effects
 from livecam.effects import Effect, EffectParams, Shape
 from livecam.faces import Faces
+from livecam.media import read_image
 from tests.conftest import DATA, load_boxes, needs_data
 
 PHOTO = "images/2008_001322.jpg"  # dlib-faces-dev: three faces, 63..90 px
@@ -14,7 +15,7 @@ PHOTO = "images/2008_001322.jpg"  # dlib-faces-dev: three faces, 63..90 px
 
 @pytest.fixture(scope="module")
 def photo():
-    img = cv2.imread(str(DATA / "dlib-faces-dev" / PHOTO))
+    img = read_image(DATA / "dlib-faces-dev" / PHOTO)
     return img, Faces(load_boxes("dlib-faces-dev")[PHOTO], np.ones(3))
 
 

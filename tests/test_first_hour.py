@@ -155,6 +155,7 @@ def _read_until_damaged(path: Path) -> tuple[list[np.ndarray], list[float]]:
             for packet in c.demux(s):
                 for f in packet.decode():
                     frames.append(f.to_ndarray(format="bgr24"))
+                    assert f.pts is not None and s.time_base is not None, "a decoded frame without a timestamp"
                     ts.append(float(f.pts * s.time_base))
         except av.error.InvalidDataError:  # the fragment being written when the process was killed
             pass

@@ -8,6 +8,7 @@ import pytest
 from livecam.faces import Faces
 from livecam.hindsight import Hindsight, HindsightParams
 from livecam.tracker import FaceTracker, TrackerParams
+from tests.helpers import FakeModel
 
 FPS = 30.0
 
@@ -118,13 +119,14 @@ def _late_face_frames(n: int = 60, appears: int = 10) -> list[np.ndarray]:
     return frames
 
 
-class LateDetector:
+class LateDetector(FakeModel):
     """Finds the face only from frame ``found`` on (a face entering at a low score, say)."""
 
     def __init__(self, found: int):
+        super().__init__()
         self.found = found
 
-    def __call__(self, frame: np.ndarray) -> Faces:
+    def find(self, frame: np.ndarray) -> Faces:
         if int(frame[0, 0, 0]) >= self.found:
             return Faces(np.array([[140, 60, 180, 100]], np.float32), np.array([0.9]))
         return Faces.empty()

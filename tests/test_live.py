@@ -14,10 +14,11 @@ from livecam import bench, live, replay
 from livecam.effects import Effect
 from livecam.errors import ModelError
 from livecam.faces import Faces
+from livecam.media import read_image
 from livecam.settings import Settings
 from livecam.sources import ReplaySource
 from tests.conftest import DATA, HAVE_DATA, box_coverage, is_magenta, needs_data
-from tests.helpers import ytf_tracks
+from tests.helpers import FakeModel, ytf_tracks
 from tests.test_effects import retained_detail
 
 replay.register()
@@ -25,7 +26,7 @@ replay.register()
 
 def _ytf(clip):
     track = ytf_tracks()[clip]
-    return [cv2.imread(str(DATA / "ytf-clips-dev" / t["frame"])) for t in track], track
+    return [read_image(DATA / "ytf-clips-dev" / t["frame"]) for t in track], track
 
 
 def _run(frames, settings, seconds=None, make_detector=None, fps=25.0, commands=(), source=None, open_source=None,
@@ -35,7 +36,7 @@ def _run(frames, settings, seconds=None, make_detector=None, fps=25.0, commands=
     ``warm``: load the detector before the replay starts (as if livecam had been running)."""
     replay.RecordingBackend.instances.clear()
     src = source or ReplaySource(frames, fps, loop=loop)
-    reports = []
+    reports: list[live.FrameReport] = []
     pipe = replay.replay_pipeline(settings, src, reports.append, make_detector=make_detector, open_source=open_source,
                                  warm=warm)
     backend = replay.RecordingBackend.instances[-1]
@@ -99,33 +100,34 @@ def test_labelled_face_covered_in_every_frame_sent(clip):
         assert anonymized >= 0.75 * len(reports), "should be anonymizing (not failing closed) most of the time"
 
 
-class Raising:
+class Raising(FakeModel):
     def __init__(self, fail_first=10 ** 9):
-        self.calls, self.fail_first = 0, fail_first
+        super().__init__()
+        self.fail_first = fail_first
 
-    def __call__(self, frame):
-        self.calls += 1
+    def find(self, frame):
         if self.calls <= self.fail_first:
             raise RuntimeError("CUDA error: an illegal memory access")
         return Faces.empty()
 
 
-class Hanging:
+class Hanging(FakeModel):
     def __init__(self, ok_calls=3):
-        self.calls, self.ok_calls, self.release = 0, ok_calls, threading.Event()
+        super().__init__()
+        self.ok_calls, self.release = ok_calls, threading.Event()
 
-    def __call__(self, frame):
-        self.calls += 1
+    def find(self, frame):
         if self.calls > self.ok_calls:
             self.release.wait()
         return Faces.empty()
 
 
-class Slow:
+class Slow(FakeModel):
     def __init__(self, seconds):
+        super().__init__()
         self.seconds = seconds
 
-    def __call__(self, frame):
+    def find(self, frame):
         time.sleep(self.seconds)
         return Faces.empty()
 
@@ -331,4 +333,5 @@ def test_settings_sent_to_a_running_pipeline_apply_or_are_refused():
     backend, reports, pipe = _run(frames, Settings(), commands=cmds, seconds=1.0, loop=True)
     assert pipe.settings.threshold == 0.9 and pipe.settings.effect is Effect.PIXELATE
     assert pipe.settings.detect_size is None, "detect_size only changes at start: refused"
-    assert pipe._worker.detector.threshold == pytest.approx(0.45) and pipe._scene.tracker.params.start_score == 0.9
+    assert pipe._worker.policy.detector_threshold == pytest.approx(0.45)
+    assert pipe._scene.tracker.params.start_score == 0.9

@@ -22,7 +22,7 @@ def texture(seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     noise = rng.integers(0, 256, (H + 200, W + 400), np.uint8)
     img = cv2.GaussianBlur(noise, (0, 0), 3)
-    img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX)
+    img = cv2.normalize(img, np.zeros_like(img), 0, 255, cv2.NORM_MINMAX)
     return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
 
 
@@ -74,7 +74,7 @@ def test_a_cut_drops_older_detections_and_the_scene_starts_afresh(picture):
     assert sc.see(2, crop(other, 200)), "another picture is a cut"
     assert sc.epoch == 2 and not sc.det_in_scene
     assert len(sc.faces(2, 2 / 30)) == 0, "nothing from the old scene is shown as a face of the new one"
-    assert judge(sc, 2, 2 / 30, stale_ms=500).startswith("scene change")
+    assert str(judge(sc, 2, 2 / 30, stale_ms=500)).startswith("scene change")
     assert not sc.detected(1, face_at(-8), 1 / 30), "a detection of the picture before the cut is dropped"
     assert sc.det_seq == 0
     assert sc.detected(2, face_at(50), 2 / 30)
@@ -117,5 +117,5 @@ def test_the_gate_distrusts_a_stale_detection(picture):
         sc.see(seq, crop(picture, 200))
     sc.detected(0, face_at(0), 0.0)
     assert judge(sc, 10, 10 / 30, stale_ms=500) is None
-    assert judge(sc, 29, 29 / 30, stale_ms=500).startswith("face detection stalled")
-    assert judge(sc, 29, 29 / 30, stale_ms=500, detector_error="boom").startswith("face detector failed")
+    assert str(judge(sc, 29, 29 / 30, stale_ms=500)).startswith("face detection stalled")
+    assert str(judge(sc, 29, 29 / 30, stale_ms=500, detector_error="boom")).startswith("face detector failed")

@@ -36,7 +36,7 @@ def _start(settings, frames):
     replay.register()
     replay.RecordingBackend.instances.clear()
     src = ReplaySource(frames, 25.0, loop=True)
-    reports = []
+    reports: list[live.FrameReport] = []
     sink = live.open_sinks(settings, src.width, src.height, 25.0, vcam_backend=replay.BACKEND)
     backend = replay.RecordingBackend.instances[-1]
     backend.keep = True
@@ -246,7 +246,7 @@ def _icon_color(env, tmp_path, name):
     found = {}
     for mode, rgb in STATE_COLORS.items():
         found[mode] = int((np.abs(img - np.array(rgb)).max(axis=2) <= 12).sum())
-    return max(found, key=found.get), found
+    return max(found, key=found.__getitem__), found
 
 
 def _wait_for_color(env, tmp_path, mode, timeout=40):
@@ -410,14 +410,14 @@ def test_presenter_mode_on_a_real_two_person_clip():
     """Intel head-pose clip, two people: the bigger, more central face (right) becomes the main
     face and stays visible in every frame after it is chosen; the other stays covered."""
     from livecam import media
-    from livecam.detectors import load_detector
+    from livecam.detectors import load_detector, passes
 
     clip = [f for f, _ in media.iter_video(DATA / "clips" / "head-pose-face-detection-female-and-male.gif")]
     # forwards then backwards: a looped GIF jumps at its end, which no camera does (the jump leaves
     # the bystander's old track coasting across the presenter for a few frames, rightly covered)
     frames = clip + clip[-2:0:-1]
     det = load_detector(device="cpu")
-    truth = [det.detect_full(f) for f in frames]  # both faces, found at full effort on every frame
+    truth = [passes.thorough(det, f, None, 0.2) for f in frames]  # both faces, found at full effort on every frame
     pipe, backend, reports = _start(Settings(effect=Effect.SOLID, color=(255, 0, 255), presenter=True), frames)
     time.sleep(6)
     pipe.stop()

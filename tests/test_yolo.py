@@ -3,11 +3,11 @@ YOLOv8/YOLO11 layout (built here from it), on real faces."""
 
 from __future__ import annotations
 
-import cv2
 import pytest
 
-from livecam.detectors import load_detector
+from livecam.detectors import load_detector, passes
 from livecam.errors import ModelError
+from livecam.media import read_image
 from livecam.tracker import iou_matrix
 from tests.conftest import DATA, SHARED, box_coverage, is_magenta, load_boxes, needs_data
 from tests.helpers import faces_covered, livecam, wider_crowd
@@ -53,7 +53,7 @@ def _v8_layout_from(v5_path, out_path, keypoints=False):
 
 @pytest.fixture(scope="module")
 def photo():
-    return cv2.imread(str(DATA / "dlib-faces-dev" / PHOTO)), load_boxes("dlib-faces-dev")[PHOTO]
+    return read_image(DATA / "dlib-faces-dev" / PHOTO), load_boxes("dlib-faces-dev")[PHOTO]
 
 
 @needs_data
@@ -61,8 +61,8 @@ def photo():
 def test_yolo_layouts_find_the_real_faces(tmp_path, photo, layout):
     img, truth = photo
     path = YOLO5 if layout == "v5" else _v8_layout_from(YOLO5, tmp_path / "v8face_320x320.onnx", keypoints=layout.endswith("points"))
-    det = load_detector(path, device="cpu", threshold=0.3)
-    faces = det(img)
+    det = load_detector(path, device="cpu")
+    faces = det.detect(img, None, 0.3)
     assert len(faces) == 3
     assert (iou_matrix(truth, faces.xyxy).max(axis=1) > 0.4).all()
 
@@ -73,7 +73,7 @@ def test_anonymize_with_a_yolo_model_covers_every_dlib_face(tmp_path):
                 "--effect", "solid", "--color", "magenta")
     assert r.returncode == 0, r.stderr
     for name, boxes in load_boxes("dlib-faces-dev").items():
-        covered = is_magenta(cv2.imread(str(tmp_path / "images" / name.split("/")[-1])))
+        covered = is_magenta(read_image(tmp_path / "images" / name.split("/")[-1]))
         for b in boxes:
             assert box_coverage(covered, b) >= 0.7, (name, b)
 
@@ -107,20 +107,18 @@ def test_yolo_thorough_pass_tiles_the_frame_for_small_faces():
     img, valid = wider_crowd()
     det = load_detector(YOLO5, device="cpu")
     assert len(valid) == 39
-    assert faces_covered(img, det(img), valid) <= 5
-    assert faces_covered(img, det.detect_full(img), valid) >= 33  # 38 measured
+    assert faces_covered(img, passes.fast(det, img, None, 0.2), valid) <= 5
+    assert faces_covered(img, passes.thorough(det, img, None, 0.2), valid) >= 33  # 38 measured
 
 
 @needs_data
 def test_yolo_live_tiles_sweep_the_frame_round_robin():
     """The live path's small-face sweep with a YOLO model: one 320 px tile per detection; over one
     sweep the union covers what the thorough pass covers."""
-    from livecam.detectors.tiling import merge, tile_windows
-
     img, valid = wider_crowd()
     det = load_detector(YOLO5, device="cpu")
-    n = len(tile_windows(img.shape[1], img.shape[0], 1.0, (320, 320)))
-    sweep = [det.detect_with_tile(img, k) for k in range(n)]
+    n = len(passes.tile_windows(img.shape[1], img.shape[0], 1.0, (320, 320)))
+    sweep = [passes.with_tile(det, img, None, 0.2, k) for k in range(n)]
     assert n == 12
     assert faces_covered(img, sweep[0], valid) <= 10  # a single tile sees a corner of the crowd (1 measured)
-    assert faces_covered(img, merge(sweep), valid) >= 33  # 38 measured
+    assert faces_covered(img, passes.merge(sweep), valid) >= 33  # 38 measured

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from livecam import settings as settings_mod
+from livecam.mailbox import Mailbox
 from livecam.errors import LivecamError
 from livecam.live import LivePipeline, Mode, Status, set_values
 from livecam.settings import TRAY_KEYS, Settings
@@ -53,8 +54,9 @@ class TrayApp:
         self._last_mode: Mode | None = None
         self._last_settings = pipeline.settings
         self.notifications: list[str] = []
-        self._mail: tuple[Status, Settings] | None = None
-        self._mail_ready = threading.Event()
+        self._mail: Mailbox[tuple[Status, Settings]] = Mailbox()  # the newest snapshot not applied yet
+        self._sent: tuple[Status, Settings] | None = None  # the newest snapshot left, and the newest applied
+        self._done: tuple[Status, Settings] | None = None
         self._closing = False
         self._quit_lock = threading.Lock()
         self.signal_handler: Callable | None = None  # set by _quit_on_signals
@@ -99,33 +101,31 @@ class TrayApp:
                 return
             self._closing = True
         self.pipeline.stop()
-        self._mail_ready.set()
+        self._mail.close()
         if self._icon is not None:
             self._icon.stop()
 
     # -- pipeline -> tray -----------------------------------------------------------------
     def _on_change(self, status: Status, settings: Settings) -> None:
         """Called in the pipeline thread: leave the newest snapshot, never block."""
-        self._mail = (status, settings)
-        self._mail_ready.set()
+        self._sent = (status, settings)
+        self._mail.put(self._sent)
 
     def _update_loop(self) -> None:
         while True:
-            self._mail_ready.wait()
-            self._mail_ready.clear()
-            if self._closing:
+            mail = self._mail.take()
+            if mail is None or self._closing:
                 return
-            mail, self._mail = self._mail, None
-            if mail is not None:
-                try:
-                    self._apply(*mail)
-                except Exception:  # a desktop hiccup must not end the tray
-                    log.exception("tray update failed")
+            try:
+                self._apply(*mail)
+            except Exception:  # a desktop hiccup must not end the tray
+                log.exception("tray update failed")
+            self._done = mail
 
     def flush(self, timeout: float = 2.0) -> None:
         """Wait until the newest snapshot has been applied (for tests)."""
         end = time.monotonic() + timeout
-        while (self._mail is not None or self._mail_ready.is_set()) and time.monotonic() < end:
+        while self._done is not self._sent and not self._closing and time.monotonic() < end:
             time.sleep(0.02)
 
     def _apply(self, status: Status, settings: Settings) -> None:
@@ -239,6 +239,5 @@ class TrayApp:
         """pystray's setup callback (its own thread): show the icon, then bring it up to date."""
         backend.on_shown(icon, self._can_notify, self.signal_handler)
         self._shown.set()
-        if self._mail is None and self._last_applied is not None:
-            self._mail = self._last_applied
-        self._mail_ready.set()
+        if self._sent is not None:  # again, unless a newer one is waiting
+            self._mail.put_if_empty(self._sent)

@@ -1,6 +1,7 @@
 """Face detectors. Only this package imports torch.
 
-A detector is any callable ``(frame_bgr: uint8 HxWx3) -> Faces`` (see ``Detector``).
+A detector runs one model on one frame at one width (see ``Detector``); the passes built over it are
+in ``passes``.
 ``load_detector`` builds the right one from a model path (or the bundled CenterFace).
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -17,76 +18,40 @@ from livecam.faces import Faces
 
 @runtime_checkable
 class Detector(Protocol):
-    """Finds faces in a BGR ``uint8 (H, W, 3)`` frame; boxes are in that frame's pixels.
+    """A face model: faces in a BGR ``uint8 (H, W, 3)`` frame, boxes in that frame's pixels.
 
-    The whole contract the engine and the live path use; nothing else is probed.
+    The whole seam: the passes (``livecam.detectors.passes``) are built over it, the width and the
+    threshold are the caller's (``livecam.engine.DetectionPolicy``), never written into the model.
     """
 
-    threshold: float
-    """Score a box needs; may be changed between calls (the live path does, from the tray)."""
-    detect_size: int | None
-    """Input width of the fast pass; ``None`` = the frame's own. Set by the live path's timing."""
     @property
     def input_size(self) -> int | None:
-        """The one input size a model takes (fixed-size exports), or ``None`` when ``detect_size`` is free."""
+        """The one square input size the model takes (fixed-size exports), or ``None``: any width."""
         ...
 
     @property
     def on_gpu(self) -> bool:
         ...
 
-    def __call__(self, frame_bgr: np.ndarray) -> Faces:
-        """The fast pass."""
-        ...
-
-    def detect_full(self, frame_bgr: np.ndarray) -> Faces:
-        """The thorough pass (small and large faces): files every ``small_faces_s``, photos always."""
-        ...
-
-    def detect_with_tile(self, frame_bgr: np.ndarray, k: int) -> Faces:
-        """Live: the fast pass plus the ``k``-th small-face tile, round robin."""
+    def detect(self, frame_bgr: np.ndarray, width: int | None, threshold: float) -> Faces:
+        """Faces scoring above ``threshold``, the frame resized to ``width`` pixels wide (``None``: its
+        own width, at most ``torchrun.AUTO_DETECT_WIDTH``; a fixed-size model fits it to its input)."""
         ...
 
 
-class CallableDetector:
-    """A ``Detector`` made of one function (the fast pass serves as every pass); for tests and tools."""
-
-    input_size: int | None = None
-    on_gpu = False
-
-    def __init__(self, fn: Callable[[np.ndarray], Faces], threshold: float = 0.0):
-        self._fn = fn
-        self.threshold = threshold
-        self.detect_size: int | None = None
-
-    def __call__(self, frame_bgr: np.ndarray) -> Faces:
-        return self._fn(frame_bgr)
-
-    def detect_full(self, frame_bgr: np.ndarray) -> Faces:
-        return self._fn(frame_bgr)
-
-    def detect_with_tile(self, frame_bgr: np.ndarray, k: int) -> Faces:
-        return self._fn(frame_bgr)
-
-
-def as_detector(obj: Detector | Callable[[np.ndarray], Faces]) -> Detector:
-    """``obj`` if it is a whole ``Detector``, else a plain function wrapped as one."""
-    return obj if isinstance(obj, Detector) else CallableDetector(obj)
-
-
-def load_detector(model: str | Path | None = None, *, device: str = "auto", detect_size: int | None = None,
-                  threshold: float = 0.2) -> Detector:
-    """Build a detector. ``model=None`` is the bundled CenterFace; an ``.onnx`` path is a YOLO face model."""
+def load_detector(model: str | Path | None = None, *, device: str = "auto", input_size: int | None = None) -> Detector:
+    """Build a detector. ``model=None`` is the bundled CenterFace; an ``.onnx`` path is a YOLO face model
+    (``input_size``: its input for a model exported without a fixed one)."""
     from livecam.detectors.torchrun import resolve_device
 
     dev = resolve_device(device)
     if model is None or str(model) == "centerface":
         from livecam.detectors.centerface import CenterFaceDetector
 
-        return CenterFaceDetector(device=dev, detect_size=detect_size, threshold=threshold)
+        return CenterFaceDetector(device=dev)
     from livecam.detectors.yolo import YoloFaceDetector
 
-    return YoloFaceDetector(Path(model), device=dev, detect_size=detect_size, threshold=threshold)
+    return YoloFaceDetector(Path(model), device=dev, input_size=input_size)
 
 
 def set_cpu_threads(n: int) -> None:

@@ -22,7 +22,6 @@ from torch import nn
 
 from livecam.errors import ModelError
 from livecam.faces import Faces
-from livecam.detectors.tiling import TILE_UPSCALE, detect_in_window, merge, tile_windows, whole_plus_tile
 from livecam.detectors.torchrun import Letterbox, TensorFeeder, cache_dir, nms, plan_input, prepare_module
 
 log = logging.getLogger(__name__)
@@ -210,65 +209,24 @@ def decode(heatmap: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, box
     return Faces(xyxy[keep].cpu().numpy(), score[keep].cpu().numpy()).scaled(1 / box.scale_x, 1 / box.scale_y)
 
 
-TILE = (1024, 576)  # the largest input this CPU runs at full speed (see AUTO_DETECT_WIDTH)
-LIVE_TILE = (768, 432)  # live path: one tile per detection; 4 cover 720p (6 for 1080p) at half the cost of TILE
-
-
 class CenterFaceDetector:
     """``Detector`` running CenterFace with PyTorch on ``device`` (fp16 on CUDA, fp32 channels_last on CPU).
 
-    ``detect_size`` is the network input width (the frame is resized to it, keeping the aspect
-    ratio, then padded to a multiple of 32); ``None`` runs at the frame's own size.
+    ``detect``'s ``width`` is the network input width (the frame is resized to it, keeping the aspect
+    ratio, then padded to a multiple of 32); ``None`` runs at the frame's own size, capped.
     """
 
-    def __init__(self, device: torch.device, detect_size: int | None = None, threshold: float = 0.2,
-                 onnx_path: Path | None = None, precision: str = "auto"):
+    input_size: int | None = None  # any width: chosen by the caller
+
+    def __init__(self, device: torch.device, onnx_path: Path | None = None, precision: str = "auto"):
         self.device = device
         self.on_gpu = device.type == "cuda"
-        self.detect_size = detect_size
-        self.input_size: int | None = None  # any size: detect_size is chosen by the caller
-        self.threshold = threshold
         self.net, self.dtype = prepare_module(load_centerface(onnx_path), device, precision)
         self.feed = TensorFeeder(device, self.dtype, rgb=True)
 
-    def __call__(self, frame_bgr: np.ndarray) -> Faces:
-        return self.detect(frame_bgr, self.detect_size)
-
-    def detect_full(self, frame_bgr: np.ndarray) -> Faces:
-        """The thorough pass: the fast pass, plus a half-size pass (large faces) and tiles at
-        full resolution or 1.5x (small faces, down to ~10 px), merged with NMS. 3-6x the fast pass's time."""
-        h, w = frame_bgr.shape[:2]
-        parts = [self.detect(frame_bgr, self.detect_size)]
-        if w >= 320:
-            parts.append(self.detect(frame_bgr, max(160, w // 2)))
-        scale = self.tile_scale(w, h)
-        parts += [self.detect_tile(frame_bgr, scale, win) for win in tile_windows(w, h, scale, TILE)]
-        return merge(parts)
-
-    def tile_scale(self, w: int, h: int) -> float:
-        """Tiles run at full resolution, or at 1.5x when the fast pass already ran near full size.
-
-        1.5x rather than 2x: on the WIDER dev photos it covers as many easy/medium faces and all but
-        1 point of the rest (86.4% vs 87.4% of all faces) in ~60% of the tile time (tiles cover 2.25x
-        the frame's pixels instead of 4x)."""
-        return 1.0 if w >= 1.5 * plan_input(w, h, self.detect_size).width else TILE_UPSCALE
-
-    def detect_with_tile(self, frame_bgr: np.ndarray, k: int) -> Faces:
-        """The fast pass plus tile ``k`` (round robin) of the small-face tiling (``tiling.whole_plus_tile``)."""
-        scale = 1.0 if frame_bgr.shape[1] >= LIVE_TILE[0] else 2.0  # live: full resolution, small tiles: short cycles
-        return whole_plus_tile(self, self._detect_crop, frame_bgr, scale, LIVE_TILE, k)
-
-    def detect_tile(self, frame_bgr: np.ndarray, scale: float, win: tuple[int, int, int, int]) -> Faces:
-        """Faces in window ``win`` (x0, y0, x1, y1 in the frame scaled by ``scale``), in frame pixels."""
-        return detect_in_window(self._detect_crop, frame_bgr, scale, win)
-
-    def _detect_crop(self, crop: np.ndarray) -> Faces:
-        """A tile at its own size (no resize: the tiling already chose the scale)."""
-        return self.detect(crop, crop.shape[1])
-
     @torch.inference_mode()
-    def detect(self, frame_bgr: np.ndarray, detect_size: int | None) -> Faces:
+    def detect(self, frame_bgr: np.ndarray, width: int | None, threshold: float) -> Faces:
         h, w = frame_bgr.shape[:2]
-        box = plan_input(w, h, detect_size)
+        box = plan_input(w, h, width)
         hm, scale, offset, _ = self.net(self.feed(frame_bgr, box))
-        return decode(hm, scale, offset, box, self.threshold).clipped(w, h)
+        return decode(hm, scale, offset, box, threshold).clipped(w, h)

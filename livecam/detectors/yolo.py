@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from livecam.detectors.tiling import TILE_UPSCALE, detect_in_window, merge, tile_windows, whole_plus_tile
 from livecam.detectors.torchrun import Letterbox, TensorFeeder, nms, prepare_module
 from livecam.errors import ModelError
 from livecam.faces import Faces
@@ -87,48 +86,28 @@ def decode(out: torch.Tensor, box: Letterbox, threshold: float, nms_iou: float =
 
 
 class YoloFaceDetector:
-    """``Detector`` for a YOLO face model in ONNX, run by PyTorch."""
+    """``Detector`` for a YOLO face model in ONNX, run by PyTorch: every frame is letterboxed into its
+    one square input (``input_size``), whatever width is asked for."""
 
-    def __init__(self, path: Path, device: torch.device, detect_size: int | None = None, threshold: float = 0.2):
+    def __init__(self, path: Path, device: torch.device, input_size: int | None = None):
         net, fixed = load_yolo(Path(path))
-        self.input_size = int(detect_size or fixed or 640)
-        if fixed and detect_size and detect_size != fixed:
+        if fixed and input_size and input_size != fixed:
             raise ModelError(f"{path}: this model takes {fixed}x{fixed} input only; drop --detect-size or use {fixed}")
-        self.input_size = int(np.ceil(self.input_size / 32) * 32)
+        self.input_size = int(np.ceil(int(input_size or fixed or 640) / 32) * 32)
         self.device = device
         self.on_gpu = device.type == "cuda"
-        self.detect_size: int | None = self.input_size  # fixed: the model's own input
-        self.threshold = threshold
         self.net, self.dtype = prepare_module(net, device, probe_hw=(self.input_size, self.input_size))
         self.feed = TensorFeeder(device, self.dtype, rgb=True)
         try:
-            self(np.zeros((self.input_size, self.input_size, 3), np.uint8))
+            self.detect(np.zeros((self.input_size, self.input_size, 3), np.uint8), None, 0.5)
         except ModelError:
             raise
         except Exception as e:  # a model that cannot run at this size
             raise ModelError(f"{path}: the model does not run at {self.input_size}x{self.input_size} ({e}); "
                              "try --detect-size with its training size") from None
 
-    def detect_full(self, frame_bgr: np.ndarray) -> Faces:
-        """The thorough pass: the whole frame plus square tiles of the model's input size over the
-        frame at full resolution (1.5x for frames under 1.5 inputs across), merged with NMS: the faces
-        that shrink below the model's reach when the whole frame is squeezed into its input."""
-        h, w = frame_bgr.shape[:2]
-        scale = self._tile_scale(w, h)
-        wins = tile_windows(w, h, scale, (self.input_size, self.input_size))
-        return merge([self(frame_bgr)] + [detect_in_window(self, frame_bgr, scale, win) for win in wins])
-
-    def detect_with_tile(self, frame_bgr: np.ndarray, k: int) -> Faces:
-        """Live: the whole-frame pass plus tile ``k`` of ``detect_full``'s tiling, round robin."""
-        h, w = frame_bgr.shape[:2]
-        n = self.input_size
-        return whole_plus_tile(self, self, frame_bgr, self._tile_scale(w, h), (n, n), k)
-
-    def _tile_scale(self, w: int, h: int) -> float:
-        return 1.0 if max(w, h) >= 1.5 * self.input_size else TILE_UPSCALE
-
     @torch.inference_mode()
-    def __call__(self, frame_bgr: np.ndarray) -> Faces:
+    def detect(self, frame_bgr: np.ndarray, width: int | None, threshold: float) -> Faces:
         h, w = frame_bgr.shape[:2]
         s = self.input_size / max(w, h)
         box = Letterbox(round(w * s) / w, round(h * s) / h, self.input_size, self.input_size)
@@ -136,4 +115,4 @@ class YoloFaceDetector:
         out = self.net(x)
         if isinstance(out, (list, tuple)):
             out = out[0]
-        return decode(out, box, self.threshold).clipped(w, h)
+        return decode(out, box, threshold).clipped(w, h)

@@ -13,7 +13,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from livecam import effects, engine
+from livecam import effects
+from livecam.engine import DetectionPolicy
 from livecam.errors import LivecamError
 from livecam.faces import Faces
 from livecam.live.commands import STOP, Command, FrameReport, Mode, Status, reason_kind
@@ -52,7 +53,7 @@ class LivePipeline:
         self._on_frame = on_frame
         self._commands: queue.Queue[Command] = queue.Queue()
         self._listeners: list[Callable[[Status, Settings], None]] = []
-        self._scene = SceneTracker(engine.tracker_params(settings.threshold))
+        self._scene = SceneTracker(DetectionPolicy.from_settings(settings).tracker_params())
         # frames waiting to leave (``settings.delay_s``): (capture, frame on the output grid)
         self._window: Hindsight[tuple[Captured, np.ndarray]] = Hindsight()
         self._applied: deque[tuple[int, int, float]] = deque(maxlen=128)  # (scene, frame seq, t) per detection
@@ -126,7 +127,6 @@ class LivePipeline:
             self._done.set()
 
     def _loop(self) -> None:
-        last_seq = 0
         last_frame: np.ndarray | None = None
         last_capture = self._clock()
         last_sent = 0.0
@@ -138,10 +138,10 @@ class LivePipeline:
             oldest = self._window.oldest
             wait = interval if oldest is None else min(interval, max(0.0, oldest.t + self._settings.delay_s -
                                                                          self._clock()))
-            cap = self._grabber.latest(last_seq, timeout=wait)
+            cap = self._grabber.latest(timeout=wait)
             self._take_results()
             if cap is not None:
-                last_seq, last_capture = cap.seq, cap.t
+                last_capture = cap.t
                 frame = self._follow(cap)
                 new_scene = self._scene.epoch == cap.seq
                 self._worker.offer(cap if frame is cap.frame else replace(cap, frame=frame), urgent=new_scene)
@@ -236,8 +236,8 @@ class LivePipeline:
                 log.warning("ignored %s: %s only change when livecam starts", cmd.name, ", ".join(fixed))
                 continue
             if new.threshold != self._settings.threshold:
-                self._scene.set_start_score(new.threshold)
-                self._worker.set_threshold(engine.continue_threshold(new.threshold))
+                self._scene.set_params(DetectionPolicy.from_settings(new).tracker_params())
+                self._worker.set_threshold(new.threshold)
             self._settings = new
             changed = True
             log.info("%s", cmd.name)

@@ -6,13 +6,15 @@ import logging
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
-from livecam.detectors import CallableDetector, Detector, as_detector
+from livecam.detectors import Detector
+from livecam.engine import DetectionPolicy
 from livecam.faces import Faces
+from livecam.mailbox import Mailbox
 from livecam.settings import Settings
 from livecam.sources import Captured
 
@@ -109,19 +111,19 @@ class DetectionWorker:
         self._make = make_detector
         self._detect_hz = settings.detect_hz
         self._min_interval = 1.0 / settings.detect_hz if settings.detect_hz else 0.0
-        self._full_every = settings.small_faces_s
-        self._fixed_size = settings.detect_size
+        self.policy = DetectionPolicy.from_settings(settings)
+        """What each detection runs; its width follows the load, its threshold the user (``set_threshold``).
+        Read by other threads, replaced (never changed) by the detection thread."""
         self._budget_ms = budget_ms
         self._clock = clock
         self._cond = threading.Condition()
         self._pending: Captured | None = None
         self._urgent = False  # the pending frame starts a new scene: detect it now, fast pass only
-        self._threshold: float | None = None  # a new detector threshold to apply before the next detection
+        self._threshold: Mailbox[float] = Mailbox()  # a new user threshold to apply before the next detection
         self._results: list[DetResult] = []
         self._stop = threading.Event()
         self.load_error: str | None = None
         self.ready = False
-        self.detect_size: int | None = None
         self.detector: Detector | None = None
         self.governor: LoadGovernor | None = None  # automatic width only: follows the load
         self._stale_ms = settings.stale_ms
@@ -145,9 +147,14 @@ class DetectionWorker:
             out, self._results = self._results, []
         return out
 
+    @property
+    def detect_size(self) -> int | None:
+        """The fast pass's width now (``None``: automatic, or not chosen yet)."""
+        return self.policy.width
+
     def set_threshold(self, threshold: float) -> None:
-        """The detector's score threshold from its next detection on (applied in the detection thread)."""
-        self._threshold = threshold
+        """The user's threshold from the next detection on (applied in the detection thread)."""
+        self._threshold.put(threshold)
 
     def stop(self, join_s: float = 5.0) -> None:
         """Stop after the current detection; waits up to ``join_s`` (a hung detector is left behind)."""
@@ -161,7 +168,7 @@ class DetectionWorker:
         """Load the model and choose the detector width now, in the caller's thread (before ``start``);
         the caller's thread gets the detection thread's CPU thread count, so the timing matches."""
         _use_live_cpu_threads()
-        self.detector = det = as_detector(self._make())
+        self.detector = det = self._make()
         self._choose_size(det, sample)
         self.ready = True
 
@@ -176,7 +183,7 @@ class DetectionWorker:
             _lower_priority(DETECT_NICENESS)
         _use_live_cpu_threads()
         try:
-            det = self.detector if self.detector is not None else as_detector(self._make())
+            det = self.detector if self.detector is not None else self._make()
             self.detector = det
         except Exception as e:  # the pipeline fails closed and says why
             self.load_error = str(e) or type(e).__name__
@@ -207,16 +214,14 @@ class DetectionWorker:
                     urgent, self._urgent = self._urgent, False
                 wait = last_start + self._min_interval - self._clock()
             last_start = self._clock()
-            if self._threshold is not None:
-                det.threshold, self._threshold = self._threshold, None
+            if (threshold := self._threshold.take(0)) is not None:
+                self.policy = replace(self.policy, threshold=threshold)
             t0 = time.perf_counter()
             try:
                 n += 1
-                if self._full_every > 0 and not urgent and self._tile_every and n % self._tile_every == 0:
-                    faces = det.detect_with_tile(cap.frame, tile)  # fast pass + one small-face tile, round robin
-                    tile += 1
-                else:
-                    faces = det(cap.frame)
+                with_tile = not urgent and self._tile_every and n % self._tile_every == 0
+                faces = self.policy.live(det, cap.frame, tile if with_tile else None)  # a tile: round robin
+                tile += bool(with_tile)
                 error = None
             except Exception as e:  # reported to the pipeline, which fails closed
                 faces, error = None, f"{type(e).__name__}: {e}"
@@ -224,9 +229,9 @@ class DetectionWorker:
             with self._cond:
                 self._results.append(DetResult(cap.seq, cap.t, faces, error, ms))
             if error is None:
-                self._follow_load(det, ms, urgent)
+                self._follow_load(ms, urgent)
 
-    def _follow_load(self, det: Detector, ms: float, urgent: bool) -> None:
+    def _follow_load(self, ms: float, urgent: bool) -> None:
         """Step detection down (or back up) when detections no longer fit the stale limit: the
         machine's load changed since start-up."""
         if self.governor is None or urgent:  # an urgent detection skips the tile: not comparable
@@ -235,7 +240,7 @@ class DetectionWorker:
         level = self.governor.record(ms, self._clock())
         if level is None:
             return
-        det.detect_size = self.detect_size = level.width
+        self.policy = replace(self.policy, width=level.width)
         self._tile_every = level.tile_every
         tiles = {0: "no small-face tile", 1: "a small-face tile each"}.get(level.tile_every,
                                                                           f"a small-face tile every {level.tile_every}")
@@ -247,35 +252,31 @@ class DetectionWorker:
     def _choose_size(self, det: Detector, frame: np.ndarray) -> None:
         """Pick the detector width from measured times, unless the user set one."""
         if det.input_size:  # a model with one fixed input size (YOLO exports): nothing to choose
-            self.detect_size = det.input_size
+            self.policy = replace(self.policy, width=det.input_size)
             return
-        if isinstance(det, CallableDetector):  # a plain function: no size to choose
-            return
-        if self._fixed_size:
-            det.detect_size = self.detect_size = self._fixed_size
+        if self.policy.width:  # the user's
             return
         width = frame.shape[1]
         allowed = sorted({min(width, s) for s in AUTO_SIZES}, reverse=True)
         candidates = [s for s in allowed if s >= min(START_MIN, allowed[0])]
         budget = self._budget_ms if self._budget_ms is not None else _default_budget_ms(det)
-        if self._full_every > 0:
+        if self.policy.small_faces_s > 0:
             budget *= 0.6  # each detection also runs one small-face tile
         chosen = candidates[-1]
         for size in candidates:
             if self._stop.is_set():
                 break
-            det.detect_size = size
-            det(frame)  # warm-up at this size
+            det.detect(frame, size, self.policy.detector_threshold)  # warm-up at this size
             t0 = time.perf_counter()
             for _ in range(2):
-                det(frame)
+                det.detect(frame, size, self.policy.detector_threshold)
             ms = (time.perf_counter() - t0) * 500
             log.debug("detector at width %d: %.1f ms", size, ms)
             if ms <= budget:
                 chosen = size
                 break
-        det.detect_size = self.detect_size = chosen
-        self.governor = LoadGovernor.for_stale_limit(load_levels(chosen, tuple(allowed), self._full_every > 0),
+        self.policy = replace(self.policy, width=chosen)
+        self.governor = LoadGovernor.for_stale_limit(load_levels(chosen, tuple(allowed), self.policy.small_faces_s > 0),
                                                      self._stale_ms)
         log.info("detector width %d px (chosen for <= %.0f ms per detection)", chosen, budget)
 

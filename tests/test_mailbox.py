@@ -1,0 +1,44 @@
+"""The one-slot handover used between livecam's threads: newest wins, nothing queues."""
+
+import threading
+import time
+
+from livecam.mailbox import Mailbox
+
+
+def test_the_newest_value_wins_and_taking_empties_the_slot():
+    box: Mailbox[int] = Mailbox()
+    for i in range(5):
+        box.put(i)
+    assert box.take(0) == 4
+    assert box.take(0) is None and box.empty
+
+
+def test_take_waits_for_a_value_from_another_thread_and_times_out_without_one():
+    box: Mailbox[str] = Mailbox()
+    threading.Timer(0.05, box.put, args=("frame",)).start()
+    assert box.take(timeout=10) == "frame"
+    t0 = time.monotonic()
+    assert box.take(timeout=0.05) is None
+    assert time.monotonic() - t0 >= 0.04
+
+
+def test_close_wakes_a_waiting_take_for_good_and_later_puts_are_ignored():
+    box: Mailbox[int] = Mailbox()
+    got: list = []
+    t = threading.Thread(target=lambda: got.append(box.take()))
+    t.start()
+    box.close()
+    t.join(10)
+    assert not t.is_alive() and got == [None]
+    box.put(1)
+    assert box.take() is None and box.closed
+
+
+def test_put_if_empty_never_replaces_a_newer_value():
+    box: Mailbox[int] = Mailbox()
+    box.put(2)
+    box.put_if_empty(1)
+    assert box.take(0) == 2
+    box.put_if_empty(1)
+    assert box.take(0) == 1
