@@ -96,6 +96,27 @@ def build_pan_clip(data: Path, size: tuple[int, int] = (640, 360), speed: int = 
     return PanClip(imgs, spans, boxes, valid, (w, h))
 
 
+@dataclass(frozen=True)
+class PanRow:
+    """One run of the pan test: face-frames covered (share), over-masked share, faces seen / never
+    covered, frames from a face's first appearance to its first cover (p50, p95, max), uncovered
+    face-frames after the first cover, wholly obscured share, covered share by face height, and the
+    covered share of faces >= 32 px once found; ``sent``: frames scored."""
+
+    run: str
+    face_frames: int
+    covered: float
+    over: float
+    faces: int
+    never: int
+    delay: tuple[float, float, float]
+    uncovered_after: int
+    obscured: float
+    by_height: dict[str, float]
+    found_32: float
+    sent: int
+
+
 @dataclass
 class PanScore:
     face_frames: int = 0
@@ -151,18 +172,20 @@ class PanScore:
             elif fid in self.first_cover:
                 self.uncovered_after += 1
 
-    def row(self, name: str, first_second: int = 0) -> dict:
+    def row(self, name: str) -> PanRow:
         delays = [self.first_cover[f] - s for f, s in self.first_seen.items() if f in self.first_cover]
-        return {
-            "run": name, "face_frames": self.face_frames, "covered": self.covered / max(1, self.face_frames),
-            "over": float(np.mean(self.over)) if self.over else 0.0,
-            "faces": len(self.first_seen), "never": len(self.first_seen) - len(self.first_cover),
-            "delay": (np.percentile(delays, 50), np.percentile(delays, 95), max(delays)) if delays else (0, 0, 0),
-            "uncovered_after": self.uncovered_after,
-            "obscured": self.obscured_frames / max(1, self.frames),
-            "by_height": {k: c / n for k, (n, c) in self.by_height.items()},
-            "found_32": self.found_share(32.0),
-        }
+        return PanRow(
+            run=name, face_frames=self.face_frames, covered=self.covered / max(1, self.face_frames),
+            over=float(np.mean(self.over)) if self.over else 0.0,
+            faces=len(self.first_seen), never=len(self.first_seen) - len(self.first_cover),
+            delay=((float(np.percentile(delays, 50)), float(np.percentile(delays, 95)), float(max(delays)))
+                   if delays else (0.0, 0.0, 0.0)),
+            uncovered_after=self.uncovered_after,
+            obscured=self.obscured_frames / max(1, self.frames),
+            by_height={k: c / n for k, (n, c) in self.by_height.items()},
+            found_32=self.found_share(32.0),
+            sent=self.frames,
+        )
 
     def found_share(self, min_height: float) -> float:
         """Face-frames covered, over the faces at least ``min_height`` px tall that are covered in at
@@ -171,7 +194,7 @@ class PanScore:
         return sum(pf[1] for pf in faces) / max(1, sum(pf[0] for pf in faces))
 
 
-def run_file(clip: PanClip, settings: Settings, fps: float) -> dict:
+def run_file(clip: PanClip, settings: Settings, fps: float) -> PanRow:
     from livecam.engine import make_anonymizer
 
     engine = make_anonymizer(settings)
@@ -189,7 +212,7 @@ def run_file(clip: PanClip, settings: Settings, fps: float) -> dict:
     return score.row(f"file mode (`livecam anonymize`, look-ahead {settings.lookahead_s:g} s)")
 
 
-def run_live(clip: PanClip, settings: Settings, fps: float) -> dict:
+def run_live(clip: PanClip, settings: Settings, fps: float) -> PanRow:
     """The live pipeline on the clip replayed in real time; frames sent before the first second are
     left out of the wholly-obscured share (the model's first detection)."""
     src = ReplaySource(clip, fps)
@@ -210,12 +233,10 @@ def run_live(clip: PanClip, settings: Settings, fps: float) -> dict:
             continue
         mask = None if r.obscured_all else effects.coverage_mask((clip.size[1], clip.size[0]), r.faces, params) > 0
         score.add(clip, r.index, mask)
-    row = score.row(f"live path (`livecam run`, clip as camera, delay {settings.delay_s:g} s)")
-    row["sent"] = score.frames
-    return row
+    return score.row(f"live path (`livecam run`, clip as camera, delay {settings.delay_s:g} s)")
 
 
-def format_rows(rows: list[dict], clip: PanClip, speed: int, fps: float) -> str:
+def format_rows(rows: Sequence[PanRow], clip: PanClip, speed: int, fps: float) -> str:
     w, h = clip.size
     lines = [f"moving camera: {w}x{h} window panning {speed} px/frame at {fps:g} fps across {len(clip.images)} photos "
              f"({len(clip)} frames)",
@@ -223,12 +244,12 @@ def format_rows(rows: list[dict], clip: PanClip, speed: int, fps: float) -> str:
              "| uncovered after first cover | faces >= 32 px found once: covered | wholly obscured frames |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        d = r["delay"]
-        lines.append(f"| {r['run']} | {r['covered']:.1%} ({r['face_frames']}) | {r['over']:.1%} | "
-                     f"{r['never']} / {r['faces']} | {d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} | {r['uncovered_after']} | "
-                     f"{r['found_32']:.1%} | {r['obscured']:.1%} |")
+        d = r.delay
+        lines.append(f"| {r.run} | {r.covered:.1%} ({r.face_frames}) | {r.over:.1%} | "
+                     f"{r.never} / {r.faces} | {d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} | {r.uncovered_after} | "
+                     f"{r.found_32:.1%} | {r.obscured:.1%} |")
     lines.append("\ncovered by face height: " + "; ".join(
-        f"{r['run'].split(' (')[0]}: " + ", ".join(f"{lb} {r['by_height'].get(lb, 0):.1%}" for _, _, lb in HEIGHT_BINS)
+        f"{r.run.split(' (')[0]}: " + ", ".join(f"{lb} {r.by_height.get(lb, 0):.1%}" for _, _, lb in HEIGHT_BINS)
         for r in rows))
     return "\n".join(lines)
 
@@ -236,7 +257,7 @@ def format_rows(rows: list[dict], clip: PanClip, speed: int, fps: float) -> str:
 def run_cli(settings: Settings, data: Path, size: tuple[int, int] = (640, 360), speed: int = 8, images: int = 20,
             fps: float = 30.0, modes: Sequence[str] = ("file", "live")) -> str:
     clip = build_pan_clip(Path(data), size, speed, images)
-    rows = []
+    rows: list[PanRow] = []
     if "file" in modes:
         rows.append(run_file(clip, settings, fps))
     if "live" in modes:

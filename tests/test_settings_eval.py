@@ -97,6 +97,22 @@ def test_eval_photos_prints_the_coverage_table():
 
 
 @needs_data
+def test_eval_clips_at_the_live_rate_and_the_pan_test_print_their_tables():
+    """End to end through the result records: the YouTube Faces clips with the live detection policy
+    at 10 Hz (609 face-frames, all covered when measured), and the pan test's file-mode row on one photo."""
+    clips = livecam("-q", "eval", DATA / "ytf-clips-dev", "--live-hz", "10")
+    assert clips.returncode == 0, clips.stderr
+    total = next(line for line in clips.stdout.splitlines() if line.startswith("| all |"))
+    assert total.split("|")[2].strip() == "609" and float(total.split("|")[3].strip(" %")) >= 99.0, total
+    assert "| Albert_Brooks0 | 217 |" in clips.stdout
+    pan = livecam("-q", "eval", DATA / "wider-val-dev", "--pan", "--pan-images", "1", "--pan-only", "file")
+    assert pan.returncode == 0, pan.stderr
+    row = next(line for line in pan.stdout.splitlines() if line.startswith("| file mode"))
+    assert float(row.split("|")[2].split("%")[0]) >= 95.0, row  # 100% measured
+    assert "covered by face height: file mode:" in pan.stdout
+
+
+@needs_data
 def test_eval_sweep_rows_match_runs_at_each_threshold():
     """The sweep detects once at the lowest threshold; its rows must equal separate runs."""
     sweep = livecam("-q", "eval", DATA / "dlib-faces-dev", "--sweep", "0.9,0.2")
