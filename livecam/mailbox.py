@@ -3,13 +3,14 @@
 ``put`` never blocks and replaces a value not taken yet (a camera frame the pipeline did not get to,
 a tray snapshot already out of date); ``take`` waits for a value and empties the slot; ``close``
 wakes every waiter for good. The capture thread -> pipeline, pipeline -> detection thread (its
-threshold), pipeline -> tray and pipeline -> preview window handovers are all this one rule.
+threshold, and the newest frame to detect), pipeline -> tray and pipeline -> preview window handovers are
+all this one rule.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Generic, TypeVar
+from typing import Callable, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -27,6 +28,15 @@ class Mailbox(Generic[T]):
             if self._closed:
                 return
             self._value, self._full = value, True
+            self._cond.notify_all()
+
+    def update(self, fn: Callable[[T | None], T]) -> None:
+        """Replace the value with ``fn(value waiting, or None)``, atomically: a newer value that must
+        keep something of the one it replaces (the detection thread's "a new scene starts here")."""
+        with self._cond:
+            if self._closed:
+                return
+            self._value, self._full = fn(self._value if self._full else None), True
             self._cond.notify_all()
 
     def put_if_empty(self, value: T) -> None:

@@ -42,3 +42,18 @@ def test_put_if_empty_never_replaces_a_newer_value():
     assert box.take(0) == 2
     box.put_if_empty(1)
     assert box.take(0) == 1
+
+
+def test_update_keeps_what_the_replaced_value_said():
+    """The detection thread's frame handover: a frame that starts a new scene is detected at once;
+    a newer frame replacing it before it was taken must keep that urgency."""
+    box: Mailbox[tuple[int, bool]] = Mailbox()
+
+    def offer(frame: int, urgent: bool) -> None:
+        box.update(lambda old: (frame, urgent or (old is not None and old[1])))
+
+    offer(1, True)
+    offer(2, False)
+    assert box.take(0) == (2, True)
+    offer(3, False)
+    assert box.take(0) == (3, False)

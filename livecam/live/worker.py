@@ -116,9 +116,10 @@ class DetectionWorker:
         Read by other threads, replaced (never changed) by the detection thread."""
         self._budget_ms = budget_ms
         self._clock = clock
-        self._cond = threading.Condition()
-        self._pending: Captured | None = None
-        self._urgent = False  # the pending frame starts a new scene: detect it now, fast pass only
+        # the newest frame not started yet, and whether a new scene starts with it (or with a frame
+        # it replaced): then it is detected at once, fast pass only
+        self._frames: Mailbox[tuple[Captured, bool]] = Mailbox()
+        self._lock = threading.Lock()  # guards _results
         self._threshold: Mailbox[float] = Mailbox()  # a new user threshold to apply before the next detection
         self._results: list[DetResult] = []
         self._stop = threading.Event()
@@ -137,13 +138,10 @@ class DetectionWorker:
     def offer(self, cap: Captured, urgent: bool = False) -> None:
         """``urgent``: the frame starts a new scene (the picture is obscured until it is detected), so
         it skips the rate limit and the small-face tile."""
-        with self._cond:
-            self._pending = cap  # replaces any older frame not started yet: newest wins
-            self._urgent = self._urgent or urgent
-            self._cond.notify()
+        self._frames.update(lambda old: (cap, urgent or (old is not None and old[1])))  # newest wins
 
     def results(self) -> list[DetResult]:
-        with self._cond:
+        with self._lock:
             out, self._results = self._results, []
         return out
 
@@ -159,8 +157,7 @@ class DetectionWorker:
     def stop(self, join_s: float = 5.0) -> None:
         """Stop after the current detection; waits up to ``join_s`` (a hung detector is left behind)."""
         self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._frames.close()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(join_s)
 
@@ -171,12 +168,6 @@ class DetectionWorker:
         self.detector = det = self._make()
         self._choose_size(det, sample)
         self.ready = True
-
-    def _take(self) -> Captured | None:
-        with self._cond:
-            self._cond.wait_for(lambda: self._pending is not None or self._stop.is_set())
-            cap, self._pending = self._pending, None
-        return cap
 
     def _run(self) -> None:
         if DETECT_NICENESS:
@@ -195,23 +186,20 @@ class DetectionWorker:
         tile = 0
         n = 0
         while not self._stop.is_set():
-            cap = self._take()
-            if cap is None:
+            offered = self._frames.take()
+            if offered is None or self._stop.is_set():
                 break
+            cap, urgent = offered
             if not self.ready:
                 self._choose_size(det, cap.frame)
                 self.ready = True
-            with self._cond:
-                urgent, self._urgent = self._urgent, False
             wait = last_start + self._min_interval - self._clock()
-            while wait > 0 and not urgent:
-                with self._cond:  # wait out the rate limit, unless a new scene arrives meanwhile
-                    self._cond.wait_for(lambda: self._urgent or self._stop.is_set(), wait)
-                    if self._stop.is_set():
-                        return
-                    if self._pending is not None:  # a newer frame came while we waited
-                        cap, self._pending = self._pending, None
-                    urgent, self._urgent = self._urgent, False
+            while wait > 0 and not urgent:  # wait out the rate limit, unless a new scene arrives meanwhile
+                newer = self._frames.take(wait)
+                if self._stop.is_set():
+                    return
+                if newer is not None:  # a newer frame came while we waited: it is the one to detect
+                    cap, urgent = newer
                 wait = last_start + self._min_interval - self._clock()
             last_start = self._clock()
             if (threshold := self._threshold.take(0)) is not None:
@@ -226,7 +214,7 @@ class DetectionWorker:
             except Exception as e:  # reported to the pipeline, which fails closed
                 faces, error = None, f"{type(e).__name__}: {e}"
             ms = (time.perf_counter() - t0) * 1000
-            with self._cond:
+            with self._lock:
                 self._results.append(DetResult(cap.seq, cap.t, faces, error, ms))
             if error is None:
                 self._follow_load(ms, urgent)
