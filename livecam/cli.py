@@ -86,6 +86,9 @@ def _add_live_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output", type=Path, help="also record the output to this video file (never replaces a file "
                                                 "unless --overwrite)")
     g.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
+    g.add_argument("--serve", metavar="[HOST:]PORT",
+                   help="also serve the output on a web page and as MJPEG (http://127.0.0.1:PORT/; for OBS "
+                        "Browser/Media Source); another HOST than the loopback needs the web token")
     g.add_argument("--detect-hz", type=_float, dest="detect_hz", help="detections per second (default: automatic)")
     _add_delay_option(g)
     g.add_argument("--stale-ms", type=_positive_int, dest="stale_ms",
@@ -233,8 +236,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam import live
 
         s = settings_from_args(args)
+        from livecam.serve import parse_address
+
         outputs = live.Outputs(vcam=not args.no_vcam, preview=args.preview, record=args.output,
-                               overwrite=args.overwrite)
+                               overwrite=args.overwrite, serve=parse_address(args.serve) if args.serve else None)
         if cmd == "tray":
             from livecam.tray.lifecycle import run_tray
 

@@ -16,6 +16,7 @@ from livecam.settings import Settings
 if TYPE_CHECKING:  # the live path is imported when a pipeline is built
     from livecam.detectors import Detector
     from livecam.live import FrameReport, LivePipeline
+    from livecam.serve import WebServer
     from livecam.sources import FrameSource, ReplaySource
 
 BACKEND = "livecam-recorder"
@@ -67,7 +68,8 @@ def register() -> None:
 
 def replay_pipeline(settings: Settings, src: ReplaySource, on_frame: Callable[[FrameReport], None], *,
                     make_detector: Callable[[], Detector] | None = None,
-                    open_source: Callable[[], FrameSource] | None = None, warm: bool = True) -> LivePipeline:
+                    open_source: Callable[[], FrameSource] | None = None, warm: bool = True,
+                    web: WebServer | None = None) -> LivePipeline:
     """The live pipeline with ``src`` as its camera and the real ``pyvirtualcam.Camera`` (recording
     backend) as its output; call ``.start()`` on it. ``warm``: its model loaded and its size chosen
     first (as after a warm start). ``open_source``: how the camera is reopened when it ends (default:
@@ -75,9 +77,11 @@ def replay_pipeline(settings: Settings, src: ReplaySource, on_frame: Callable[[F
     from livecam.live import build_pipeline, open_sinks
 
     register()
-    sink = open_sinks(settings, src.width, src.height, src.fps, vcam_backend=BACKEND)
+    sink = open_sinks(settings, src.width, src.height, src.fps, vcam_backend=BACKEND, web=web)
     pipe = build_pipeline(settings, open_source or (lambda: src), sink, first_source=src,
                           make_detector=make_detector, on_frame=on_frame)
+    if web is not None:
+        web.attach(pipe)
     if warm:
         pipe.prepare(src.frames[0])
     return pipe

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from livecam import engine
 from livecam.detectors import Detector
@@ -19,6 +19,9 @@ from livecam.live.hotkeys import Hotkeys  # pynput itself is loaded only when ho
 from livecam.settings import Settings
 from livecam.sinks import FanOut, FileSink, PreviewSink, Sink, VirtualCameraSink
 from livecam.sources import FrameSource, Grabber
+
+if TYPE_CHECKING:  # aiohttp (~0.2 s to import) loads only with --serve
+    from livecam.serve import Address, WebServer
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,10 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
 
 
 def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam: bool = True, preview: bool = False,
-               output: Path | None = None, vcam_backend: str | None = None, overwrite: bool = False) -> FanOut:
-    sinks: list[Sink] = []
+               output: Path | None = None, vcam_backend: str | None = None, overwrite: bool = False,
+               web: WebServer | None = None) -> FanOut:
+    """The outputs, as one sink; ``web``: a started web server (``--serve``), closed with the rest."""
+    sinks: list[Sink] = [web.sink()] if web is not None else []
     try:
         if vcam:
             sinks.append(VirtualCameraSink(width, height, fps, device=settings.vcam_device, backend=vcam_backend))
@@ -51,7 +56,8 @@ def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam:
         FanOut(sinks).close()
         raise
     if not sinks:
-        raise LivecamError("nothing to send the video to: drop --no-vcam, or add --preview or --output FILE")
+        raise LivecamError("nothing to send the video to: drop --no-vcam, or add --preview, --serve PORT or "
+                           "--output FILE")
     return FanOut(sinks)
 
 
@@ -63,6 +69,7 @@ class Outputs:
     preview: bool = False
     record: Path | None = None
     overwrite: bool = False  # the recording may replace an existing file
+    serve: Address | None = None  # --serve: the web page and MJPEG stream
 
 
 def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
@@ -72,18 +79,33 @@ def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
 
     if outputs.record is not None:  # before the camera opens: a bad --output costs nothing
         check_recording(outputs.record, outputs.overwrite)
-    cam = open_camera(settings.camera, settings.size, settings.fps)
+    web = start_web_server(outputs.serve) if outputs.serve is not None else None  # a port in use: before the camera
+    try:
+        cam = open_camera(settings.camera, settings.size, settings.fps)
+    except BaseException:
+        if web is not None:
+            web.close()
+        raise
     spec = cam.spec
     fps = settings.fps or cam.fps
     try:
         sink = open_sinks(settings, cam.width, cam.height, fps, vcam=outputs.vcam, preview=outputs.preview,
-                          output=outputs.record, overwrite=outputs.overwrite)
+                          output=outputs.record, overwrite=outputs.overwrite, web=web)
     except BaseException:
         cam.close()
         raise
     pipeline = build_pipeline(settings, lambda: CameraSource(spec, settings.size, settings.fps), sink,
                               first_source=cam, camera_name=f"camera {spec} ({cam.width}x{cam.height} @ {fps:g} fps)")
+    if web is not None:
+        web.attach(pipeline)
     return pipeline.start()
+
+
+def start_web_server(address: Address) -> WebServer:
+    """The ``--serve`` server, bound and running (its token made on first use)."""
+    from livecam.serve import WebServer, load_or_create_token
+
+    return WebServer(address, token=load_or_create_token()).start()
 
 
 def wait_until_stopped(pipeline: LivePipeline) -> None:

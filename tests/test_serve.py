@@ -1,0 +1,267 @@
+"""``--serve``: the output on a local web server (MJPEG, control page, status), checked with real
+HTTP clients and a real browser, on loopback only."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import stat
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from livecam import replay
+from livecam.effects import Effect
+from livecam.errors import LivecamError
+from livecam.serve import Address, WebServer, command_from_json, load_or_create_token, parse_address
+from livecam.settings import Settings, SettingsError
+from livecam.sources import ReplaySource
+from tests.conftest import DATA, box_coverage, is_magenta, needs_data
+from tests.test_live import _ytf
+
+TOKEN = "test-token-123"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("8080", Address("127.0.0.1", 8080)),
+    ("0.0.0.0:9000", Address("0.0.0.0", 9000)),
+    ("[::1]:8080", Address("::1", 8080)),
+    ("localhost:1", Address("localhost", 1)),
+    ("http", LivecamError), ("70000", LivecamError), ("host:", LivecamError),
+])
+def test_serve_address(text, expected):
+    if isinstance(expected, Address):
+        assert parse_address(text) == expected
+    else:
+        with pytest.raises(expected, match="expected PORT or HOST:PORT"):
+            parse_address(text)
+
+
+def test_only_loopback_addresses_serve_without_a_token():
+    assert Address("127.0.0.1", 1).loopback and Address("::1", 1).loopback and Address("localhost", 1).loopback
+    assert not Address("0.0.0.0", 1).loopback and not Address("192.168.1.5", 1).loopback
+    with pytest.raises(LivecamError, match="token"):
+        WebServer(Address("0.0.0.0", 8080), token=None)
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"toggle": "privacy_screen"}, "toggle privacy_screen"),
+    ({"set": {"effect": "pixelate", "strength": 2}}, "set effect, strength"),
+    ({"set": {"effect": "sepia"}}, "invalid setting effect"),
+    ({"set": {"camera": "1"}}, "cannot set camera here"),
+    ({"set": {"strength": "lots"}}, "invalid setting strength"),
+    ({"toggle": "model"}, "expected"),
+    ([1, 2], "expected"),
+])
+def test_commands_from_the_page_are_checked_like_the_settings_file(body, expected):
+    if expected.startswith(("toggle", "set ")):
+        assert command_from_json(body).name == expected
+    else:
+        with pytest.raises(SettingsError, match=expected):
+            command_from_json(body)
+
+
+def test_the_token_is_made_once_with_mode_0600(tmp_path):
+    path = tmp_path / "cfg" / "web-token"
+    token = load_or_create_token(path)
+    assert len(token) >= 20 and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert load_or_create_token(path) == token
+
+
+# -- end to end: the live pipeline on a replayed clip, served on loopback -------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(port, method, path, body=None, headers=None, host=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    hdrs = {"Host": host or f"127.0.0.1:{port}", **(headers or {})}
+    data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else None
+    if data is not None:
+        hdrs["Content-Type"] = "application/json"
+    conn.request(method, path, body=data, headers=hdrs)
+    r = conn.getresponse()
+    out = r.status, r.read()
+    conn.close()
+    return out
+
+
+class MjpegClient:
+    """Reads ``/stream.mjpg`` in a thread and keeps the decoded frames (or, ``read=False``, connects and
+    never reads: a stalled viewer)."""
+
+    def __init__(self, port: int, query: str = "", read: bool = True):
+        self.frames: list[np.ndarray] = []
+        self.error: str | None = None
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.sendall(f"GET /stream.mjpg{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        if read:
+            self.thread = threading.Thread(target=self._read, daemon=True)
+            self.thread.start()
+
+    def _read(self) -> None:
+        f = self.sock.makefile("rb")
+        try:
+            status = f.readline()
+            if b" 200 " not in status:
+                self.error = status.decode()
+                return
+            while f.readline() not in (b"\r\n", b""):  # response headers
+                pass
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                if not line.startswith(b"--"):
+                    continue
+                length = 0
+                while (h := f.readline()) not in (b"\r\n", b""):
+                    if h.lower().startswith(b"content-length:"):
+                        length = int(h.split(b":")[1])
+                jpeg = f.read(length)
+                self.frames.append(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR))
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def served():
+    """The live pipeline on a YouTube Faces clip (looped), faces painted solid magenta, served on a free
+    loopback port; yields (port, pipeline, backend, frames, track)."""
+    frames, track = _ytf("Albert_Brooks0")
+    port = _free_port()
+    web = WebServer(Address("127.0.0.1", port), token=TOKEN).start()
+    replay.RecordingBackend.instances.clear()
+    settings = Settings(effect=Effect.SOLID, color=(255, 0, 255))
+    pipe = replay.replay_pipeline(settings, ReplaySource(frames, 25.0, loop=True), lambda r: None, web=web)
+    backend = replay.RecordingBackend.instances[-1]
+    backend.keep = True
+    pipe.start()
+    try:
+        yield port, pipe, backend, frames, track
+    finally:
+        pipe.stop()
+        assert pipe.wait(10)
+    assert pipe.error is None, pipe.error
+
+
+def _wait_for(cond, timeout=30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@needs_data
+def test_the_stream_sends_exactly_the_virtual_cameras_frames_with_faces_covered(served):
+    """Every MJPEG frame is one the virtual camera got (no raw frame can leave: the server only has
+    outputs), and in the ones not wholly obscured the labelled face is covered."""
+    port, pipe, backend, frames, track = served
+    client = MjpegClient(port)
+    assert _wait_for(lambda: len(client.frames) >= 30), client.error
+    client.close()
+    got = client.frames[:30]
+    sent = list(backend.frames)
+    raw_boxes = [t["box"] for t in track]
+    for img in got:
+        d = [float(np.abs(img.astype(np.int16) - s).mean()) for s in sent]
+        match = int(np.argmin(d))
+        assert d[match] < 4.0, f"a streamed frame is not an output frame (closest differs by {d[match]:.1f})"
+        raw = min(float(np.abs(img.astype(np.int16) - f).mean()) for f in frames)
+        assert raw > d[match], "a streamed frame is closer to a raw camera frame than to an output frame"
+    covered = [max(box_coverage(is_magenta(img), b) for b in raw_boxes) for img in got]
+    assert sum(c >= 0.7 for c in covered) >= 0.8 * len(got), covered  # the rest: obscured whole (start-up)
+
+
+@needs_data
+def test_the_page_commands_and_status_drive_the_same_pipeline(served):
+    port, pipe, backend, frames, track = served
+    assert _wait_for(lambda: json.loads(_request(port, "GET", "/status")[1])["mode"] == "anonymizing")
+    status, body = _request(port, "POST", "/command", {"toggle": "privacy_screen"})
+    assert status == 200, body
+    assert _wait_for(lambda: json.loads(_request(port, "GET", "/status")[1])["mode"] == "privacy screen")
+    client = MjpegClient(port)
+    assert _wait_for(lambda: len(client.frames) >= 5)
+    client.close()
+    face = [int(v) for v in track[0]["box"]]
+    for img in client.frames[-3:]:  # the privacy screen: the face region is a smooth blur of colour
+        crop = cv2.cvtColor(img[face[1]:face[3], face[0]:face[2]], cv2.COLOR_BGR2GRAY).astype(float)
+        assert float(np.abs(crop - cv2.GaussianBlur(crop, (0, 0), 1.5)).mean()) < 1.5
+    # a bad command: 400 and the reason, and nothing changes
+    status, body = _request(port, "POST", "/command", {"set": {"effect": "sepia"}})
+    assert status == 400 and b"invalid setting effect" in body
+    status, body = _request(port, "POST", "/command", b"{not json")
+    assert status == 400 and b"not JSON" in body
+    # anonymizing off needs the token even on loopback
+    status, body = _request(port, "POST", "/command", {"set": {"anonymize": False}})
+    assert status == 401 and b"token" in body
+    assert pipe.settings.anonymize
+    status, body = _request(port, "POST", "/command", {"set": {"anonymize": False}},
+                            headers={"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200
+    assert _wait_for(lambda: not pipe.settings.anonymize)
+
+
+@needs_data
+def test_other_hosts_and_origins_are_refused(served):
+    """DNS rebinding: a page on another site resolving its name to 127.0.0.1 sends its own Host."""
+    port, pipe, *_ = served
+    assert _request(port, "GET", "/status", host=f"evil.example:{port}")[0] == 403
+    assert _request(port, "GET", "/stream.mjpg", host=f"evil.example:{port}")[0] == 403
+    status, _ = _request(port, "POST", "/command", {"toggle": "presenter"}, headers={"Origin": "http://evil.example"})
+    assert status == 403
+    time.sleep(0.3)
+    assert not pipe.settings.presenter
+    assert _request(port, "GET", "/nope")[0] == 404
+
+
+@needs_data
+def test_a_stalled_viewer_slows_neither_the_pipeline_nor_the_other_viewers(served):
+    port, pipe, backend, *_ = served
+    stalled = MjpegClient(port, read=False)
+    viewers = [MjpegClient(port) for _ in range(5)]
+    start = len(backend.sent_t)
+    time.sleep(4.0)
+    sent = len(backend.sent_t) - start
+    for v in viewers:
+        v.close()
+    stalled.close()
+    assert all(len(v.frames) >= 10 for v in viewers), [len(v.frames) for v in viewers]
+    assert sent >= 40, f"the pipeline sent {sent} frames in 4 s beside a stalled viewer"  # 100 at 25 fps
+
+
+def test_a_server_that_needs_the_token_refuses_without_it():
+    port = _free_port()
+    web = WebServer(Address("127.0.0.1", port), token=TOKEN, require_token=True).start()
+    try:
+        assert _request(port, "GET", "/status")[0] == 401
+        assert _request(port, "GET", "/status?token=wrong")[0] == 401
+        assert _request(port, "GET", f"/status?token={TOKEN}")[0] == 200
+        assert _request(port, "GET", "/status", headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200
+        refused = MjpegClient(port)
+        refused.thread.join(10)
+        assert refused.error is not None and "401" in refused.error
+    finally:
+        web.close()
+
+
+def test_a_port_in_use_is_a_one_line_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(LivecamError, match=f"cannot serve on 127.0.0.1:{port}: .*choose another port"):
+            WebServer(Address("127.0.0.1", port), token=TOKEN).start()
