@@ -126,8 +126,11 @@ class MjpegClient:
                 while (h := f.readline()) not in (b"\r\n", b""):
                     if h.lower().startswith(b"content-length:"):
                         length = int(h.split(b":")[1])
-                jpeg = f.read(length)
-                self.frames.append(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR))
+                img = cv2.imdecode(np.frombuffer(f.read(length), np.uint8), cv2.IMREAD_COLOR)
+                if img is None:
+                    self.error = "a part of the stream is not a JPEG"
+                    return
+                self.frames.append(img)
         except OSError:
             pass
 
