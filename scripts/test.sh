@@ -24,6 +24,15 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     fi
 fi
 
+# The --serve tests load the page in a real browser: Debian's chromium, driven through chromium-driver.
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            chromium chromium-driver >/dev/null) \
+            || echo "note: could not install chromium; the browser tests will be skipped"
+    fi
+fi
+
 extras="test"
 if pkg-config --exists gobject-introspection-1.0 cairo 2>/dev/null; then
     extras="test,menu"  # the GTK tray menu, as the README sets it up on Linux

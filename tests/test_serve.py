@@ -199,10 +199,7 @@ def test_the_page_commands_and_status_drive_the_same_pipeline(served):
     client = MjpegClient(port)
     assert _wait_for(lambda: len(client.frames) >= 5)
     client.close()
-    face = [int(v) for v in track[0]["box"]]
-    for img in client.frames[-3:]:  # the privacy screen: the face region is a smooth blur of colour
-        crop = cv2.cvtColor(img[face[1]:face[3], face[0]:face[2]], cv2.COLOR_BGR2GRAY).astype(float)
-        assert float(np.abs(crop - cv2.GaussianBlur(crop, (0, 0), 1.5)).mean()) < 1.5
+    assert all(_smooth(img, track[0]["box"]) for img in client.frames[-3:])  # the privacy screen
     # a bad command: 400 and the reason, and nothing changes
     status, body = _request(port, "POST", "/command", {"set": {"effect": "sepia"}})
     assert status == 400 and b"invalid setting effect" in body
@@ -268,3 +265,92 @@ def test_a_port_in_use_is_a_one_line_error():
         port = s.getsockname()[1]
         with pytest.raises(LivecamError, match=f"cannot serve on 127.0.0.1:{port}: .*choose another port"):
             WebServer(Address("127.0.0.1", port), token=TOKEN).start()
+
+
+# -- a real browser: Debian's chromium, headless, driven by selenium ------------------------------------------------
+
+def _browser():
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("no chromium + chromedriver here (Debian: apt install chromium chromium-driver; scripts/test.sh "
+                    "does it)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,700"):
+        opts.add_argument(arg)
+    return webdriver.Chrome(service=Service(executable_path=driver), options=opts)
+
+
+_PICTURE_JS = """
+const img = document.getElementById(arguments[0]);
+if (!img.naturalWidth) return null;
+const c = document.createElement("canvas");
+c.width = img.naturalWidth; c.height = img.naturalHeight;
+c.getContext("2d").drawImage(img, 0, 0);
+return c.toDataURL("image/png");
+"""
+
+
+def _smooth(img, box) -> bool:
+    """Nothing of the face's detail is left in ``box``: the picture there is a smooth blur of colour
+    (the privacy screen, the fail-closed frame)."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    crop = cv2.cvtColor(img[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY).astype(float)
+    return float(np.abs(crop - cv2.GaussianBlur(crop, (0, 0), 1.5)).mean()) < 1.5
+
+
+def _picture(driver, element_id="stream"):
+    """The picture the page shows now, read back from a canvas (BGR), or None before it loads."""
+    import base64
+
+    url = driver.execute_script(_PICTURE_JS, element_id)
+    if not url:
+        return None
+    return cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
+
+
+@needs_data
+def test_in_a_real_browser_the_page_shows_the_faces_covered_and_its_button_obscures_the_picture(served, tmp_path):
+    port, pipe, backend, frames, track = served
+    driver = _browser()
+    try:
+        driver.get(f"http://127.0.0.1:{port}/")
+        state = lambda: driver.find_element("id", "state").text  # noqa: E731
+        assert _wait_for(lambda: state().startswith("anonymizing")), state()
+        assert _wait_for(lambda: _picture(driver) is not None)
+        boxes = [t["box"] for t in track]
+        covered = []
+        for _ in range(8):  # each picture: the face painted over, or the whole frame obscured (failing closed)
+            img = _picture(driver)
+            covered.append(max(box_coverage(is_magenta(img), b) for b in boxes))
+            assert covered[-1] >= 0.7 or _smooth(img, track[0]["box"]), f"a face is bare in the page: {covered}"
+            time.sleep(0.2)
+        assert max(covered) >= 0.7, "the page never showed the anonymized picture"
+        driver.save_screenshot(str(tmp_path / "control-page.png"))
+        driver.find_element("id", "privacy_screen").click()
+        assert _wait_for(lambda: state().startswith("privacy screen")), state()
+        assert pipe.settings.privacy_screen
+        assert _wait_for(lambda: _smooth(_picture(driver), track[0]["box"])), \
+            "the page's picture did not turn obscured after the privacy-screen button"
+    finally:
+        driver.quit()
+
+
+def test_in_a_real_browser_a_wrong_token_is_refused():
+    port = _free_port()
+    web = WebServer(Address("127.0.0.1", port), token=TOKEN, require_token=True).start()
+    driver = _browser()
+    try:
+        driver.get(f"http://127.0.0.1:{port}/status?token=wrong")
+        assert "token missing or wrong" in driver.find_element("tag name", "body").text
+        driver.get(f"http://127.0.0.1:{port}/status?token={TOKEN}")
+        assert json.loads(driver.find_element("tag name", "body").text)["mode"] == "starting"
+    finally:
+        driver.quit()
+        web.close()
