@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "as OBS) or cpu:N (N busy processes)")
     be.add_argument("--faces", action="store_true", dest="judge_faces",
                     help="also count faces left bare, against the detector run offline at full size")
+    be.add_argument("--viewers", type=_positive_int, default=0,
+                    help="also serve the output (--serve) to this many MJPEG viewers on loopback")
     _add_delay_option(be)
     _add_effect_options(be)
 
@@ -268,7 +270,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         s = settings_from_args(args)
         print(bench.run_cli(s, args.clip, args.size, args.fps, args.seconds, load=args.load,
-                            judge_faces=args.judge_faces))
+                            judge_faces=args.judge_faces, viewers=args.viewers))
         return 0
     raise LivecamError(f"unknown command {cmd!r}")
 

@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,6 +357,57 @@ class WebServer:
     def _bad(self, request: web.Request, status: int, reason: str) -> web.Response:
         log.warning("web: refused %s %s: %s", request.method, request.path, reason)
         return web.json_response({"error": reason}, status=status)
+
+
+class MjpegReader:
+    """A viewer of ``/stream.mjpg`` on this machine, reading in its own thread (the benchmark's viewers
+    and the tests'). ``decode``: keep the frames (BGR), else only count them; ``read=False``: connect
+    and never read (a stalled viewer)."""
+
+    def __init__(self, port: int, query: str = "", read: bool = True, decode: bool = True):
+        self.frames: list[np.ndarray] = []
+        self.count = 0
+        self.error: str | None = None
+        self._decode = decode
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.sendall(f"GET /stream.mjpg{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        self.thread = threading.Thread(target=self._read, name="livecam-mjpeg-reader", daemon=True)
+        if read:
+            self.thread.start()
+
+    def _read(self) -> None:
+        f = self.sock.makefile("rb")
+        try:
+            status = f.readline()
+            if b" 200 " not in status:
+                self.error = status.decode(errors="replace").strip()
+                return
+            while f.readline() not in (b"\r\n", b""):  # response headers
+                pass
+            while line := f.readline():
+                if not line.startswith(b"--"):
+                    continue
+                length = 0
+                while (h := f.readline()) not in (b"\r\n", b""):
+                    if h.lower().startswith(b"content-length:"):
+                        length = int(h.split(b":")[1])
+                jpeg = f.read(length)
+                self.count += 1
+                if self._decode:
+                    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+                    if img is None:
+                        self.error = "a part of the stream is not a JPEG"
+                        return
+                    self.frames.append(img)
+        except OSError:  # closed
+            pass
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
 
 
 class WebSink:

@@ -8,7 +8,6 @@ import json
 import os
 import socket
 import stat
-import threading
 import time
 
 import cv2
@@ -18,10 +17,11 @@ import pytest
 from livecam import replay
 from livecam.effects import Effect
 from livecam.errors import LivecamError
-from livecam.serve import Address, WebServer, command_from_json, load_or_create_token, parse_address
+from livecam.serve import (Address, MjpegReader, WebServer, command_from_json, load_or_create_token,
+                           parse_address)
 from livecam.settings import Settings, SettingsError
 from livecam.sources import ReplaySource
-from tests.conftest import DATA, box_coverage, is_magenta, needs_data
+from tests.conftest import box_coverage, is_magenta, needs_data
 from tests.test_live import _ytf
 
 TOKEN = "test-token-123"
@@ -94,50 +94,6 @@ def _request(port, method, path, body=None, headers=None, host=None):
     return out
 
 
-class MjpegClient:
-    """Reads ``/stream.mjpg`` in a thread and keeps the decoded frames (or, ``read=False``, connects and
-    never reads: a stalled viewer)."""
-
-    def __init__(self, port: int, query: str = "", read: bool = True):
-        self.frames: list[np.ndarray] = []
-        self.error: str | None = None
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.sock.sendall(f"GET /stream.mjpg{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        if read:
-            self.thread = threading.Thread(target=self._read, daemon=True)
-            self.thread.start()
-
-    def _read(self) -> None:
-        f = self.sock.makefile("rb")
-        try:
-            status = f.readline()
-            if b" 200 " not in status:
-                self.error = status.decode()
-                return
-            while f.readline() not in (b"\r\n", b""):  # response headers
-                pass
-            while True:
-                line = f.readline()
-                if not line:
-                    return
-                if not line.startswith(b"--"):
-                    continue
-                length = 0
-                while (h := f.readline()) not in (b"\r\n", b""):
-                    if h.lower().startswith(b"content-length:"):
-                        length = int(h.split(b":")[1])
-                img = cv2.imdecode(np.frombuffer(f.read(length), np.uint8), cv2.IMREAD_COLOR)
-                if img is None:
-                    self.error = "a part of the stream is not a JPEG"
-                    return
-                self.frames.append(img)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture
 def served():
     """The live pipeline on a YouTube Faces clip (looped), faces painted solid magenta, served on a free
@@ -173,7 +129,7 @@ def test_the_stream_sends_exactly_the_virtual_cameras_frames_with_faces_covered(
     """Every MJPEG frame is one the virtual camera got (no raw frame can leave: the server only has
     outputs), and in the ones not wholly obscured the labelled face is covered."""
     port, pipe, backend, frames, track = served
-    client = MjpegClient(port)
+    client = MjpegReader(port)
     assert _wait_for(lambda: len(client.frames) >= 30), client.error
     client.close()
     got = client.frames[:30]
@@ -196,7 +152,7 @@ def test_the_page_commands_and_status_drive_the_same_pipeline(served):
     status, body = _request(port, "POST", "/command", {"toggle": "privacy_screen"})
     assert status == 200, body
     assert _wait_for(lambda: json.loads(_request(port, "GET", "/status")[1])["mode"] == "privacy screen")
-    client = MjpegClient(port)
+    client = MjpegReader(port)
     assert _wait_for(lambda: len(client.frames) >= 5)
     client.close()
     assert all(_smooth(img, track[0]["box"]) for img in client.frames[-3:])  # the privacy screen
@@ -231,8 +187,8 @@ def test_other_hosts_and_origins_are_refused(served):
 @needs_data
 def test_a_stalled_viewer_slows_neither_the_pipeline_nor_the_other_viewers(served):
     port, pipe, backend, *_ = served
-    stalled = MjpegClient(port, read=False)
-    viewers = [MjpegClient(port) for _ in range(5)]
+    stalled = MjpegReader(port, read=False)
+    viewers = [MjpegReader(port) for _ in range(5)]
     start = len(backend.sent_t)
     time.sleep(4.0)
     sent = len(backend.sent_t) - start
@@ -251,7 +207,7 @@ def test_a_server_that_needs_the_token_refuses_without_it():
         assert _request(port, "GET", "/status?token=wrong")[0] == 401
         assert _request(port, "GET", f"/status?token={TOKEN}")[0] == 200
         assert _request(port, "GET", "/status", headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200
-        refused = MjpegClient(port)
+        refused = MjpegReader(port)
         refused.thread.join(10)
         assert refused.error is not None and "401" in refused.error
     finally:
