@@ -40,6 +40,13 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+class Camera(FrameSource, Protocol):
+    """A live source that a ``--camera`` value names (a device, a network stream)."""
+
+    spec: str
+    """What ``--camera`` said (or the index found when it said nothing): opens it again."""
+
+
 @contextmanager
 def quiet_opencv() -> Iterator[None]:
     """OpenCV's own camera-probing warnings off (``[ WARN ] can't open camera by index``): livecam
@@ -137,13 +144,23 @@ def _name(spec: str) -> str:
     return f"index {spec}" if spec.isdigit() else spec
 
 
+def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | None = None) -> Camera:
+    """The camera ``spec`` names: a network stream (``srt://``, ``rtsp://``, ``rtmp://``, ``http://``...),
+    else a camera index, device path, video file or ``demo``."""
+    from livecam.netsource import NetworkSource, is_network
+
+    return NetworkSource(spec, size, fps) if is_network(spec) else CameraSource(spec, size, fps)
+
+
 def open_camera(spec: str | None, size: tuple[int, int] | None = None, fps: float | None = None,
-                probe: int = 5) -> CameraSource:
+                probe: int = 5) -> Camera:
     """Open ``spec``, or the first camera that works among indices 0..probe-1 when ``spec`` is None."""
     if spec is not None:
         try:
-            return CameraSource(spec, size, fps)
+            return open_source(spec, size, fps)
         except DeviceError as e:
+            if "://" in spec:
+                raise
             raise DeviceError(f"{e} (list cameras with `livecam devices`)") from None
     tried = []
     for i in range(probe):

@@ -24,12 +24,14 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     fi
 fi
 
-# The --serve tests load the page in a real browser: Debian's chromium, driven through chromium-driver.
+# The --serve tests load the page in a real browser (Debian's chromium, driven through chromium-driver);
+# the network-camera tests send SRT with Debian's ffmpeg (built with libsrt; livecam's own FFmpeg has none).
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+            || ! command -v ffmpeg >/dev/null 2>&1; then
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            chromium chromium-driver >/dev/null) \
-            || echo "note: could not install chromium; the browser tests will be skipped"
+            chromium chromium-driver ffmpeg >/dev/null) \
+            || echo "note: could not install chromium/ffmpeg; the browser and SRT tests will be skipped"
     fi
 fi
 

@@ -75,7 +75,7 @@ class Outputs:
 def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
     """Open the camera of ``settings`` and the ``outputs`` and start the pipeline."""
     from livecam.sinks import check_recording
-    from livecam.sources import CameraSource, open_camera
+    from livecam.sources import open_camera, open_source
 
     if outputs.record is not None:  # before the camera opens: a bad --output costs nothing
         check_recording(outputs.record, outputs.overwrite)
@@ -94,7 +94,7 @@ def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
     except BaseException:
         cam.close()
         raise
-    pipeline = build_pipeline(settings, lambda: CameraSource(spec, settings.size, settings.fps), sink,
+    pipeline = build_pipeline(settings, lambda: open_source(spec, settings.size, settings.fps), sink,
                               first_source=cam, camera_name=f"camera {spec} ({cam.width}x{cam.height} @ {fps:g} fps)")
     if web is not None:
         web.attach(pipeline)

@@ -1,0 +1,155 @@
+"""Network cameras in (``--camera http://...``, ``srt://...``): real streams on loopback, through the
+real live pipeline; a stream that drops fails closed and comes back by itself."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from livecam import live, replay
+from livecam.effects import Effect
+from livecam.errors import DeviceError
+from livecam.live import Mode
+from livecam.media import read_image
+from livecam.netsource import NetworkSource, is_network
+from livecam.serve import Address, WebServer
+from livecam.settings import Settings
+from tests.conftest import DATA, box_coverage, is_magenta, load_boxes, needs_data
+from tests.helpers import make_video
+
+PHOTO = "images/2008_001322.jpg"  # three labelled faces, 500x375
+
+
+def test_which_camera_values_are_network_streams():
+    assert all(map(is_network, ["srt://1.2.3.4:9000", "rtsp://cam/stream", "RTMP://x/live", "http://h:8/a.mjpg"]))
+    assert not any(map(is_network, ["0", "/dev/video0", "demo", "clip.mp4", "srt:/nothing"]))
+
+
+def test_a_network_camera_that_is_not_there_is_a_one_line_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here
+    with pytest.raises(DeviceError, match=f"no video from http://127.0.0.1:{port}/x.mjpg: "):
+        NetworkSource(f"http://127.0.0.1:{port}/x.mjpg", timeout_s=2)
+
+
+def _photo():
+    img = read_image(DATA / "dlib-faces-dev" / PHOTO)[:374]  # even height for H.264
+    return np.ascontiguousarray(img), load_boxes("dlib-faces-dev")[PHOTO]
+
+
+def _run_pipeline(open_source, until, seconds=20.0):
+    """The live pipeline with ``open_source`` as its camera (faces solid magenta) into the recording
+    virtual camera, until ``until(pipe, reports)`` holds or ``seconds`` pass; returns (backend, reports, pipe)."""
+    replay.register()
+    replay.RecordingBackend.instances.clear()
+    first = open_source()
+    settings = Settings(effect=Effect.SOLID, color=(255, 0, 255))
+    sink = live.open_sinks(settings, first.width, first.height, 25.0, vcam_backend=replay.BACKEND)
+    reports: list[live.FrameReport] = []
+    pipe = live.build_pipeline(settings, open_source, sink, first_source=first, on_frame=reports.append)
+    backend = replay.RecordingBackend.instances[-1]
+    backend.keep = True
+    pipe.start()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not until(pipe, reports):
+        time.sleep(0.1)
+    return backend, reports, pipe
+
+
+def _stop(pipe):
+    pipe.stop()
+    assert pipe.wait(10)
+    assert pipe.error is None, pipe.error
+
+
+def _assert_faces_covered(backend, reports, boxes):
+    shown = [(out, r) for out, r in zip(backend.frames, reports) if not r.obscured_all]
+    assert len(shown) >= 10, "the stream was never anonymized"
+    for out, r in shown:
+        covered = [box_coverage(is_magenta(out), b) for b in boxes]
+        assert min(covered) >= 0.7, f"a face is bare in an output frame: {covered}"
+
+
+@needs_data
+def test_an_mjpeg_network_camera_goes_through_the_live_pipeline():
+    """An IP camera's MJPEG over HTTP (here: livecam's own --serve stream of a photo with three
+    labelled faces), read by PyAV: every frame sent covers the three faces."""
+    img, boxes = _photo()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    camera = WebServer(Address("127.0.0.1", port), token="x").start()
+    sink = camera.sink()
+    stop = threading.Event()
+
+    def feed():
+        while not stop.is_set():
+            sink.send(img)
+            time.sleep(0.04)
+
+    threading.Thread(target=feed, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{port}/stream.mjpg"
+        backend, reports, pipe = _run_pipeline(
+            lambda: NetworkSource(url), lambda p, r: sum(not x.obscured_all for x in r) >= 40)
+        _stop(pipe)
+    finally:
+        stop.set()
+        camera.close()
+    _assert_faces_covered(backend, reports, boxes)
+
+
+def _srt_sender(video, port):
+    """Debian's ffmpeg playing ``video`` in a loop in real time as an SRT listener (a phone's sender
+    is the caller in most apps; either side may listen)."""
+    return subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1",
+                             "-i", str(video), "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+                             "-g", "25", "-f", "mpegts", f"srt://127.0.0.1:{port}?mode=listener"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@needs_data
+def test_an_srt_camera_is_anonymized_and_a_dropped_stream_fails_closed_then_comes_back(tmp_path):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("no ffmpeg with SRT here (Debian: apt install ffmpeg; scripts/test.sh does it)")
+    img, boxes = _photo()
+    video = tmp_path / "still.mp4"
+    make_video([img] * 50, video)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # SRT runs over UDP
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"srt://127.0.0.1:{port}"
+    sender = _srt_sender(video, port)
+    try:
+        time.sleep(1.0)
+        backend, reports, pipe = _run_pipeline(
+            lambda: NetworkSource(url, timeout_s=2.0), lambda p, r: sum(not x.obscured_all for x in r) >= 40, 30)
+        try:
+            assert pipe.status.mode is Mode.ANONYMIZING, pipe.status
+            sender.kill()  # the phone drops off
+            sender.wait(5)
+            lost = time.monotonic()
+            while time.monotonic() - lost < 15 and "camera lost" not in (pipe.status.reason or ""):
+                time.sleep(0.1)
+            assert "camera lost" in (pipe.status.reason or ""), pipe.status
+            n_lost = len(reports)
+            sender = _srt_sender(video, port)  # and comes back
+            back = time.monotonic()
+            while time.monotonic() - back < 30 and not any(not r.obscured_all for r in reports[n_lost:]):
+                time.sleep(0.1)
+            assert any(not r.obscured_all for r in reports[n_lost:]), "the stream came back but livecam did not"
+        finally:
+            _stop(pipe)
+    finally:
+        sender.kill()
+        sender.wait(5)
+    _assert_faces_covered(backend, reports, boxes)
+    assert any(r.obscured_all and "camera lost" in (r.reason or "") for r in reports), \
+        "frames sent while the stream was gone are obscured and say why"
