@@ -89,6 +89,8 @@ def _add_live_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--serve", metavar="[HOST:]PORT",
                    help="also serve the output on a web page and as MJPEG (http://127.0.0.1:PORT/; for OBS "
                         "Browser/Media Source); another HOST than the loopback needs the web token")
+    g.add_argument("--push", metavar="URL", help="also push the output as H.264 to srt://HOST:PORT (needs ffmpeg "
+                                                 "with SRT) or rtmp://HOST/APP/KEY; reconnects by itself")
     g.add_argument("--detect-hz", type=_float, dest="detect_hz", help="detections per second (default: automatic)")
     _add_delay_option(g)
     g.add_argument("--stale-ms", type=_positive_int, dest="stale_ms",
@@ -241,7 +243,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam.serve import parse_address
 
         outputs = live.Outputs(vcam=not args.no_vcam, preview=args.preview, record=args.output,
-                               overwrite=args.overwrite, serve=parse_address(args.serve) if args.serve else None)
+                               overwrite=args.overwrite, serve=parse_address(args.serve) if args.serve else None,
+                               push=args.push)
         if cmd == "tray":
             from livecam.tray.lifecycle import run_tray
 

@@ -14,7 +14,7 @@ import pytest
 
 from livecam import live, replay
 from livecam.effects import Effect
-from livecam.errors import DeviceError
+from livecam.errors import DeviceError, LivecamError
 from livecam.live import Mode
 from livecam.media import read_image
 from livecam.netsource import NetworkSource, is_network
@@ -153,3 +153,107 @@ def test_an_srt_camera_is_anonymized_and_a_dropped_stream_fails_closed_then_come
     _assert_faces_covered(backend, reports, boxes)
     assert any(r.obscured_all and "camera lost" in (r.reason or "") for r in reports), \
         "frames sent while the stream was gone are obscured and say why"
+
+
+# -- --push: the output to an SRT / RTMP receiver (Debian's ffmpeg, on loopback) ------------------------------------
+
+@pytest.mark.parametrize("url, error", [
+    ("udp://1.2.3.4:5", "expected an srt:// or rtmp:// address"),
+    ("out.ts", "expected an srt:// or rtmp:// address"),
+])
+def test_push_addresses_are_checked_before_anything_starts(url, error):
+    from livecam.push import check_push_url
+
+    with pytest.raises(LivecamError, match=error):
+        check_push_url(url)
+
+
+def _receiver(url_in: str, out, frames: int, listen_rtmp: bool = False):
+    return subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+                             *(["-listen", "1"] if listen_rtmp else []), "-i", url_in, "-frames:v", str(frames),
+                             "-c", "copy", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _decoded(path):
+    import av
+
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+
+
+def _smooth(img, box) -> bool:
+    import cv2
+
+    x1, y1, x2, y2 = (int(v) for v in box)
+    crop = cv2.cvtColor(img[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY).astype(float)
+    return float(np.abs(crop - cv2.GaussianBlur(crop, (0, 0), 1.5)).mean()) < 1.5
+
+
+def _assert_received_covered(frames, boxes):
+    assert len(frames) >= 20, f"the receiver got {len(frames)} frames"
+    covered = 0
+    for img in frames:
+        ok = [box_coverage(is_magenta(img), b) >= 0.7 or _smooth(img, b) for b in boxes]
+        assert all(ok), "a face is bare in a pushed frame"
+        covered += all(box_coverage(is_magenta(img), b) >= 0.7 for b in boxes)
+    assert covered >= len(frames) // 2, "the pushed stream was never anonymized"
+
+
+def _udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _push_pipeline(push_url, img):
+    from livecam.sources import ReplaySource
+
+    replay.register()
+    settings = Settings(effect=Effect.SOLID, color=(255, 0, 255))
+    src = ReplaySource([img] * 25, 25.0, loop=True)
+    sink = live.open_sinks(settings, src.width, src.height, 25.0, vcam_backend=replay.BACKEND, push=push_url)
+    pipe = live.build_pipeline(settings, lambda: src, sink, first_source=src)
+    pipe.prepare(img)
+    return pipe.start()
+
+
+@needs_data
+def test_push_over_srt_sends_only_covered_faces_and_reconnects_when_the_receiver_comes_back(tmp_path):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("no ffmpeg with SRT here (Debian: apt install ffmpeg; scripts/test.sh does it)")
+    img, boxes = _photo()
+    port = _udp_port()
+    first = _receiver(f"srt://127.0.0.1:{port}?mode=listener", tmp_path / "a.ts", 40)
+    time.sleep(0.5)
+    pipe = _push_pipeline(f"srt://127.0.0.1:{port}", img)
+    try:
+        first.wait(60)  # it leaves after 40 frames: the receiver went away
+        assert first.returncode == 0, first.stderr.read() if first.stderr else ""
+        time.sleep(1.0)
+        second = _receiver(f"srt://127.0.0.1:{port}?mode=listener", tmp_path / "b.ts", 20)
+        second.wait(60)
+        assert second.returncode == 0, "the push did not reconnect to a new receiver"
+        assert pipe.status.mode is Mode.ANONYMIZING and pipe.error is None
+    finally:
+        _stop(pipe)
+    _assert_received_covered(_decoded(tmp_path / "a.ts"), boxes)
+    _assert_received_covered(_decoded(tmp_path / "b.ts"), boxes)
+
+
+@needs_data
+def test_push_over_rtmp_through_pyavs_own_ffmpeg(tmp_path):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("no ffmpeg here to receive RTMP (Debian: apt install ffmpeg; scripts/test.sh does it)")
+    img, boxes = _photo()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    receiver = _receiver(f"rtmp://127.0.0.1:{port}/live/test", tmp_path / "a.flv", 30, listen_rtmp=True)
+    time.sleep(0.5)
+    pipe = _push_pipeline(f"rtmp://127.0.0.1:{port}/live/test", img)
+    try:
+        receiver.wait(60)
+        assert receiver.returncode == 0, receiver.stderr.read() if receiver.stderr else ""
+    finally:
+        _stop(pipe)
+    _assert_received_covered(_decoded(tmp_path / "a.flv"), boxes)

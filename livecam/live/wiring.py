@@ -42,10 +42,15 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
 
 def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam: bool = True, preview: bool = False,
                output: Path | None = None, vcam_backend: str | None = None, overwrite: bool = False,
-               web: WebServer | None = None) -> FanOut:
-    """The outputs, as one sink; ``web``: a started web server (``--serve``), closed with the rest."""
+               web: WebServer | None = None, push: str | None = None) -> FanOut:
+    """The outputs, as one sink; ``web``: a started web server (``--serve``), closed with the rest;
+    ``push``: an srt:// or rtmp:// address to push the output to."""
     sinks: list[Sink] = [web.sink()] if web is not None else []
     try:
+        if push is not None:
+            from livecam.push import PushSink
+
+            sinks.append(PushSink(push, width, height, fps))
         if vcam:
             sinks.append(VirtualCameraSink(width, height, fps, device=settings.vcam_device, backend=vcam_backend))
         if output is not None:
@@ -56,8 +61,8 @@ def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam:
         FanOut(sinks).close()
         raise
     if not sinks:
-        raise LivecamError("nothing to send the video to: drop --no-vcam, or add --preview, --serve PORT or "
-                           "--output FILE")
+        raise LivecamError("nothing to send the video to: drop --no-vcam, or add --preview, --serve PORT, "
+                           "--push URL or --output FILE")
     return FanOut(sinks)
 
 
@@ -70,6 +75,7 @@ class Outputs:
     record: Path | None = None
     overwrite: bool = False  # the recording may replace an existing file
     serve: Address | None = None  # --serve: the web page and MJPEG stream
+    push: str | None = None  # --push: an srt:// or rtmp:// receiver
 
 
 def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
@@ -79,6 +85,10 @@ def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
 
     if outputs.record is not None:  # before the camera opens: a bad --output costs nothing
         check_recording(outputs.record, outputs.overwrite)
+    if outputs.push is not None:
+        from livecam.push import check_push_url
+
+        check_push_url(outputs.push)
     web = start_web_server(outputs.serve) if outputs.serve is not None else None  # a port in use: before the camera
     try:
         cam = open_camera(settings.camera, settings.size, settings.fps)
@@ -90,7 +100,7 @@ def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
     fps = settings.fps or cam.fps
     try:
         sink = open_sinks(settings, cam.width, cam.height, fps, vcam=outputs.vcam, preview=outputs.preview,
-                          output=outputs.record, overwrite=outputs.overwrite, web=web)
+                          output=outputs.record, overwrite=outputs.overwrite, web=web, push=outputs.push)
     except BaseException:
         cam.close()
         raise

@@ -1,0 +1,139 @@
+"""``--push URL``: the anonymized output as H.264 to an SRT or RTMP receiver (OBS Media Source, a
+restreaming server, an IRL relay).
+
+Frames are encoded (x264 ``veryfast``, ``zerolatency``, a keyframe every second) by PyAV in the push's
+own thread, newest frame wins: a slow network or encoder drops frames, never delays the pipeline or
+the virtual camera, and nothing queues. RTMP goes out through PyAV's own FFmpeg; SRT, which PyAV's
+FFmpeg lacks, through the system's ``ffmpeg`` (Debian/Ubuntu: ``apt install ffmpeg``), which takes the
+MPEG-TS over a pipe and sends it on unchanged. When the receiver goes away (or is not there yet) the
+push says so once and tries again every ``retry_s``, without stopping the pipeline.
+
+Only what the pipeline sends (its output frames, obscured ones included) is pushed.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import threading
+import time
+from fractions import Fraction
+from typing import IO, Any, cast
+
+import numpy as np
+
+from livecam.errors import LivecamError
+from livecam.mailbox import Mailbox
+
+log = logging.getLogger(__name__)
+
+SCHEMES = {"srt": "mpegts", "rtmp": "flv", "rtmps": "flv"}
+
+
+def check_push_url(url: str) -> str:
+    """The container format for ``url``; a one-line error for anything else."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in SCHEMES:
+        raise LivecamError(f"--push {url}: expected an srt:// or rtmp:// address, e.g. --push srt://127.0.0.1:9000 "
+                           "or --push rtmp://localhost/live/stream")
+    if scheme == "srt" and shutil.which("ffmpeg") is None:
+        raise LivecamError("--push srt://... needs FFmpeg with SRT support on the PATH (Debian/Ubuntu: sudo apt "
+                           "install ffmpeg; Windows/macOS: a build from ffmpeg.org); livecam's own FFmpeg has no SRT")
+    return SCHEMES[scheme]
+
+
+class PushSink:
+    """A pipeline output (``livecam.sinks.Sink``) that pushes BGR ``uint8 (H, W, 3)`` frames to ``url``."""
+
+    def __init__(self, url: str, width: int, height: int, fps: float, retry_s: float = 2.0):
+        self.url = url
+        self._format = check_push_url(url)
+        self._size = (width - width % 2, height - height % 2)  # yuv420p: even sizes
+        self._fps = Fraction(fps).limit_denominator(1001)
+        self._retry_s = retry_s
+        self._frames: Mailbox[np.ndarray] = Mailbox()
+        self._closed = threading.Event()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.connected = threading.Event()  # set while a receiver takes the stream (for tests)
+        self.sent = 0
+        self._thread = threading.Thread(target=self._run, name="livecam-push", daemon=True)
+        self._thread.start()
+
+    def send(self, frame_bgr: np.ndarray) -> None:
+        self._frames.put(frame_bgr)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._frames.close()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        failed = False
+        while not self._closed.is_set():
+            try:
+                self._stream()
+            except Exception as e:  # a receiver that went away: say it once, then keep trying
+                if not failed:
+                    log.warning("push to %s: %s; retrying every %g s", self.url, _why(e, self._proc), self._retry_s)
+                failed = True
+            else:
+                failed = False
+            finally:
+                self.connected.clear()
+                self._stop_ffmpeg()
+            self._closed.wait(self._retry_s)
+
+    def _stream(self) -> None:
+        import av
+
+        if self._format == "mpegts":  # SRT: the system's ffmpeg sends what PyAV muxes
+            self._proc = subprocess.Popen(
+                [cast(str, shutil.which("ffmpeg")), "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "mpegts",
+                 "-i", "pipe:0", "-c", "copy", "-f", "mpegts", self.url],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            target: Any = cast(IO[bytes], self._proc.stdin)
+        else:
+            target = self.url
+        with av.open(target, "w", format=self._format) as out:
+            stream = out.add_stream("libx264", rate=self._fps)
+            stream.width, stream.height = self._size
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"preset": "veryfast", "tune": "zerolatency", "g": str(max(1, round(self._fps)))}
+            t0: float | None = None
+            last = -1
+            while (frame := self._frames.take()) is not None and not self._closed.is_set():
+                now = time.monotonic()
+                t0 = now if t0 is None else t0
+                pts = max(last + 1, round((now - t0) * self._fps))  # wall-clock times: dropped frames leave gaps
+                w, h = self._size
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="bgr24")
+                vf.pts, vf.time_base = pts, 1 / self._fps
+                for packet in stream.encode(vf):
+                    out.mux(packet)
+                last = pts
+                self.sent += 1
+                if not self.connected.is_set():
+                    log.info("pushing the output to %s", self.url)
+                    self.connected.set()
+            for packet in stream.encode(None):
+                out.mux(packet)
+
+    def _stop_ffmpeg(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                if proc.stdin:
+                    proc.stdin.close()
+                proc.wait(2)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+                proc.wait(5)
+
+
+def _why(error: BaseException, proc: subprocess.Popen[bytes] | None) -> str:
+    if proc is not None and proc.poll() is not None and proc.stderr is not None:
+        lines = proc.stderr.read().decode(errors="replace").strip().splitlines()
+        if lines:
+            return lines[-1]
+    return str(error) or type(error).__name__
