@@ -24,7 +24,7 @@ from livecam.evaluate import is_covered
 from livecam.loadgen import Load
 from livecam.loadgen import parse as parse_load
 from livecam.replay import replay_pipeline
-from livecam.serve import Address, MjpegReader, WebServer
+from livecam.serve import Address, MjpegReader, WebRtcViewer, WebServer
 from livecam.settings import Settings, parse_size
 from livecam.sources import Frames, ReplaySource
 from livecam.tracker import iou_matrix
@@ -45,7 +45,8 @@ class BenchResult:
     episodes: int = 0               # fail-closed episodes after the first second
     reasons: dict[str, int] = field(default_factory=dict)  # wholly obscured frames after 1 s, by kind of reason
     bare: tuple[int, int, int] | None = None  # (face-frames bare, face-frames, longest run of a bare face)
-    viewer_frames: list[int] = field(default_factory=list)  # --viewers: frames each MJPEG viewer received
+    viewer_frames: list[int] = field(default_factory=list)  # --viewers: frames each viewer received
+    viewer_kinds: list[str] = field(default_factory=list)   # "mjpeg" / "webrtc", for each
 
     @property
     def fps_out(self) -> float:
@@ -64,9 +65,12 @@ class BenchResult:
                 if self.reasons else "")),
             ("frames in / out", f"{self.frames_in} / {self.frames_out}"),
         ]
-        if self.viewer_frames:
-            rows.append(("web viewers (--serve, MJPEG on loopback)",
-                         f"{len(self.viewer_frames)}, {np.mean(self.viewer_frames) / self.seconds:.1f} frames/s each"))
+        for kind in ("mjpeg", "webrtc"):
+            got = [n for n, k in zip(self.viewer_frames, self.viewer_kinds) if k == kind]
+            if got:
+                rows.append((f"{kind.upper() if kind == 'mjpeg' else 'WebRTC'} viewers (--serve, on loopback)",
+                             f"{len(got)}, frames/s each: min {min(got) / self.seconds:.1f}, "
+                             f"mean {np.mean(got) / self.seconds:.1f}"))
         if self.bare is not None:
             n, total, run = self.bare
             rows.append(("faces bare (vs full-size detection)", f"{n} of {total} face-frames, longest run {run} frames"))
@@ -74,27 +78,31 @@ class BenchResult:
 
 
 def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float, seconds: float,
-              load: str | None = None, judge_faces: bool = False, viewers: int = 0) -> BenchResult:
+              load: str | None = None, judge_faces: bool = False, viewers: int = 0,
+              webrtc_viewers: int = 0) -> BenchResult:
     """``load``: a competing load (``livecam.loadgen``) running while the pipeline does; ``judge_faces``:
     count faces left bare against the detector run offline at full size on the same frames; ``viewers``:
-    serve the output (``--serve``) on a free loopback port to this many MJPEG viewers."""
+    serve the output (``--serve``) on a free loopback port to this many MJPEG viewers (and
+    ``webrtc_viewers`` WebRTC viewers)."""
     # forwards and backwards: a camera has no jump cut every few seconds (which would rightly
     # make livecam obscure the frames until a detection of the "new scene")
     src = ReplaySource.from_video(clip, size=size, fps=fps, pingpong=True)
     frames = [src.frames[i] for i in range(len(src.frames))]
     reports: list = []
     competing = Load(load) if load else None
-    readers: list[MjpegReader] = []
+    readers: list[MjpegReader | WebRtcViewer] = []
     try:
-        web = _web_server() if viewers else None
+        web = _web_server() if viewers or webrtc_viewers else None
         pipe = replay_pipeline(settings, src, reports.append, web=web)
         if web is not None:
             readers = [MjpegReader(web.address.port, decode=False) for _ in range(viewers)]
+            readers += [WebRtcViewer(web.address.port) for _ in range(webrtc_viewers)]
         t0 = time.monotonic()  # the clock starts after the model load and size choice
         pipe.start()
         pipe.wait(seconds)
         status = pipe.status
         counts = [r.count for r in readers]
+        kinds = ["webrtc" if isinstance(r, WebRtcViewer) else "mjpeg" for r in readers]
         pipe.stop()
         pipe.wait(5)
         elapsed = time.monotonic() - t0
@@ -115,7 +123,7 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
     reasons = dict(Counter(reason_kind(r.reason) for r in late if r.obscured_all))
     return BenchResult(elapsed, src.index + 1, len(reports), lat, obscured, status.detect_hz, status.detector_ms,
                        status.detect_size, reports, load or "none", episodes, reasons,
-                       bare_faces(settings, frames, reports) if judge_faces else None, counts)
+                       bare_faces(settings, frames, reports) if judge_faces else None, counts, kinds)
 
 
 def _web_server() -> WebServer:
@@ -166,14 +174,15 @@ def longest_bare_run(bare: dict[int, list]) -> int:
 
 
 def run_cli(settings: Settings, clip: Path | None, size_text: str, fps: float, seconds: float,
-            load: str | None = None, judge_faces: bool = False, viewers: int = 0) -> str:
+            load: str | None = None, judge_faces: bool = False, viewers: int = 0, webrtc_viewers: int = 0) -> str:
     clip = clip or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips" / "street-1080p.mp4"
     if not Path(clip).is_file():
         raise LivecamError(f"benchmark clip not found: {clip}; give one: livecam bench CLIP")
     if load:
         parse_load(load)  # a bad --load is said before anything starts
     size = parse_size(size_text)
-    res = run_bench(settings, Path(clip), size, fps, seconds, load=load, judge_faces=judge_faces, viewers=viewers)
+    res = run_bench(settings, Path(clip), size, fps, seconds, load=load, judge_faces=judge_faces, viewers=viewers,
+                    webrtc_viewers=webrtc_viewers)
     head = (f"live path: {Path(clip).name} replayed at {size[0]}x{size[1]} @ {fps:g} fps for {res.seconds:.1f} s, "
             f"delay {settings.delay_s:g} s, competing load: {res.load}\n\n")
     return head + res.table()

@@ -154,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also count faces left bare, against the detector run offline at full size")
     be.add_argument("--viewers", type=_positive_int, default=0,
                     help="also serve the output (--serve) to this many MJPEG viewers on loopback")
+    be.add_argument("--webrtc-viewers", type=_positive_int, default=0, dest="webrtc_viewers",
+                    help="... and to this many WebRTC viewers (aiortc clients) on loopback")
     _add_delay_option(be)
     _add_effect_options(be)
 
@@ -273,7 +275,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         s = settings_from_args(args)
         print(bench.run_cli(s, args.clip, args.size, args.fps, args.seconds, load=args.load,
-                            judge_faces=args.judge_faces, viewers=args.viewers))
+                            judge_faces=args.judge_faces, viewers=args.viewers,
+                            webrtc_viewers=args.webrtc_viewers))
         return 0
     raise LivecamError(f"unknown command {cmd!r}")
 

@@ -5,7 +5,9 @@ owns the virtual camera) and for OBS itself (a Browser Source or a Media Source)
 
 * ``/stream.mjpg``: the output as MJPEG (``multipart/x-mixed-replace``): OBS Media/Browser Source,
   an ``<img>`` tag, VLC;
-* ``/view``: a page with just the stream, sized to the window (an OBS Browser Source);
+* ``/view``: a page with just the picture, sized to the window (an OBS Browser Source), over WebRTC
+  (``POST /offer`` signalling; aiortc encodes the output, newest frame wins), MJPEG where WebRTC
+  does not connect or with ``?mjpeg``;
 * ``/``: the control page: the state (with its reason), effect, strength, presenter mode, privacy
   screen, anonymizing on/off, and the live picture; it sends the tray's commands through the
   pipeline's own command queue;
@@ -37,13 +39,18 @@ import os
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+import av
 import cv2
 import numpy as np
 from aiohttp import web
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
 
 from livecam.errors import LivecamError
 from livecam.live.commands import Command, Status, set_values, toggle
@@ -160,6 +167,10 @@ class WebServer:
         self._jpeg: bytes = b""
         self._seq = 0
         self._new_frame = asyncio.Event()
+        self._raw: np.ndarray | None = None  # the newest output frame, for WebRTC viewers
+        self._raw_seq = 0
+        self._new_raw = asyncio.Event()
+        self._peers: set[Any] = set()  # aiortc RTCPeerConnections
         self._new_status = asyncio.Event()
         self._status: dict[str, Any] = {"mode": "starting", "reason": None}
         self._send: Callable[[Command], None] | None = None
@@ -207,7 +218,7 @@ class WebServer:
 
     # -- from the pipeline thread: never blocks ------------------------------------------------
     def offer(self, frame_bgr: np.ndarray) -> None:
-        if self._clients:
+        if self._clients or self._peers:
             self._frames.put(frame_bgr)
 
     def _on_change(self, status: Status, settings: Settings) -> None:
@@ -218,15 +229,33 @@ class WebServer:
     # -- the encoder thread -------------------------------------------------------------------
     def _encode(self) -> None:
         while (frame := self._frames.take()) is not None:
-            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            if ok and not self._closing:
-                self._loop.call_soon_threadsafe(self._publish_frame, buf.tobytes())
+            if self._closing:
+                return
+            if self._peers:
+                self._loop.call_soon_threadsafe(self._publish_raw, frame)
+            if self._clients:
+                ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                if ok:
+                    self._loop.call_soon_threadsafe(self._publish_frame, buf.tobytes())
 
     # -- the asyncio thread ---------------------------------------------------------------------
     def _publish_frame(self, jpeg: bytes) -> None:
         self._jpeg, self._seq = jpeg, self._seq + 1
         self._new_frame.set()
         self._new_frame = asyncio.Event()
+
+    def _publish_raw(self, frame: np.ndarray) -> None:
+        self._raw, self._raw_seq = frame, self._raw_seq + 1
+        self._new_raw.set()
+        self._new_raw = asyncio.Event()
+
+    async def newest_raw(self, after: int) -> tuple[np.ndarray, int] | None:
+        """The newest output frame after number ``after`` (waits for one); None when closing."""
+        while not self._closing:
+            if self._raw is not None and self._raw_seq != after:
+                return self._raw, self._raw_seq
+            await self._new_raw.wait()
+        return None
 
     def _publish_status(self, snapshot: dict[str, Any]) -> None:
         self._status = snapshot
@@ -238,7 +267,7 @@ class WebServer:
         app = web.Application(middlewares=[self._guard], client_max_size=64 * 1024)
         app.add_routes([web.get("/", self._page), web.get("/view", self._view), web.get("/stream.mjpg", self._mjpeg),
                         web.get("/status", self._status_route), web.get("/events", self._events),
-                        web.post("/command", self._command)])
+                        web.post("/command", self._command), web.post("/offer", self._offer)])
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         try:
             self._loop.run_until_complete(self._runner.setup())
@@ -254,6 +283,9 @@ class WebServer:
     async def _shutdown(self) -> None:
         self._new_frame.set()
         self._new_status.set()
+        self._new_raw.set()
+        await asyncio.gather(*(pc.close() for pc in list(self._peers)), return_exceptions=True)
+        self._peers.clear()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -354,9 +386,62 @@ class WebServer:
         log.info("web: %s", command.name)
         return web.json_response({"sent": command.name})
 
+    async def _offer(self, request: web.Request) -> web.Response:
+        """WebRTC signalling: the browser's offer in, our answer out; the connection then carries the
+        output as video (aiortc encodes it), newest frame wins."""
+        try:
+            body = await request.json()
+            offer = RTCSessionDescription(sdp=body["sdp"], type=body["type"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            return self._bad(request, 400, 'expected {"sdp": ..., "type": "offer"}')
+        pc = RTCPeerConnection()
+        self._peers.add(pc)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                self._peers.discard(pc)
+                await pc.close()
+
+        pc.addTrack(OutputTrack(self))
+        try:
+            await pc.setRemoteDescription(offer)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as e:  # a malformed offer
+            self._peers.discard(pc)
+            await pc.close()
+            return self._bad(request, 400, f"cannot answer this offer: {e}")
+        log.info("web: a WebRTC viewer connected (%d now)", len(self._peers))
+        return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type})
+
     def _bad(self, request: web.Request, status: int, reason: str) -> web.Response:
         log.warning("web: refused %s %s: %s", request.method, request.path, reason)
         return web.json_response({"error": reason}, status=status)
+
+
+class OutputTrack(MediaStreamTrack):
+    """The output as a WebRTC video track (aiortc's ``MediaStreamTrack``): ``recv`` hands out the newest
+    output frame, stamped with the time it is handed out (90 kHz clock)."""
+
+    kind = "video"
+
+    def __init__(self, server: WebServer):
+        super().__init__()
+        self._server = server
+        self._seq = 0
+        self._t0: float | None = None
+
+    async def recv(self) -> Any:
+        got = await self._server.newest_raw(self._seq)
+        if got is None:
+            self.stop()
+            raise MediaStreamError
+        frame_bgr, self._seq = got
+        now = time.monotonic()
+        self._t0 = now if self._t0 is None else self._t0
+        frame = av.VideoFrame.from_ndarray(frame_bgr, format="bgr24")
+        frame.pts, frame.time_base = int((now - self._t0) * 90000), Fraction(1, 90000)
+        return frame
 
 
 class MjpegReader:
@@ -410,6 +495,60 @@ class MjpegReader:
         self.sock.close()
 
 
+class WebRtcViewer:
+    """A WebRTC viewer of ``/view``'s stream on this machine (aiortc as the client, in its own thread and
+    loop), counting the frames it receives: the benchmark's load and the tests'."""
+
+    def __init__(self, port: int, seconds_to_connect: float = 20.0):
+        self.count = 0
+        self.error: str | None = None
+        self._port = port
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._connected = threading.Event()
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._run(),),
+                                        name="livecam-webrtc-viewer", daemon=True)
+        self._thread.start()
+        if not self._connected.wait(seconds_to_connect):
+            self.error = self.error or "no WebRTC connection"
+
+    async def _run(self) -> None:
+        import aiohttp
+
+        self._stop = asyncio.Event()
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction="recvonly")
+        got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            if not got.done():
+                got.set_result(track)
+
+        try:
+            await pc.setLocalDescription(await pc.createOffer())
+            url = f"http://127.0.0.1:{self._port}/offer"
+            async with aiohttp.ClientSession() as http:
+                async with http.post(url, json={"sdp": pc.localDescription.sdp,
+                                                "type": pc.localDescription.type}) as r:
+                    answer = await r.json()
+            await pc.setRemoteDescription(RTCSessionDescription(**answer))
+            track = await asyncio.wait_for(got, 20)
+            while not self._stop.is_set():
+                await asyncio.wait_for(track.recv(), 10)
+                self.count += 1
+                self._connected.set()
+        except Exception as e:  # reported to the caller
+            self.error = f"{type(e).__name__}: {e}"
+            self._connected.set()
+        finally:
+            await pc.close()
+
+    def close(self) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
 class WebSink:
     """The web server as a pipeline output (``livecam.sinks.Sink``): hands each frame over, never blocks."""
 
@@ -424,10 +563,35 @@ class WebSink:
 
 
 _VIEW_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>livecam</title>
-<style>html,body{margin:0;height:100%;background:#000}img{width:100%;height:100%;object-fit:contain}</style>
-</head><body><img id="v" alt="livecam output"><script>
-const t = new URLSearchParams(location.search).get("token");
-document.getElementById("v").src = "/stream.mjpg" + (t ? "?token=" + encodeURIComponent(t) : "");
+<style>html,body{margin:0;height:100%;background:#000}video,img{width:100%;height:100%;object-fit:contain}
+[hidden]{display:none}</style>
+</head><body><video id="v" autoplay muted playsinline></video><img id="m" alt="livecam output" hidden><script>
+// WebRTC (low latency) unless ?mjpeg is given or it does not connect; then the MJPEG stream
+const params = new URLSearchParams(location.search), token = params.get("token");
+const q = token ? "?token=" + encodeURIComponent(token) : "";
+const v = document.getElementById("v"), m = document.getElementById("m");
+let mode = "webrtc";
+function mjpeg() { if (mode === "mjpeg") return; mode = "mjpeg"; v.hidden = true; m.hidden = false; m.src = "/stream.mjpg" + q; }
+async function webrtc() {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver("video", {direction: "recvonly"});
+  pc.ontrack = e => { v.srcObject = e.streams[0] || new MediaStream([e.track]); };
+  pc.onconnectionstatechange = () => { if (pc.connectionState === "failed") mjpeg(); };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise(done => {
+    if (pc.iceGatheringState === "complete") return done();
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === "complete") done(); };
+    setTimeout(done, 2000);
+  });
+  const headers = {"Content-Type": "application/json"};
+  if (token) headers["Authorization"] = "Bearer " + token;
+  const r = await fetch("/offer" + q, {method: "POST", headers,
+    body: JSON.stringify({sdp: pc.localDescription.sdp, type: pc.localDescription.type})});
+  if (!r.ok) throw new Error(await r.text());
+  await pc.setRemoteDescription(await r.json());
+}
+if (params.has("mjpeg")) mjpeg(); else webrtc().catch(mjpeg);
+setTimeout(() => { if (!v.videoWidth) mjpeg(); }, 10000);
 </script></body></html>
 """
 

@@ -17,8 +17,8 @@ import pytest
 from livecam import replay
 from livecam.effects import Effect
 from livecam.errors import LivecamError
-from livecam.serve import (Address, MjpegReader, WebServer, command_from_json, load_or_create_token,
-                           parse_address)
+from livecam.serve import (Address, MjpegReader, WebRtcViewer, WebServer, command_from_json,
+                           load_or_create_token, parse_address)
 from livecam.settings import Settings, SettingsError
 from livecam.sources import ReplaySource
 from tests.conftest import box_coverage, is_magenta, needs_data
@@ -185,18 +185,24 @@ def test_other_hosts_and_origins_are_refused(served):
 
 
 @needs_data
-def test_a_stalled_viewer_slows_neither_the_pipeline_nor_the_other_viewers(served):
+def test_many_viewers_and_a_stalled_one_slow_neither_the_pipeline_nor_each_other(served):
+    """20 MJPEG viewers, 2 WebRTC viewers (aiortc clients) and one viewer that never reads, for 8 s."""
     port, pipe, backend, *_ = served
     stalled = MjpegReader(port, read=False)
-    viewers = [MjpegReader(port) for _ in range(5)]
+    viewers = [MjpegReader(port, decode=False) for _ in range(20)]
+    rtc = [WebRtcViewer(port) for _ in range(2)]
+    everyone: list[MjpegReader | WebRtcViewer] = [*viewers, *rtc]
     start = len(backend.sent_t)
-    time.sleep(4.0)
+    counts0 = [v.count for v in everyone]
+    time.sleep(8.0)
     sent = len(backend.sent_t) - start
-    for v in viewers:
+    got = [v.count - c for v, c in zip(everyone, counts0)]
+    for v in everyone:
         v.close()
     stalled.close()
-    assert all(len(v.frames) >= 10 for v in viewers), [len(v.frames) for v in viewers]
-    assert sent >= 40, f"the pipeline sent {sent} frames in 4 s beside a stalled viewer"  # 100 at 25 fps
+    assert all(r.error is None for r in rtc), [r.error for r in rtc]
+    assert min(got) >= 20, f"frames each viewer got in 8 s: {got}"
+    assert sent >= 80, f"the pipeline sent {sent} frames in 8 s beside 23 viewers"  # 200 at 25 fps
 
 
 def test_a_server_that_needs_the_token_refuses_without_it():
@@ -244,11 +250,12 @@ def _browser():
 
 
 _PICTURE_JS = """
-const img = document.getElementById(arguments[0]);
-if (!img.naturalWidth) return null;
+const el = document.getElementById(arguments[0]);
+const w = el.naturalWidth || el.videoWidth, h = el.naturalHeight || el.videoHeight;
+if (!w) return null;
 const c = document.createElement("canvas");
-c.width = img.naturalWidth; c.height = img.naturalHeight;
-c.getContext("2d").drawImage(img, 0, 0);
+c.width = w; c.height = h;
+c.getContext("2d").drawImage(el, 0, 0);
 return c.toDataURL("image/png");
 """
 
@@ -294,6 +301,28 @@ def test_in_a_real_browser_the_page_shows_the_faces_covered_and_its_button_obscu
         assert pipe.settings.privacy_screen
         assert _wait_for(lambda: _smooth(_picture(driver), track[0]["box"])), \
             "the page's picture did not turn obscured after the privacy-screen button"
+    finally:
+        driver.quit()
+
+
+@needs_data
+def test_in_a_real_browser_the_view_page_plays_the_output_over_webrtc_with_faces_covered(served):
+    """/view (an OBS Browser Source): WebRTC from aiortc to Chromium; frames read back from the <video>."""
+    port, pipe, backend, frames, track = served
+    driver = _browser()
+    try:
+        driver.get(f"http://127.0.0.1:{port}/view")
+        assert _wait_for(lambda: driver.execute_script("return document.getElementById('v').videoWidth") > 0), \
+            "the WebRTC video did not play"
+        assert driver.execute_script("return document.getElementById('m').hidden"), "it fell back to MJPEG"
+        boxes = [t["box"] for t in track]
+        covered = []
+        for _ in range(8):
+            img = _picture(driver, "v")
+            covered.append(max(box_coverage(is_magenta(img, tol=80), b) for b in boxes))
+            assert covered[-1] >= 0.7 or _smooth(img, track[0]["box"]), f"a face is bare in the video: {covered}"
+            time.sleep(0.25)
+        assert max(covered) >= 0.7, "the video never showed the anonymized picture"
     finally:
         driver.quit()
 
