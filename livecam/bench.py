@@ -45,8 +45,10 @@ class BenchResult:
     episodes: int = 0               # fail-closed episodes after the first second
     reasons: dict[str, int] = field(default_factory=dict)  # wholly obscured frames after 1 s, by kind of reason
     bare: tuple[int, int, int] | None = None  # (face-frames bare, face-frames, longest run of a bare face)
-    viewer_frames: list[int] = field(default_factory=list)  # --viewers: frames each viewer received
+    viewer_fps: list[float] = field(default_factory=list)  # --viewers: frames per second each viewer received
     viewer_kinds: list[str] = field(default_factory=list)   # "mjpeg" / "webrtc", for each
+    rss_mb: list[float | None] = field(default_factory=list)  # resident memory after 5 s and at the end
+    viewer_errors: list[str] = field(default_factory=list)
 
     @property
     def fps_out(self) -> float:
@@ -65,12 +67,15 @@ class BenchResult:
                 if self.reasons else "")),
             ("frames in / out", f"{self.frames_in} / {self.frames_out}"),
         ]
+        if len(self.rss_mb) == 2 and None not in self.rss_mb:
+            rows.append(("memory (resident) after 5 s / at the end", f"{self.rss_mb[0]:.0f} / {self.rss_mb[1]:.0f} MB"))
         for kind in ("mjpeg", "webrtc"):
-            got = [n for n, k in zip(self.viewer_frames, self.viewer_kinds) if k == kind]
+            got = [n for n, k in zip(self.viewer_fps, self.viewer_kinds) if k == kind]
             if got:
                 rows.append((f"{kind.upper() if kind == 'mjpeg' else 'WebRTC'} viewers (--serve, on loopback)",
-                             f"{len(got)}, frames/s each: min {min(got) / self.seconds:.1f}, "
-                             f"mean {np.mean(got) / self.seconds:.1f}"))
+                             f"{len(got)}, frames/s each: min {min(got):.1f}, mean {np.mean(got):.1f}"))
+        if self.viewer_errors:
+            rows.append(("viewer errors", "; ".join(sorted(set(self.viewer_errors)))))
         if self.bare is not None:
             n, total, run = self.bare
             rows.append(("faces bare (vs full-size detection)", f"{n} of {total} face-frames, longest run {run} frames"))
@@ -94,15 +99,21 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
     try:
         web = _web_server() if viewers or webrtc_viewers else None
         pipe = replay_pipeline(settings, src, reports.append, web=web)
-        if web is not None:
-            readers = [MjpegReader(web.address.port, decode=False) for _ in range(viewers)]
-            readers += [WebRtcViewer(web.address.port) for _ in range(webrtc_viewers)]
         t0 = time.monotonic()  # the clock starts after the model load and size choice
         pipe.start()
-        pipe.wait(seconds)
+        if web is not None:  # viewers join the running pipeline (WebRTC's first frame ends its handshake)
+            readers = [MjpegReader(web.address.port, decode=False) for _ in range(viewers)]
+            readers += [WebRtcViewer(web.address.port) for _ in range(webrtc_viewers)]
+        watching = time.monotonic()
+        counts0 = [r.count for r in readers]
+        pipe.wait(max(0.0, min(5.0, seconds) - (watching - t0)))
+        rss = [_rss_mb()]
+        pipe.wait(max(0.0, seconds - (time.monotonic() - t0)))
+        rss.append(_rss_mb())
         status = pipe.status
-        counts = [r.count for r in readers]
+        per_s = [(r.count - c) / max(1e-6, time.monotonic() - watching) for r, c in zip(readers, counts0)]
         kinds = ["webrtc" if isinstance(r, WebRtcViewer) else "mjpeg" for r in readers]
+        errors = [r.error for r in readers if r.error]
         pipe.stop()
         pipe.wait(5)
         elapsed = time.monotonic() - t0
@@ -123,7 +134,18 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
     reasons = dict(Counter(reason_kind(r.reason) for r in late if r.obscured_all))
     return BenchResult(elapsed, src.index + 1, len(reports), lat, obscured, status.detect_hz, status.detector_ms,
                        status.detect_size, reports, load or "none", episodes, reasons,
-                       bare_faces(settings, frames, reports) if judge_faces else None, counts, kinds)
+                       bare_faces(settings, frames, reports) if judge_faces else None, per_s, kinds, rss, errors)
+
+
+def _rss_mb() -> float | None:
+    """This process's resident memory in MB (Linux), else None."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def _web_server() -> WebServer:

@@ -455,6 +455,7 @@ class MjpegReader:
         self.error: str | None = None
         self._decode = decode
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.settimeout(None)  # a viewer waits for frames as long as it takes; close() ends it
         self.sock.sendall(f"GET /stream.mjpg{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
         self.thread = threading.Thread(target=self._read, name="livecam-mjpeg-reader", daemon=True)
         if read:
