@@ -80,6 +80,46 @@ def test_run_records_anonymized_output_and_stops_cleanly_on_sigterm(tmp_path):
     assert max(is_magenta(f).mean() for f in frames) > 0.005
 
 
+def test_run_serves_the_output_and_checks_its_addresses_first(tmp_path):
+    """`livecam run --camera demo --no-vcam --serve PORT`: the page and the stream answer, the token is made
+    once (mode 0600) and shown once; a bad --serve or --push is one line before anything starts."""
+    import json
+    import socket
+    import stat
+    import urllib.request
+
+    from livecam.serve import MjpegReader
+
+    assert "--serve 99999: expected PORT or HOST:PORT" in _one_error_line(livecam("run", "--serve", "99999"))
+    assert "--push udp://x: expected an srt:// or rtmp:// address" in _one_error_line(
+        livecam("run", "--camera", "demo", "--push", "udp://x"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = tmp_path / "web-token"
+    p = subprocess.Popen([sys.executable, "-m", "livecam", "run", "--camera", "demo", "--no-vcam", "--serve", str(port)],
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "LIVECAM_WEB_TOKEN": str(token)})
+    follow = Follow(p.stderr)
+    try:
+        follow.wait_for(f"serving the anonymized output on http://127.0.0.1:{port}/")
+        assert stat.S_IMODE(os.stat(token).st_mode) == 0o600
+        assert token.read_text().strip() in follow.text(0), "the token is shown once"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+            assert b"livecam" in r.read()
+        viewer = MjpegReader(port)
+        end = time.monotonic() + 60
+        while time.monotonic() < end and len(viewer.frames) < 5:
+            time.sleep(0.1)
+        viewer.close()
+        assert len(viewer.frames) >= 5 and viewer.frames[0].shape == (270, 480, 3), viewer.error
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as r:
+            assert json.loads(r.read())["camera"].startswith("camera demo")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+    assert p.returncode == 0, follow.text()
+
+
 @pytest.mark.parametrize("ext", [".mp4", ".mkv", ".webm"])
 def test_recordings_play_at_real_time_in_every_container(tmp_path, ext):
     """MP4's muxer picks its own time base (1/16000): frames stamped in it played ~16x too fast and
