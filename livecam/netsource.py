@@ -20,6 +20,7 @@ import subprocess
 from typing import IO, Any, Iterator, cast
 
 import cv2
+import av
 import numpy as np
 
 from livecam.errors import DeviceError
@@ -65,8 +66,6 @@ class NetworkSource:
 
     def __init__(self, url: str, size: tuple[int, int] | None = None, fps: float | None = None,
                  timeout_s: float = TIMEOUT_S):
-        import av
-
         self.spec = url
         self._size = size
         self._proc: subprocess.Popen[bytes] | None = None
@@ -106,8 +105,6 @@ class NetworkSource:
         return str(error) if error is not None else "the stream ended before its first frame"
 
     def _next(self) -> np.ndarray | None:
-        import av
-
         try:
             frame = next(self._frames).to_ndarray(format="bgr24")
         except (StopIteration, av.error.FFmpegError, OSError, ValueError):

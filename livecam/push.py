@@ -21,6 +21,7 @@ import time
 from fractions import Fraction
 from typing import IO, Any, cast
 
+import av
 import numpy as np
 
 from livecam.errors import LivecamError
@@ -85,8 +86,6 @@ class PushSink:
             self._closed.wait(self._retry_s)
 
     def _stream(self) -> None:
-        import av
-
         if self._format == "mpegts":  # SRT: the system's ffmpeg sends what PyAV muxes
             self._proc = subprocess.Popen(
                 [cast(str, shutil.which("ffmpeg")), "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "mpegts",

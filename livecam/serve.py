@@ -43,7 +43,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import av
 import cv2
@@ -56,6 +56,9 @@ from livecam.errors import LivecamError
 from livecam.live.commands import Command, Status, set_values, toggle
 from livecam.mailbox import Mailbox
 from livecam.settings import Settings, SettingsError, from_mapping, to_mapping
+
+if TYPE_CHECKING:  # the live package imports this module where --serve is used
+    from livecam.live.pipeline import LivePipeline
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +196,8 @@ class WebServer:
         log.info("serving the anonymized output on http://%s/ (stream: /stream.mjpg)", self.address)
         return self
 
-    def attach(self, pipeline: Any) -> None:
-        """Status and commands of ``pipeline`` (a ``LivePipeline``)."""
+    def attach(self, pipeline: LivePipeline) -> None:
+        """Status and commands of ``pipeline``."""
         self._send = pipeline.send
         pipeline.add_listener(self._on_change)
         self._on_change(pipeline.status, pipeline.settings)

@@ -147,7 +147,7 @@ def _name(spec: str) -> str:
 def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | None = None) -> Camera:
     """The camera ``spec`` names: a network stream (``srt://``, ``rtsp://``, ``rtmp://``, ``http://``...),
     else a camera index, device path, video file or ``demo``."""
-    from livecam.netsource import NetworkSource, is_network
+    from livecam.netsource import NetworkSource, is_network  # PyAV loads only for a network camera
 
     return NetworkSource(spec, size, fps) if is_network(spec) else CameraSource(spec, size, fps)
 
