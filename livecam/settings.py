@@ -58,6 +58,14 @@ def _setting(default: Any = None, kind: type | None = None, *, scope: Scope = Sc
     return field(default=default, metadata=meta)
 
 
+DEVICES_EXPECTED = "auto, cpu or cuda"
+
+
+def is_device(value: str) -> bool:
+    """A ``--device`` value: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (checked here, resolved by the detectors)."""
+    return value in ("auto", "cpu") or value.startswith("cuda")
+
+
 def _between(lo: float, hi: float, optional: bool = False) -> Callable[[Any], bool]:
     return lambda v: (optional and v is None) or (v is not None and lo <= v <= hi)
 
@@ -73,8 +81,7 @@ class Settings:
     region: Region = _setting(_FX.region)
     # how faces are found
     threshold: float = _setting(0.2, float, valid=_between(0.01, 0.99), expected="a number between 0.01 and 0.99")
-    device: str = _setting("auto", str, scope=Scope.RESTART, expected="auto, cpu or cuda",
-                           valid=lambda v: v in ("auto", "cpu") or v.startswith("cuda"))
+    device: str = _setting("auto", str, scope=Scope.RESTART, expected=DEVICES_EXPECTED, valid=is_device)
     detect_size: int | None = _setting(None, int, scope=Scope.RESTART, valid=_between(64, 4096, optional=True),
                                        expected="a width in pixels between 64 and 4096")  # None: automatic
     model: str | None = _setting(None, str, scope=Scope.RESTART)  # None: bundled CenterFace

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from livecam.errors import LivecamError
+from livecam.settings import DEVICES_EXPECTED, is_device
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LivecamError("--device cuda: no CUDA GPU is available to PyTorch here; use --device cpu or auto")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise LivecamError(f"--device: unknown value {device!r}; expected auto, cpu or cuda")
+    if not is_device(device):  # the settings' rule; load_detector is also called without Settings
+        raise LivecamError(f"--device: unknown value {device!r}; expected {DEVICES_EXPECTED}")
     return torch.device(device)
 
 
