@@ -20,7 +20,6 @@ from livecam.engine import Anonymizer, load_settings_detector, make_anonymizer
 from livecam.errors import LivecamError
 from livecam.faces import Faces
 from livecam.live.gate import judge
-from livecam.scene import SceneTracker
 from livecam.settings import Settings, SettingsError
 
 COVERED = 0.7
@@ -135,7 +134,7 @@ def eval_clips(data: Path, settings: Settings, engine: Anonymizer, live_hz: floa
     hits: dict[str, list[bool]] = defaultdict(list)
     for clip, track in tracks.items():
         engine.reset()
-        scene = SceneTracker(policy.tracker_params())
+        scene = engine.scene  # live-hz drives the engine's scene itself (the engine's push is not used)
         next_det, tile = 0.0, 0
         scored: list[tuple[int, Faces, bool]] = []  # (frame index, faces covered, wholly obscured)
         shapes = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -164,3 +165,20 @@ class FakeModel:
 
     def find(self, frame_bgr: np.ndarray):
         raise NotImplementedError
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port nothing listens on now (TCP, or UDP with ``socket.SOCK_DGRAM``: SRT)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def smooth_at(img: np.ndarray, box) -> bool:
+    """Nothing of a face's detail is left in ``box`` (xyxy): the picture there is a smooth blur of colour
+    (the privacy screen, a fail-closed frame). A real face measures 7-9 here, this is < 1.5."""
+    import cv2
+
+    x1, y1, x2, y2 = (int(v) for v in box)
+    crop = cv2.cvtColor(img[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY).astype(float)
+    return float(np.abs(crop - cv2.GaussianBlur(crop, (0, 0), 1.5)).mean()) < 1.5

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from livecam.sources import demo_clip
-from tests.helpers import Follow, livecam, read_video
+from tests.helpers import Follow, free_port, livecam, read_video
 
 # The bundled demo clip (480x270, 12.5 fps, two people) stands in for a camera: OpenCV opens a video
 # file like a device, and these tests run without ../shared.
@@ -84,7 +84,6 @@ def test_run_serves_the_output_and_checks_its_addresses_first(tmp_path):
     """`livecam run --camera demo --no-vcam --serve PORT`: the page and the stream answer, the token is made
     once (mode 0600) and shown once; a bad --serve or --push is one line before anything starts."""
     import json
-    import socket
     import stat
     import urllib.request
 
@@ -93,9 +92,7 @@ def test_run_serves_the_output_and_checks_its_addresses_first(tmp_path):
     assert "--serve 99999: expected PORT or HOST:PORT" in _one_error_line(livecam("run", "--serve", "99999"))
     assert "--push udp://x: expected an srt:// or rtmp:// address" in _one_error_line(
         livecam("run", "--camera", "demo", "--push", "udp://x"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     token = tmp_path / "web-token"
     p = subprocess.Popen([sys.executable, "-m", "livecam", "run", "--camera", "demo", "--no-vcam", "--serve", str(port)],
                          stderr=subprocess.PIPE, text=True, env={**os.environ, "LIVECAM_WEB_TOKEN": str(token)})

@@ -21,7 +21,7 @@ from livecam.netsource import NetworkSource, is_network
 from livecam.serve import Address, WebServer
 from livecam.settings import Settings
 from tests.conftest import DATA, box_coverage, is_magenta, load_boxes, needs_data
-from tests.helpers import make_video
+from tests.helpers import free_port, make_video, smooth_at
 from tests.test_live import _kept_up
 
 PHOTO = "images/2008_001322.jpg"  # three labelled faces, 500x375
@@ -33,9 +33,7 @@ def test_which_camera_values_are_network_streams():
 
 
 def test_a_network_camera_that_is_not_there_is_a_one_line_error():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens here
+    port = free_port()  # nothing listens here
     with pytest.raises(DeviceError, match=f"no video from http://127.0.0.1:{port}/x.mjpg: "):
         NetworkSource(f"http://127.0.0.1:{port}/x.mjpg", timeout_s=2)
 
@@ -45,19 +43,27 @@ def _photo():
     return np.ascontiguousarray(img), load_boxes("dlib-faces-dev")[PHOTO]
 
 
-def _run_pipeline(open_source, until, seconds=20.0):
+def _start(open_source, first=None, push=None, warm=None):
     """The live pipeline with ``open_source`` as its camera (faces solid magenta) into the recording
-    virtual camera, until ``until(pipe, reports)`` holds or ``seconds`` pass; returns (backend, reports, pipe)."""
+    virtual camera (and ``push``), started (``warm``: a frame to load the model and choose its size
+    on first); returns (backend, reports, pipe)."""
     replay.register()
     replay.RecordingBackend.instances.clear()
-    first = open_source()
+    first = first or open_source()
     settings = Settings(effect=Effect.SOLID, color=(255, 0, 255))
-    sink = live.open_sinks(settings, first.width, first.height, 25.0, vcam_backend=replay.BACKEND)
+    sink = live.open_sinks(settings, first.width, first.height, 25.0, vcam_backend=replay.BACKEND, push=push)
     reports: list[live.FrameReport] = []
     pipe = live.build_pipeline(settings, open_source, sink, first_source=first, on_frame=reports.append)
     backend = replay.RecordingBackend.instances[-1]
     backend.keep = True
-    pipe.start()
+    if warm is not None:
+        pipe.prepare(warm)
+    return backend, reports, pipe.start()
+
+
+def _run_pipeline(open_source, until, seconds=20.0):
+    """``_start``, then until ``until(pipe, reports)`` holds or ``seconds`` pass."""
+    backend, reports, pipe = _start(open_source)
     end = time.monotonic() + seconds
     while time.monotonic() < end and not until(pipe, reports):
         time.sleep(0.1)
@@ -83,9 +89,7 @@ def test_an_mjpeg_network_camera_goes_through_the_live_pipeline():
     """An IP camera's MJPEG over HTTP (here: livecam's own --serve stream of a photo with three
     labelled faces), read by PyAV: every frame sent covers the three faces."""
     img, boxes = _photo()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     camera = WebServer(Address("127.0.0.1", port), token="x").start()
     sink = camera.sink()
     stop = threading.Event()
@@ -123,9 +127,7 @@ def test_an_srt_camera_is_anonymized_and_a_dropped_stream_fails_closed_then_come
     img, boxes = _photo()
     video = tmp_path / "still.mp4"
     make_video([img] * 50, video)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # SRT runs over UDP
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port(socket.SOCK_DGRAM)  # SRT runs over UDP
     url = f"srt://127.0.0.1:{port}"
     sender = _srt_sender(video, port)
     try:
@@ -184,42 +186,23 @@ def _decoded(path):
         return [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
 
 
-def _smooth(img, box) -> bool:
-    import cv2
-
-    x1, y1, x2, y2 = (int(v) for v in box)
-    crop = cv2.cvtColor(img[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY).astype(float)
-    return float(np.abs(crop - cv2.GaussianBlur(crop, (0, 0), 1.5)).mean()) < 1.5
-
-
 def _assert_received_covered(frames, boxes, kept_up: bool):
     assert len(frames) >= 20, f"the receiver got {len(frames)} frames"
     covered = 0
     for img in frames:
-        ok = [box_coverage(is_magenta(img), b) >= 0.7 or _smooth(img, b) for b in boxes]
+        ok = [box_coverage(is_magenta(img), b) >= 0.7 or smooth_at(img, b) for b in boxes]
         assert all(ok), "a face is bare in a pushed frame"
         covered += all(box_coverage(is_magenta(img), b) >= 0.7 for b in boxes)
     assert covered >= len(frames) // 2 or not kept_up, "the pushed stream was never anonymized"
-
-
-def _udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _push_pipeline(push_url, img):
     """The live pipeline on the photo, pushing to ``push_url``; returns (pipeline, its reports)."""
     from livecam.sources import ReplaySource
 
-    replay.register()
-    settings = Settings(effect=Effect.SOLID, color=(255, 0, 255))
     src = ReplaySource([img] * 25, 25.0, loop=True)
-    sink = live.open_sinks(settings, src.width, src.height, 25.0, vcam_backend=replay.BACKEND, push=push_url)
-    reports: list = []
-    pipe = live.build_pipeline(settings, lambda: src, sink, first_source=src, on_frame=reports.append)
-    pipe.prepare(img)
-    return pipe.start(), reports
+    _, reports, pipe = _start(lambda: src, src, push=push_url, warm=img)
+    return pipe, reports
 
 
 @needs_data
@@ -227,7 +210,7 @@ def test_push_over_srt_sends_only_covered_faces_and_reconnects_when_the_receiver
     if shutil.which("ffmpeg") is None:
         pytest.skip("no ffmpeg with SRT here (Debian: apt install ffmpeg; scripts/test.sh does it)")
     img, boxes = _photo()
-    port = _udp_port()
+    port = free_port(socket.SOCK_DGRAM)
     first = _receiver(f"srt://127.0.0.1:{port}?mode=listener", tmp_path / "a.ts", 40)
     time.sleep(0.5)
     pipe, reports = _push_pipeline(f"srt://127.0.0.1:{port}", img)
@@ -251,9 +234,7 @@ def test_push_over_rtmp_through_pyavs_own_ffmpeg(tmp_path):
     if shutil.which("ffmpeg") is None:
         pytest.skip("no ffmpeg here to receive RTMP (Debian: apt install ffmpeg; scripts/test.sh does it)")
     img, boxes = _photo()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     receiver = _receiver(f"rtmp://127.0.0.1:{port}/live/test", tmp_path / "a.flv", 30, listen_rtmp=True)
     time.sleep(0.5)
     pipe, reports = _push_pipeline(f"rtmp://127.0.0.1:{port}/live/test", img)

@@ -22,6 +22,7 @@ from livecam.serve import (Address, MjpegReader, WebRtcViewer, WebServer, comman
 from livecam.settings import Settings, SettingsError
 from livecam.sources import ReplaySource
 from tests.conftest import box_coverage, is_magenta, needs_data
+from tests.helpers import free_port, smooth_at
 from tests.test_live import _kept_up, _ytf
 
 TOKEN = "test-token-123"
@@ -75,12 +76,6 @@ def test_the_token_is_made_once_with_mode_0600(tmp_path):
 
 # -- end to end: the live pipeline on a replayed clip, served on loopback -------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _request(port, method, path, body=None, headers=None, host=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     hdrs = {"Host": host or f"127.0.0.1:{port}", **(headers or {})}
@@ -100,7 +95,7 @@ def served():
     loopback port; yields (port, pipeline, backend, frames, track); the pipeline's reports are in
     ``pipeline.reports`` (tests only)."""
     frames, track = _ytf("Albert_Brooks0")
-    port = _free_port()
+    port = free_port()
     web = WebServer(Address("127.0.0.1", port), token=TOKEN).start()
     replay.RecordingBackend.instances.clear()
     settings = Settings(effect=Effect.SOLID, color=(255, 0, 255))
@@ -146,7 +141,7 @@ def test_the_stream_sends_exactly_the_virtual_cameras_frames_with_faces_covered(
         assert raw > d[match], "a streamed frame is closer to a raw camera frame than to an output frame"
     covered = [max(box_coverage(is_magenta(img), b) for b in raw_boxes) for img in got]
     for img, c in zip(got, covered):
-        assert c >= 0.7 or _smooth(img, track[0]["box"]), f"a face is bare in a streamed frame: {covered}"
+        assert c >= 0.7 or smooth_at(img, track[0]["box"]), f"a face is bare in a streamed frame: {covered}"
     if _kept_up(pipe, pipe.reports):  # how often it could anonymize: only where detection kept up
         assert sum(c >= 0.7 for c in covered) >= 0.8 * len(got), covered  # the rest: obscured whole (start-up)
 
@@ -161,7 +156,7 @@ def test_the_page_commands_and_status_drive_the_same_pipeline(served):
     client = MjpegReader(port)
     assert _wait_for(lambda: len(client.frames) >= 5)
     client.close()
-    assert all(_smooth(img, track[0]["box"]) for img in client.frames[-3:])  # the privacy screen
+    assert all(smooth_at(img, track[0]["box"]) for img in client.frames[-3:])  # the privacy screen
     # a bad command: 400 and the reason, and nothing changes
     status, body = _request(port, "POST", "/command", {"set": {"effect": "sepia"}})
     assert status == 400 and b"invalid setting effect" in body
@@ -212,7 +207,7 @@ def test_many_viewers_and_a_stalled_one_slow_neither_the_pipeline_nor_each_other
 
 
 def test_a_server_that_needs_the_token_refuses_without_it():
-    port = _free_port()
+    port = free_port()
     web = WebServer(Address("127.0.0.1", port), token=TOKEN, require_token=True).start()
     try:
         assert _request(port, "GET", "/status")[0] == 401
@@ -266,14 +261,6 @@ return c.toDataURL("image/png");
 """
 
 
-def _smooth(img, box) -> bool:
-    """Nothing of the face's detail is left in ``box``: the picture there is a smooth blur of colour
-    (the privacy screen, the fail-closed frame)."""
-    x1, y1, x2, y2 = (int(v) for v in box)
-    crop = cv2.cvtColor(img[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY).astype(float)
-    return float(np.abs(crop - cv2.GaussianBlur(crop, (0, 0), 1.5)).mean()) < 1.5
-
-
 def _picture(driver, element_id="stream"):
     """The picture the page shows now, read back from a canvas (BGR), or None before it loads."""
     import base64
@@ -298,14 +285,14 @@ def test_in_a_real_browser_the_page_shows_the_faces_covered_and_its_button_obscu
         for _ in range(8):  # each picture: the face painted over, or the whole frame obscured (failing closed)
             img = _picture(driver)
             covered.append(max(box_coverage(is_magenta(img), b) for b in boxes))
-            assert covered[-1] >= 0.7 or _smooth(img, track[0]["box"]), f"a face is bare in the page: {covered}"
+            assert covered[-1] >= 0.7 or smooth_at(img, track[0]["box"]), f"a face is bare in the page: {covered}"
             time.sleep(0.2)
         assert max(covered) >= 0.7 or not _kept_up(pipe, pipe.reports), "the page never showed the anonymized picture"
         driver.save_screenshot(str(tmp_path / "control-page.png"))
         driver.find_element("id", "privacy_screen").click()
         assert _wait_for(lambda: state().startswith("privacy screen")), state()
         assert pipe.settings.privacy_screen
-        assert _wait_for(lambda: _smooth(_picture(driver), track[0]["box"])), \
+        assert _wait_for(lambda: smooth_at(_picture(driver), track[0]["box"])), \
             "the page's picture did not turn obscured after the privacy-screen button"
     finally:
         driver.quit()
@@ -326,7 +313,7 @@ def test_in_a_real_browser_the_view_page_plays_the_output_over_webrtc_with_faces
         for _ in range(8):
             img = _picture(driver, "v")
             covered.append(max(box_coverage(is_magenta(img, tol=80), b) for b in boxes))
-            assert covered[-1] >= 0.7 or _smooth(img, track[0]["box"]), f"a face is bare in the video: {covered}"
+            assert covered[-1] >= 0.7 or smooth_at(img, track[0]["box"]), f"a face is bare in the video: {covered}"
             time.sleep(0.25)
         assert max(covered) >= 0.7 or not _kept_up(pipe, pipe.reports), \
             "the video never showed the anonymized picture"
@@ -335,7 +322,7 @@ def test_in_a_real_browser_the_view_page_plays_the_output_over_webrtc_with_faces
 
 
 def test_in_a_real_browser_a_wrong_token_is_refused():
-    port = _free_port()
+    port = free_port()
     web = WebServer(Address("127.0.0.1", port), token=TOKEN, require_token=True).start()
     driver = _browser()
     try:
