@@ -19,7 +19,7 @@ from livecam.errors import LivecamError
 
 log = logging.getLogger("livecam")
 
-COMMANDS = ("run", "anonymize", "devices", "eval", "bench", "tray")
+COMMANDS = ("run", "anonymize", "people", "devices", "eval", "bench", "tray")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,6 +66,8 @@ def _add_effect_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lookahead", type=_float, dest="lookahead_s", metavar="SECONDS",
                    help="videos: hold frames this long so faces are covered from the first frame they are in; "
                         "0 = off (default 1)")
+    g.add_argument("--keep", metavar="NAME[,NAME]", help="leave these enrolled people's faces visible (livecam "
+                   "people add), cover everyone else; a face is revealed only after several identity checks")
     g.add_argument("--config", type=Path, help="settings file (default: the one in your config folder)")
 
 
@@ -123,7 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     # a string, not a Path: Path("out/") drops the trailing slash that says "a folder"
     an.add_argument("-o", "--output", required=True, help="output file (one input) or folder (a name ending in /)")
     an.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    an.add_argument("--reveal", metavar="NAME", help="a subject access request: only this enrolled person's face "
+                    "stays visible (like --keep NAME, for one person)")
     _add_effect_options(an)
+
+    pe = command("people", help="enrol the people --keep leaves visible (face descriptors only, no pictures)")
+    pe_sub = pe.add_subparsers(dest="people_command", parser_class=_Parser, required=True)
+    add = pe_sub.add_parser("add", help="enrol NAME from photos of them alone and/or videos of them alone")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("inputs", nargs="+", type=Path, metavar="PHOTO_OR_VIDEO")
+    pe_sub.add_parser("list", help="the enrolled people")
+    rm = pe_sub.add_parser("remove", help="forget NAME")
+    rm.add_argument("name", metavar="NAME")
 
     command("devices", help="list cameras and virtual camera devices")
 
@@ -139,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pan-images", dest="pan_images", type=_positive_int, default=20,
                     help="photos to pan across (default 20)")
     ev.add_argument("--pan-fps", dest="pan_fps", type=_float, default=30.0, help="frame rate (default 30)")
+    ev.add_argument("--people", action="store_true",
+                    help="--keep test: enrol each person of DATA's clips, build crossings and closer bystanders")
     ev.add_argument("--pan-only", dest="pan_only", choices=["file", "live"], help="run only one of the two paths")
     _add_delay_option(ev)
     _add_effect_options(ev)
@@ -233,9 +248,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam import anonymize
         from livecam.engine import make_anonymizer
 
+        from livecam.engine import make_keep
+
         s = settings_from_args(args)
+        option = "--keep"
+        if args.reveal is not None:
+            if s.keep and args.keep:
+                raise LivecamError("--reveal and --keep: use one (--reveal NAME leaves only NAME visible)")
+            s, option = s.replace(keep=[args.reveal.strip()]), "--reveal"
         jobs = anonymize.plan(args.inputs, args.output, overwrite=args.overwrite)
-        faces = anonymize.run(jobs, lambda: make_anonymizer(s), progress=not args.quiet)
+        keep = make_keep(s, option)
+        faces = anonymize.run(jobs, lambda: make_anonymizer(s, keep=keep), progress=not args.quiet)
         log.info("done: %d file(s) written to %s, %d face boxes covered", len(jobs), args.output, faces)
         return 0
     if cmd in ("run", "tray"):
@@ -252,6 +275,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             return run_tray(s, outputs, args.config)
         return live.run_cli(s, outputs)
+    if cmd == "people":
+        from livecam import people
+
+        return people.run_cli(args.people_command, getattr(args, "name", None), getattr(args, "inputs", []),
+                              lambda: settings_from_args(args))
     if cmd == "devices":
         from livecam import devices
 
@@ -261,6 +289,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam import evaluate
 
         s = settings_from_args(args)
+        if args.people:
+            from livecam import peopleeval
+
+            print(peopleeval.run_cli(s, args.data))
+            return 0
         if args.pan:
             from livecam import paneval
 

@@ -16,6 +16,7 @@ from livecam import effects
 from livecam.detectors import Detector, load_detector, passes
 from livecam.faces import Faces
 from livecam.hindsight import Hindsight, HindsightParams
+from livecam.people import InlineKeep, keep_in_photo
 from livecam.scene import SceneTracker
 from livecam.settings import Settings
 from livecam.tracker import TrackerParams
@@ -116,9 +117,11 @@ class Anonymizer:
     ``(anonymized copy, faces covered)``. ``lookahead_s`` of frames are held in memory
     (1080p: 6.2 MB a frame)."""
 
-    def __init__(self, detector: Detector, params: EngineParams | None = None):
+    def __init__(self, detector: Detector, params: EngineParams | None = None, keep: InlineKeep | None = None):
         self.detector = detector
         self.params = params or EngineParams()
+        self.keep = keep
+        """``--keep``/``--reveal``: faces whose track is recognised as a kept person are left visible."""
         self.reset()
 
     def reset(self) -> None:
@@ -127,6 +130,9 @@ class Anonymizer:
         self.window: Hindsight[np.ndarray] = Hindsight(self.params.hindsight)
         self._seq = 0
         self._thorough = ThoroughClock(self.params.policy.small_faces_s)
+        self._t = 0.0
+        if self.keep is not None:
+            self.keep.gate.reset()
 
     def push(self, frame_bgr: np.ndarray, t: float = 0.0) -> list[tuple[np.ndarray, Faces]]:
         """Detect on ``frame_bgr`` captured at ``t`` seconds (times increasing); returns the frames
@@ -136,9 +142,14 @@ class Anonymizer:
         """
         self._seq += 1
         seq = self._seq
-        if self.scene.see(seq, frame_bgr):  # a cut: look for small faces at once
+        self._t = t
+        if self.scene.see(seq, frame_bgr):  # a cut: look for small faces at once; identities checked afresh
             self._thorough.cut()
+            if self.keep is not None:
+                self.keep.gate.reset()
         self.scene.detected(seq, self.params.policy.video(self.detector, frame_bgr, self._thorough.due(t)), t)
+        if self.keep is not None:
+            self.keep.frame(frame_bgr, self.scene.faces(seq, t), t)
         self.window.add(seq, t, frame_bgr, self.scene.view(seq)[0], self.scene.epoch,
                         self.scene.faces(seq, t, tentative=True))
         self.window.confirm(self.scene.confirmed_ids)
@@ -153,6 +164,9 @@ class Anonymizer:
 
     def _leave(self) -> tuple[np.ndarray, Faces]:
         held, faces = self.window.pop()
+        if self.keep is not None:
+            visible = self.keep.gate.visible(faces, self._t)
+            self.keep.revealed, faces = faces[visible], faces[~visible]
         return effects.apply(held.payload, faces, self.params.effect), faces
 
     def __call__(self, frame_bgr: np.ndarray, t: float = 0.0) -> tuple[np.ndarray, Faces]:
@@ -169,6 +183,9 @@ class Anonymizer:
     def photo(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Faces]:
         """A single still, anonymized: ``(anonymized copy, faces covered)``."""
         faces = self.detect_photo(frame_bgr)
+        if self.keep is not None:
+            gate = self.keep.gate
+            faces = faces[~keep_in_photo(gate.people, gate.names, self.keep.describer, frame_bgr, faces, gate.params)]
         return effects.apply(frame_bgr, faces, self.params.effect), faces
 
 
@@ -177,8 +194,20 @@ def load_settings_detector(settings: Settings) -> Detector:
     return load_detector(settings.model, device=settings.device, input_size=settings.detect_size)
 
 
-def make_anonymizer(settings: Settings, detector: Detector | None = None) -> Anonymizer:
-    """The file-mode engine for ``settings`` (its model loaded unless ``detector`` is given)."""
+def make_keep(settings: Settings, option: str = "--keep") -> InlineKeep | None:
+    """File mode's ``--keep`` (or ``--reveal``): the enrolled people checked inline; None without it."""
+    if not settings.keep:
+        return None
+    from livecam.people import Describer, KeepGate, load_people, require
+
+    people = load_people()
+    require(people, settings.keep, option)
+    return InlineKeep(KeepGate(people, settings.keep), Describer())
+
+
+def make_anonymizer(settings: Settings, detector: Detector | None = None, keep: InlineKeep | None = None) -> Anonymizer:
+    """The file-mode engine for ``settings`` (its model loaded unless ``detector`` is given; ``keep``:
+    ``make_keep(settings)``, made once for a batch)."""
     return Anonymizer(detector or load_settings_detector(settings),
                       EngineParams(effect=settings.effect_params(), policy=DetectionPolicy.from_settings(settings),
-                                   lookahead_s=settings.lookahead_s))
+                                   lookahead_s=settings.lookahead_s), keep)

@@ -16,6 +16,7 @@ from livecam.settings import Settings
 if TYPE_CHECKING:  # the live path is imported when a pipeline is built
     from livecam.detectors import Detector
     from livecam.live import FrameReport, LivePipeline
+    from livecam.people import Describer, People
     from livecam.serve import WebServer
     from livecam.sources import FrameSource, ReplaySource
 
@@ -69,17 +70,20 @@ def register() -> None:
 def replay_pipeline(settings: Settings, src: ReplaySource, on_frame: Callable[[FrameReport], None], *,
                     make_detector: Callable[[], Detector] | None = None,
                     open_source: Callable[[], FrameSource] | None = None, warm: bool = True,
-                    web: WebServer | None = None) -> LivePipeline:
+                    web: WebServer | None = None, people: People | None = None,
+                    make_describer: Callable[[], Describer] | None = None) -> LivePipeline:
     """The live pipeline with ``src`` as its camera and the real ``pyvirtualcam.Camera`` (recording
     backend) as its output; call ``.start()`` on it. ``warm``: its model loaded and its size chosen
     first (as after a warm start). ``open_source``: how the camera is reopened when it ends (default:
-    the same replay); ``make_detector``: another detector than the settings' (tests)."""
+    the same replay); ``make_detector``: another detector than the settings' (tests); ``people``: the
+    enrolled people (default: ``livecam people``'s file), ``make_describer``: their checks' model (tests)."""
     from livecam.live import build_pipeline, open_sinks
 
     register()
     sink = open_sinks(settings, src.width, src.height, src.fps, vcam_backend=BACKEND, web=web)
     pipe = build_pipeline(settings, open_source or (lambda: src), sink, first_source=src,
-                          make_detector=make_detector, on_frame=on_frame)
+                          make_detector=make_detector, on_frame=on_frame, people=people,
+                          make_describer=make_describer)
     if web is not None:
         web.attach(pipe)
     if warm:

@@ -102,6 +102,9 @@ class Settings:
     stale_ms: int = _setting(400, int, valid=_between(50, 10000), expected="milliseconds between 50 and 10000")
     delay_s: float = _setting(0.0, float, tray=True, valid=_between(0, 5),
                               expected="seconds between 0 (no delay) and 5")  # live: frames wait this long (look-ahead)
+    keep: tuple[str, ...] = _setting((), tray=True, expected="names enrolled with `livecam people add`",
+                                     valid=lambda v: all(isinstance(n, str) and n and "," not in n for n in v))
+    """Faces recognised as these enrolled people stay visible; everyone else is covered (empty: nobody)."""
     # desktop state
     anonymize: bool = _setting(True, bool, scope=Scope.SESSION)
     privacy_screen: bool = _setting(False, bool, scope=Scope.SESSION)
@@ -209,6 +212,12 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
                 value = parse_size(value) if key == "size" else parse_color(value)
             elif not (isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value)):
                 raise SettingsError(f"invalid setting {key} = {value!r}: expected a list of integers")
+            value = tuple(value)
+        elif key == "keep":
+            if isinstance(value, str):
+                value = [n.strip() for n in value.split(",") if n.strip()]
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise SettingsError(f"invalid setting keep = {value!r}: expected a list of names")
             value = tuple(value)
         elif key == "hotkeys":
             if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):

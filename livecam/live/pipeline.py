@@ -1,4 +1,4 @@
-"""The pipeline thread: owns settings, tracker, presenter choice and the fail-closed decision."""
+"""The pipeline thread: owns settings, tracker, presenter choice, who is kept visible and the fail-closed decision."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from livecam.live.commands import STOP, Command, FrameReport, Mode, Status, reas
 from livecam.hindsight import Hindsight, Held
 from livecam.live.gate import Evidence, distrust
 from livecam.live.worker import DetectionWorker
+from livecam.people import CheckRequest, KeepGate, People, RecognitionWorker
 from livecam.scene import SceneTracker
 from livecam.settings import RESTART_KEYS, Settings
 from livecam.sinks import PreviewSink, Sink
@@ -42,7 +43,8 @@ class LivePipeline:
     def __init__(self, grabber: Grabber, worker: DetectionWorker, sink: Sink, settings: Settings,
                  out_size: tuple[int, int], fps: float, camera_name: str = "",
                  on_frame: Callable[[FrameReport], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, people: People | None = None,
+                 recognizer: RecognitionWorker | None = None):
         self._grabber = grabber
         self._worker = worker
         self._sink = sink
@@ -66,6 +68,12 @@ class LivePipeline:
         from livecam.presenter import PresenterChooser
 
         self._presenter = PresenterChooser()
+        # --keep (and presenter mode with people enrolled): identity checks in their own thread
+        self._people = people or People()
+        self._recognizer = recognizer
+        self._gate: KeepGate | None = None
+        self._gate_since = -1e9  # checks of frames captured before this (a cut, a new list) are ignored
+        self._recognition_error: str | None = None
         self._in_shape: tuple[int, ...] | None = None
         self._last_error: str | None = None
         self._det_times: deque[float] = deque(maxlen=64)
@@ -99,6 +107,8 @@ class LivePipeline:
     def start(self) -> LivePipeline:
         self._grabber.start()
         self._worker.start()
+        if self._recognizer is not None:
+            self._recognizer.start()
         self._thread.start()
         return self
 
@@ -117,6 +127,8 @@ class LivePipeline:
             log.debug("pipeline stopped by an error", exc_info=True)
         finally:
             self._worker.stop()
+            if self._recognizer is not None:
+                self._recognizer.stop()
             self._grabber.stop()
             try:
                 self._sink.close()
@@ -145,8 +157,9 @@ class LivePipeline:
                 frame = self._follow(cap)
                 new_scene = self._scene.epoch == cap.seq
                 self._worker.offer(cap if frame is cap.frame else replace(cap, frame=frame), urgent=new_scene)
-                self._window.add(cap.seq, cap.t, (cap, frame), self._scene.view(cap.seq)[0], self._scene.epoch,
-                                 self._scene.faces(cap.seq, cap.t, tentative=True))
+                faces = self._scene.faces(cap.seq, cap.t, tentative=True)
+                self._window.add(cap.seq, cap.t, (cap, frame), self._scene.view(cap.seq)[0], self._scene.epoch, faces)
+                self._ask_identities(cap.t, frame, faces, new_scene)
                 last_frame = frame
             sent = self._send_due()
             self._log_state()  # a change the log held back: say where things stand now
@@ -245,7 +258,47 @@ class LivePipeline:
             self._notify()
         return True
 
+    def _kept_names(self) -> tuple[str, ...]:
+        """Whose faces may stay visible: ``--keep``'s people, else everyone enrolled in presenter mode."""
+        if self._recognizer is None:
+            return ()
+        s = self._settings
+        return s.keep or (self._people.names if s.presenter else ())
+
+    def _ask_identities(self, t: float, frame: np.ndarray, faces: Faces, new_scene: bool) -> None:
+        """Keep the identity gate in step with the newest frame and ask for the checks that are due."""
+        names = self._kept_names()
+        if not names or not self._settings.anonymize:
+            self._gate = None
+            return
+        if self._gate is None or self._gate.names != names or new_scene:
+            self._gate = KeepGate(self._people, names)  # a cut or another list: every face checked afresh
+            self._gate_since = t
+        assert self._recognizer is not None
+        self._gate.see(faces)
+        due = self._gate.due(faces, t)
+        if len(due):
+            self._recognizer.ask(CheckRequest(t, frame, due))
+
+    def _take_identities(self) -> None:
+        if self._recognizer is None:
+            return
+        for r in self._recognizer.results():
+            if self._gate is None or r.t < self._gate_since:
+                continue
+            if r.descriptor is None:
+                if self._recognition_error is None:
+                    log.warning("face recognition failed: %s; every face is covered until it works again", r.error)
+                self._recognition_error = r.error
+                self._gate.reset()
+                continue
+            if self._recognition_error is not None:
+                log.info("face recognition works again")
+                self._recognition_error = None
+            self._gate.checked(r.track_id, r.t, r.descriptor)
+
     def _take_results(self) -> None:
+        self._take_identities()
         for r in self._worker.results():
             self._det_times.append(r.t)
             self._det_ms.append(r.ms)
@@ -302,7 +355,9 @@ class LivePipeline:
             reason = self._status.reason or "recovering"
             return effects.obscure_all(frame, "livecam: " + reason_kind(reason)), Faces.empty(), reason
         self._set_status(Mode.ANONYMIZING, None)
-        if s.presenter:
+        if self._gate is not None:
+            faces = faces[~self._gate.visible(faces, self._clock())]
+        elif s.presenter:
             faces = self._presenter.others(faces, frame.shape[1], frame.shape[0])
         else:
             self._presenter.reset()

@@ -15,6 +15,7 @@ from livecam.errors import LivecamError
 from livecam.live.commands import Command, FrameReport
 from livecam.live.pipeline import LivePipeline
 from livecam.live.worker import DetectionWorker
+from livecam.people import Describer, People, RecognitionWorker, load_people, require
 from livecam.live.hotkeys import Hotkeys  # pynput itself is loaded only when hotkeys are registered
 from livecam.settings import Settings
 from livecam.sinks import FanOut, FileSink, PreviewSink, Sink, VirtualCameraSink
@@ -29,15 +30,21 @@ log = logging.getLogger(__name__)
 def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], sink: Sink, *,
                    first_source: FrameSource | None = None, make_detector: Callable[[], Detector] | None = None,
                    on_frame: Callable[[FrameReport], None] | None = None, camera_name: str = "",
-                   budget_ms: float | None = None) -> LivePipeline:
-    """Wire capture, detection and output for ``settings``; call ``.start()`` on the result."""
+                   budget_ms: float | None = None, make_describer: Callable[[], Describer] | None = None,
+                   people: People | None = None) -> LivePipeline:
+    """Wire capture, detection and output for ``settings``; call ``.start()`` on the result. With people
+    enrolled (``people``, default: ``livecam people``'s file), identity checks run in their own thread
+    for ``--keep`` and presenter mode; a ``--keep`` name nobody enrolled is an error here."""
+    people = people if people is not None else load_people()
+    require(people, settings.keep)
+    recognizer = RecognitionWorker(make_describer or Describer) if people.views else None
     src = first_source or open_source()
     fps = settings.fps or src.fps or 30.0
     grabber = Grabber(open_source, first=src)
     worker = DetectionWorker(make_detector or partial(engine.load_settings_detector, settings), settings,
                              budget_ms=budget_ms)
     return LivePipeline(grabber, worker, sink, settings, (src.width, src.height), fps, camera_name=camera_name,
-                        on_frame=on_frame)
+                        on_frame=on_frame, people=people, recognizer=recognizer)
 
 
 def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam: bool = True, preview: bool = False,
@@ -83,6 +90,7 @@ def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
     from livecam.sinks import check_recording
     from livecam.sources import open_camera, open_source
 
+    require(load_people(), settings.keep)  # before the camera opens: an unknown --keep name costs nothing
     if outputs.record is not None:  # before the camera opens: a bad --output costs nothing
         check_recording(outputs.record, outputs.overwrite)
     if outputs.push is not None:

