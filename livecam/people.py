@@ -150,12 +150,14 @@ class Describer:
 class KeepParams:
     """The reveal rule's numbers; chosen on ``livecam eval --people`` (README "Keep people visible")."""
 
-    every_s: float = 0.25      # a face not (yet) revealed is checked this often
+    every_s: float = 0.25      # a face not (yet) revealed is checked this often ...
+    failed_every_s: float = 1.0  # ... one whose last check failed (a stranger), this often
     revealed_every_s: float = 0.5  # a revealed face is checked again this often
-    checks: int = 3            # consecutive matches of one person needed to reveal ...
-    span_s: float = 0.5        # ... spanning at least this long
-    match: float = 0.55        # each of them this close to the person's nearest enrolled view
-    mean: float = 0.5          # and on average this close
+    min_height: float = 32.0   # smaller faces (pixels) are never checked, never revealed: too small to tell apart
+    checks: int = 4            # consecutive matches of one person needed to reveal ...
+    span_s: float = 0.75       # ... spanning at least this long
+    match: float = 0.6         # each of them this close to the person's nearest enrolled view
+    mean: float = 0.53         # and on average this close
     stale_s: float = 1.5       # a face whose last check is older than this is covered again (a stall)
     photo_match: float = 0.45  # a still (one view only) is revealed at this distance or closer
 
@@ -199,11 +201,13 @@ class KeepGate:
     def due(self, faces: Faces, t: float) -> Faces:
         """The tracked faces to check now (marked as asked at ``t``)."""
         keep = np.zeros(len(faces), bool)
+        p = self.params
         for i, tid in enumerate(faces.track_id):
-            if tid < 0:
+            if tid < 0 or faces.height[i] < p.min_height:
                 continue
             tr = self._tracks.setdefault(int(tid), _Track())
-            every = self.params.revealed_every_s if self._revealed(tr, t) else self.params.every_s
+            failed = bool(tr.checks) and tr.checks[-1][1] is None
+            every = p.revealed_every_s if self._revealed(tr, t) else p.failed_every_s if failed else p.every_s
             if t - tr.asked >= every - 1e-6:
                 tr.asked, keep[i] = t, True
         return faces[keep]
@@ -229,7 +233,8 @@ class KeepGate:
         crossing = self._crossing(faces)
         for i, tid in enumerate(faces.track_id):
             tr = self._tracks.get(int(tid))
-            out[i] = tid >= 0 and tr is not None and not crossing[i] and self._revealed(tr, t)
+            out[i] = (tid >= 0 and tr is not None and not crossing[i] and faces.height[i] >= self.params.min_height
+                      and self._revealed(tr, t))
         return out
 
     def person(self, track_id: int) -> str | None:
@@ -286,6 +291,7 @@ class CheckRequest:
     t: float
     frame: np.ndarray  # BGR, the pipeline's frame (not written to)
     faces: Faces       # tracked faces to describe
+    enrol: bool = False  # views for "Keep me visible", not identity checks
 
 
 @dataclass(frozen=True)
@@ -294,6 +300,7 @@ class CheckResult:
     track_id: int
     descriptor: np.ndarray | None  # None: recognition failed (``error``)
     error: str | None = None
+    enrol: bool = False
 
 
 class RecognitionWorker:
@@ -339,9 +346,9 @@ class RecognitionWorker:
                     start = time.perf_counter()
                     d = self._describer.describe(req.frame, req.faces.xyxy[i])
                     log.debug("identity check of track %d: %.0f ms", tid, 1000 * (time.perf_counter() - start))
-                    res = CheckResult(req.t, tid, d)
+                    res = CheckResult(req.t, tid, d, enrol=req.enrol)
                 except Exception as e:  # reported to the pipeline: it covers every face until checks work again
-                    res = CheckResult(req.t, tid, None, f"{type(e).__name__}: {e}")
+                    res = CheckResult(req.t, tid, None, f"{type(e).__name__}: {e}", enrol=req.enrol)
                 with self._lock:
                     self._out.append(res)
 
@@ -373,11 +380,11 @@ def require(people: People, names: Sequence[str], option: str = "--keep") -> Non
 
 
 # -- enrolment ----------------------------------------------------------------------------------------
-ENROL_EVERY_S = 0.5   # a video gives one view this often ...
-ENROL_VIEWS = 12      # ... up to this many (spread over the whole video)
+ENROL_EVERY_S = 0.25  # a video gives one view this often ...
+ENROL_VIEWS = 16      # ... up to this many (spread over the whole video)
 
 
-def _dominant(faces: Faces) -> int | None:
+def dominant(faces: Faces) -> int | None:
     """The index of the one face of a video frame that is the person's: the only face, or one at least
     ``DOMINANT`` times as tall as every other (people far behind); None when there is no such face."""
     if len(faces) == 1:
@@ -394,7 +401,7 @@ DOMINANT = 1.5
 def views_from_frames(frames: Iterable[tuple[np.ndarray, float]], detect: Callable[[np.ndarray], Faces],
                       describer: Describer) -> list[np.ndarray]:
     """Descriptors of the person a video shows, one every ``ENROL_EVERY_S`` (frames where one face
-    dominates: ``_dominant``), spread over the video, at most ``ENROL_VIEWS``."""
+    dominates: ``dominant``), spread over the video, at most ``ENROL_VIEWS``."""
     found: list[np.ndarray] = []
     next_t = -1e9
     for frame, t in frames:
@@ -402,7 +409,7 @@ def views_from_frames(frames: Iterable[tuple[np.ndarray, float]], detect: Callab
             continue
         next_t = t + ENROL_EVERY_S
         faces = detect(frame)
-        if (i := _dominant(faces)) is not None:
+        if (i := dominant(faces)) is not None:
             found.append(describer.describe(frame, faces.xyxy[i]))
     if not found:
         return []

@@ -270,6 +270,13 @@ def format_report(rows: Sequence[PeopleRow], people: People, same: list[float], 
         on, orv, ob = sum(r.other_frames for r in rs), sum(r.other_revealed for r in rs), sum(r.other_bare for r in rs)
         lines.append(f"| {scenario} | {len(rs)} | {100 * kv / max(1, kn):.1f}% ({kv}/{kn}) | "
                      f"{np.median(times):.2f} / {max(times):.2f} s | {orv} / {on} | {ob} / {on} |")
+    lines += ["", "| kept person | kept person visible (after 1 s) | bystanders revealed |", "|---|---:|---:|"]
+    for name in people.names:
+        rs = [r for r in rows if r.kept == name]
+        if rs:
+            kn, kv = sum(r.kept_frames for r in rs), sum(r.kept_visible for r in rs)
+            lines.append(f"| {name} ({len(people.views[name])} views) | {100 * kv / max(1, kn):.1f}% | "
+                         f"{sum(r.other_revealed for r in rs)} |")
     bins = np.arange(0.0, 1.05, 0.1)
     hs, _ = np.histogram(same, bins)
     ho, _ = np.histogram(other, bins)

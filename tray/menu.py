@@ -6,6 +6,7 @@ things the tray does itself: preview, open settings, quit) and whether it shows 
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -60,6 +61,7 @@ def menu(status: Status, settings: Settings) -> tuple[Item, ...]:
         Item("Anonymize faces", live.toggle("anonymize"), checked=settings.anonymize),
         Item("Privacy screen (cover everything)", live.toggle("privacy_screen"), checked=settings.privacy_screen),
         Item("Presenter mode (keep main face visible)", live.toggle("presenter"), checked=settings.presenter),
+        Item("Keep visible", submenu=keep_menu(status, settings)),
         Item("Effect", submenu=effects),
         Item("Strength", submenu=strengths),
         Item("Delay (look ahead)", submenu=delays),
@@ -69,6 +71,17 @@ def menu(status: Status, settings: Settings) -> tuple[Item, ...]:
         SEPARATOR,
         Item("Quit", action="quit"),
     )
+
+
+def keep_menu(status: Status, settings: Settings, me: str | None = None) -> tuple[Item, ...]:
+    """"Keep me visible" (enrol the face in front of the camera as the user's login name) and one check item
+    per enrolled person: checked ones stay visible once recognised, everyone else is covered."""
+    me = me or getpass.getuser()
+    people = tuple(Item(name, live.set_values(keep=tuple(k for k in settings.keep if k != name) if name in settings.keep
+                                              else (*settings.keep, name)), checked=name in settings.keep)
+                   for name in status.people)
+    return (Item(f"Keep me visible (enrol {me}: look at the camera, alone, for 4 s)", live.keep_me_visible(me)),
+            *((SEPARATOR, *people) if people else ()))
 
 
 def find(items: Sequence[Item], label: str) -> Item:

@@ -17,7 +17,7 @@ is older than ``settings.stale_ms`` (a hung or too-slow detector), when the mode
 to load, and while the camera is lost. It recovers by itself when detections flow again.
 """
 
-from livecam.live.commands import (STOP, Command, FrameReport, Mode, Status, cycle_effect,
+from livecam.live.commands import (STOP, Command, FrameReport, Mode, Status, cycle_effect, keep_me_visible,
                                    set_values, toggle)
 from livecam.live.gate import Evidence, distrust
 from livecam.live.pipeline import LivePipeline
@@ -27,5 +27,5 @@ from livecam.live.worker import AUTO_SIZES, CPU_DETECT_HZ, DetectionWorker, DetR
 
 __all__ = ["AUTO_SIZES", "CPU_DETECT_HZ", "STOP", "Command", "DetResult", "DetectionWorker",
            "Evidence", "FrameReport", "LivePipeline", "Outputs", "Mode", "Status", "build_pipeline", "cycle_effect",
-           "distrust", "open_sinks", "run_cli", "set_values", "start_from_camera", "start_hotkeys", "toggle",
+           "distrust", "keep_me_visible", "open_sinks", "run_cli", "set_values", "start_from_camera", "start_hotkeys", "toggle",
            "wait_until_stopped"]

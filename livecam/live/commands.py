@@ -33,6 +33,8 @@ class Status:
     detect_size: int | None = None
     frames_out: int = 0
     camera: str = ""
+    people: tuple[str, ...] = ()
+    """Everyone enrolled (``livecam people``): the tray's "Keep visible" menu."""
 
     @property
     def kind(self) -> str:
@@ -59,6 +61,8 @@ class Command:
 
     name: str
     apply: Callable[[Settings], Settings]
+    enrol: str | None = None
+    """"Keep me visible": enrol the main face in view under this name (from a few seconds of frames) and keep it."""
 
 
 STOP = Command("stop", lambda s: s)
@@ -70,6 +74,11 @@ def toggle(field_name: str) -> Command:
 
 def set_values(**values: object) -> Command:
     return Command("set " + ", ".join(values), lambda s: s.replace(**values))
+
+
+def keep_me_visible(name: str) -> Command:
+    """Enrol the face in front of the camera as ``name`` (``livecam people``) and add it to ``keep``."""
+    return Command(f"keep {name} visible", lambda s: s, enrol=name)
 
 
 def cycle_effect() -> Command:

@@ -21,7 +21,8 @@ from livecam.live.commands import STOP, Command, FrameReport, Mode, Status, reas
 from livecam.hindsight import Hindsight, Held
 from livecam.live.gate import Evidence, distrust
 from livecam.live.worker import DetectionWorker
-from livecam.people import CheckRequest, KeepGate, People, RecognitionWorker
+from livecam.people import (ENROL_EVERY_S, INSTALL_HINT, CheckRequest, KeepGate, People, PeopleError,
+                            RecognitionWorker, check_name, dominant, load_people, save_people)
 from livecam.scene import SceneTracker
 from livecam.settings import RESTART_KEYS, Settings
 from livecam.sinks import PreviewSink, Sink
@@ -35,6 +36,10 @@ FLAPPING_KINDS = ("face detection stalled", "face detector failed")
 LOG_GAP_S = 2.0
 """The log says at most one state change per this many seconds (the rest are counted)."""
 SUMMARY_S = 60.0
+ENROL_LIVE_S = 4.0
+""""Keep me visible" takes views of the face in front of the camera for this long ..."""
+ENROL_LIVE_MIN = 4
+"""... and needs at least this many (one every ``people.ENROL_EVERY_S``)."""
 
 
 class LivePipeline:
@@ -74,11 +79,13 @@ class LivePipeline:
         self._gate: KeepGate | None = None
         self._gate_since = -1e9  # checks of frames captured before this (a cut, a new list) are ignored
         self._recognition_error: str | None = None
+        self._enrolling: tuple[str, float, list[np.ndarray]] | None = None  # "Keep me visible": name, until, views
+        self._enrol_asked = -1e9
         self._in_shape: tuple[int, ...] | None = None
         self._last_error: str | None = None
         self._det_times: deque[float] = deque(maxlen=64)
         self._det_ms: deque[float] = deque(maxlen=32)
-        self._status = Status(camera=camera_name)
+        self._status = Status(camera=camera_name, people=self._people.names)
         self._preview: PreviewSink | None = None
         self.error: BaseException | None = None
         self._done = threading.Event()
@@ -239,6 +246,9 @@ class LivePipeline:
                 break
             if cmd is STOP:
                 return False
+            if cmd.enrol is not None:
+                self._start_enrolment(cmd.enrol)
+                continue
             try:
                 new = cmd.apply(self._settings)
             except LivecamError as e:
@@ -265,8 +275,53 @@ class LivePipeline:
         s = self._settings
         return s.keep or (self._people.names if s.presenter else ())
 
+    def _start_enrolment(self, name: str) -> None:
+        if self._recognizer is None:
+            log.warning("cannot keep %s visible: face recognition is not installed (%s)", name, INSTALL_HINT)
+            return
+        try:
+            name = check_name(name)
+        except PeopleError as e:
+            log.warning("cannot keep %s visible: %s", name, e)
+            return
+        log.info("keep %s visible: look at the camera for %.0f s (alone in view)", name, ENROL_LIVE_S)
+        self._enrolling = (name, self._clock() + ENROL_LIVE_S, [])
+
+    def _enrol_step(self, t: float, frame: np.ndarray, faces: Faces) -> None:
+        """While enrolling: a view of the face that dominates the picture every ``ENROL_EVERY_S``; at the
+        end, the views are saved (``livecam people``) and the person kept."""
+        assert self._enrolling is not None and self._recognizer is not None
+        name, until, views = self._enrolling
+        if self._clock() >= until:
+            self._enrolling = None
+            if len(views) < ENROL_LIVE_MIN:
+                log.warning("could not keep %s visible: %d clear views of one face in %.0f s (need %d); try again "
+                            "alone in front of the camera", name, len(views), ENROL_LIVE_S, ENROL_LIVE_MIN)
+                return
+            try:
+                people = load_people()
+                old = people.views.get(name)
+                merged = np.asarray(views) if old is None else np.vstack([old, views])
+                path = save_people(people.with_person(name, merged))
+            except (PeopleError, OSError) as e:
+                log.warning("could not save %s's views: %s", name, e)
+                return
+            self._people = people.with_person(name, merged)
+            self._gate = None
+            self._settings = self._settings.replace(keep=[*[k for k in self._settings.keep if k != name], name])
+            self._status = replace(self._status, people=self._people.names)
+            log.info("enrolled %s (%d views, %s); kept visible", name, len(merged), path)
+            self._notify()
+            return
+        i = dominant(faces[faces.track_id >= 0])
+        if i is not None and t - self._enrol_asked >= ENROL_EVERY_S:
+            self._enrol_asked = t
+            self._recognizer.ask(CheckRequest(t, frame, faces[faces.track_id >= 0][i], enrol=True))
+
     def _ask_identities(self, t: float, frame: np.ndarray, faces: Faces, new_scene: bool) -> None:
         """Keep the identity gate in step with the newest frame and ask for the checks that are due."""
+        if self._enrolling is not None:
+            self._enrol_step(t, frame, faces)
         names = self._kept_names()
         if not names or not self._settings.anonymize:
             self._gate = None
@@ -284,6 +339,10 @@ class LivePipeline:
         if self._recognizer is None:
             return
         for r in self._recognizer.results():
+            if r.enrol:
+                if self._enrolling is not None and r.descriptor is not None:
+                    self._enrolling[2].append(r.descriptor)
+                continue
             if self._gate is None or r.t < self._gate_since:
                 continue
             if r.descriptor is None:

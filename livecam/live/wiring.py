@@ -15,7 +15,7 @@ from livecam.errors import LivecamError
 from livecam.live.commands import Command, FrameReport
 from livecam.live.pipeline import LivePipeline
 from livecam.live.worker import DetectionWorker
-from livecam.people import Describer, People, RecognitionWorker, load_people, require
+from livecam.people import Describer, People, PeopleError, RecognitionWorker, load_people, require
 from livecam.live.hotkeys import Hotkeys  # pynput itself is loaded only when hotkeys are registered
 from livecam.settings import Settings
 from livecam.sinks import FanOut, FileSink, PreviewSink, Sink, VirtualCameraSink
@@ -37,7 +37,7 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
     for ``--keep`` and presenter mode; a ``--keep`` name nobody enrolled is an error here."""
     people = people if people is not None else load_people()
     require(people, settings.keep)
-    recognizer = RecognitionWorker(make_describer or Describer) if people.views else None
+    recognizer = _recognizer(make_describer or Describer, required=bool(settings.keep))
     src = first_source or open_source()
     fps = settings.fps or src.fps or 30.0
     grabber = Grabber(open_source, first=src)
@@ -45,6 +45,18 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
                              budget_ms=budget_ms)
     return LivePipeline(grabber, worker, sink, settings, (src.width, src.height), fps, camera_name=camera_name,
                         on_frame=on_frame, people=people, recognizer=recognizer)
+
+
+def _recognizer(make_describer: Callable[[], Describer], required: bool) -> RecognitionWorker | None:
+    """The identity-check thread (``--keep``, presenter mode with people enrolled, "Keep me visible");
+    without face recognition installed it is an error only when ``--keep`` asks for it."""
+    try:
+        return RecognitionWorker(make_describer)
+    except PeopleError as e:
+        if required:
+            raise
+        log.info("%s: --keep and 'Keep me visible' are off", e)
+        return None
 
 
 def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam: bool = True, preview: bool = False,
