@@ -151,7 +151,7 @@ class KeepParams:
     """The reveal rule's numbers; chosen on ``livecam eval --people`` (README "Keep people visible")."""
 
     every_s: float = 0.25      # a face not (yet) revealed is checked this often ...
-    failed_every_s: float = 2.0  # ... one whose checks keep failing (a stranger): 0.5, 1, then every 2 s
+    failed_every_s: float = 2.0  # ... one whose checks keep failing (a stranger): 0.5 s, 1 s, then every 2 s
     revealed_every_s: float = 0.5  # a revealed face is checked again this often
     min_height: float = 32.0   # smaller faces (pixels) are never checked, never revealed: too small to tell apart
     per_s: float = 4.0         # at most this many checks a second (~0.3 of a core), faces about to be revealed first
@@ -214,8 +214,8 @@ class KeepGate:
                 continue
             tr = self._tracks.setdefault(int(tid), _Track())
             every = p.revealed_every_s if self._revealed(tr, t) else p.every_s
-            if tr.fails:
-                every = min(p.failed_every_s, 2 * p.every_s * 2 ** (tr.fails - 1))
+            if tr.fails > 1:  # one failed check may be a bad view of a kept person: the next comes as soon
+                every = min(p.failed_every_s, p.every_s * 2 ** (tr.fails - 1))
             if t - tr.asked >= every - 1e-6:
                 rank = 0 if tr.checks and tr.checks[-1][1] is not None else 2 if tr.fails else 1
                 wanted.append((rank, -float(faces.height[i]), i))

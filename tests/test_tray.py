@@ -117,6 +117,13 @@ def test_menu_is_data():
     delays = find(items, "Delay (look ahead)").submenu
     assert [i.checked for i in delays] == [True, False, False, False, False]
     assert find(items, "0.5 s (streaming)").command.apply(Settings()).delay_s == 0.5
+    # Keep visible: "Keep me visible" enrols (a command the pipeline runs), then one check item per person enrolled
+    keep = menu(Status(people=("alice", "bob")), Settings(keep=("bob",)))
+    sub = find(keep, "Keep visible").submenu
+    assert sub[0].command.enrol and [i.label for i in sub[2:]] == ["alice", "bob"]
+    assert [i.checked for i in sub[2:]] == [False, True]
+    assert find(keep, "alice").command.apply(Settings(keep=("bob",))).keep == ("bob", "alice")
+    assert find(keep, "bob").command.apply(Settings(keep=("bob",))).keep == ()
 
 
 class _FakePipeline:
@@ -167,7 +174,7 @@ def test_the_real_pystray_menu_builds_and_every_item_works(tmp_path, monkeypatch
 
     labels = [it.text for it in leaves(root)]
     assert labels == ["Anonymize faces", "Privacy screen (cover everything)", "Presenter mode (keep main face visible)",
-                      "Blur", "Pixelate", "Solid", "Light", "Normal", "Strong", "Maximum", "None (video calls)",
+                      "Keep me visible (look at the camera, alone, for 4 s)", "Blur", "Pixelate", "Solid", "Light", "Normal", "Strong", "Maximum", "None (video calls)",
                       "0.25 s", "0.5 s (streaming)", "1 s", "2 s", "Show preview", "Open settings file", "Quit"]
     icon = object()
     expected = {"Anonymize faces": ("anonymize", False), "Privacy screen (cover everything)": ("privacy_screen", True),

@@ -80,7 +80,7 @@ def keep_menu(status: Status, settings: Settings, me: str | None = None) -> tupl
     people = tuple(Item(name, live.set_values(keep=tuple(k for k in settings.keep if k != name) if name in settings.keep
                                               else (*settings.keep, name)), checked=name in settings.keep)
                    for name in status.people)
-    return (Item(f"Keep me visible (enrol {me}: look at the camera, alone, for 4 s)", live.keep_me_visible(me)),
+    return (Item("Keep me visible (look at the camera, alone, for 4 s)", live.keep_me_visible(me)),
             *((SEPARATOR, *people) if people else ()))
 
 
