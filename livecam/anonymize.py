@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
-from livecam import media
+from livecam import effects, media
 from livecam.engine import Anonymizer
 from livecam.errors import LivecamError
+from livecam.faces import Faces
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +33,12 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def plan(inputs: Iterable[Path], output: Path | str, overwrite: bool = False) -> list[Job]:
+def plan(inputs: Iterable[Path], output: Path | str, overwrite: bool = False,
+         is_done: Callable[[Job], bool] | None = None) -> list[Job]:
     """Turn inputs and ``-o`` into jobs, checking everything that can be checked before work starts.
     ``output`` ending in a slash is a folder, whether or not it exists yet. Outputs that exist
-    already are refused unless ``overwrite``."""
+    already are refused unless ``overwrite``, or ``is_done(job)`` (complete from an earlier run of the same
+    command: the batch skips them)."""
     as_folder = str(output).endswith(("/", os.sep))
     output = Path(output)
     inputs = [Path(p) for p in inputs]
@@ -71,7 +75,7 @@ def plan(inputs: Iterable[Path], output: Path | str, overwrite: bool = False) ->
     for j in jobs:
         if _same(j.src, j.dst):
             raise LivecamError(f"output {j.dst} would overwrite the input; choose another output with -o")
-    existing = [j.dst for j in jobs if j.dst.exists() or j.dst.is_symlink()]
+    existing = [j.dst for j in jobs if (j.dst.exists() or j.dst.is_symlink()) and not (is_done and is_done(j))]
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more of the {len(jobs)} outputs)" if len(existing) > 1 else ""
         raise LivecamError(f"output {existing[0]} already exists{more}: livecam never replaces files unless told; "
@@ -118,14 +122,16 @@ def _check_writable(folders: set[Path]) -> None:
 
 
 class _Counted:
-    """The engine as ``transcode_video``'s frame filter, counting the face boxes it covers."""
+    """The engine as ``transcode_video``'s frame filter, recording what it covers in each frame."""
 
-    def __init__(self, engine: Anonymizer):
+    def __init__(self, engine: Anonymizer, record: FileRecord, keep_boxes: bool):
         self.engine = engine
-        self.faces = 0
+        self.record = record
+        self.keep_boxes = keep_boxes
 
     def _count(self, done: list) -> list:
-        self.faces += sum(len(faces) for _, faces in done)
+        for _, faces in done:
+            self.record.add_frame(faces, self.keep_boxes)
         return [out for out, _ in done]
 
     def push(self, frame: np.ndarray, t: float) -> list:
@@ -135,31 +141,94 @@ class _Counted:
         return self._count(self.engine.flush())
 
 
-def run(jobs: list[Job], make_engine: Callable[[], Anonymizer], progress: bool = True) -> int:
-    """Process the jobs in order; returns the number of faces covered. Stops at the first failure,
-    keeping the files already written, with an error naming the file that failed."""
-    from tqdm import tqdm
+@dataclass
+class FileRecord:
+    """What was done to one input: the audit log's line for it (``--audit``) and its boxes (``--export-boxes``)."""
 
-    engine = make_engine()
-    total = 0
-    for i, job in enumerate(jobs, 1):
-        try:
-            if job.kind == "image":
-                out, faces = engine.photo(media.read_image(job.src))
-                media.write_image(job.dst, out)
-                total += len(faces)
-                log.info("%s -> %s: %d faces", job.src, job.dst, len(faces))
+    input: str
+    output: str
+    kind: str
+    status: str = "done"                 # done | skipped (resumed: complete from an earlier run) | failed
+    reason: str | None = None
+    frames: int = 0
+    faces_per_frame: list[int] = field(default_factory=list)
+    tracks: dict[int, list[int]] = field(default_factory=dict)  # track id -> [first frame, last frame]
+    obscured_frames: int = 0             # frames wholly obscured for a failure (file mode stops instead: 0)
+    seconds: float = 0.0
+    input_bytes: int = 0
+    output_bytes: int = 0
+    attempts: int = 1
+    boxes: list[list[list[float]]] | None = None  # per frame: [x1, y1, x2, y2, score, track id]
+
+    def add_frame(self, faces: Faces, keep_boxes: bool) -> None:
+        i = len(self.faces_per_frame)
+        self.faces_per_frame.append(len(faces))
+        for tid in faces.track_id:
+            if tid >= 0:
+                self.tracks.setdefault(int(tid), [i, i])[1] = i
+        if keep_boxes:
+            if self.boxes is None:
+                self.boxes = []
+            self.boxes.append([[*(round(float(v), 1) for v in faces.xyxy[k]), round(float(faces.score[k]), 3),
+                                float(faces.track_id[k])] for k in range(len(faces))])
+
+
+def process(job: Job, engine: Anonymizer | None, keep_boxes: bool = False,
+            given: list[Faces] | None = None, progress: Callable[[int], None] | None = None) -> FileRecord:
+    """Anonymize one job: with ``engine`` (detect), or exactly the boxes ``given`` per frame (``--boxes``).
+    Raises ``LivecamError`` (naming the file) on bad input; the output appears only when complete."""
+    rec = FileRecord(str(job.src), str(job.dst), job.kind, input_bytes=job.src.stat().st_size)
+    start = time.perf_counter()
+    try:
+        if job.kind == "image":
+            img = media.read_image(job.src)
+            if given is not None:
+                faces = given[0] if given else Faces.empty()
+                out = effects.apply(img, faces, engine.params.effect if engine else effects.EffectParams())
             else:
-                info = media.probe_video(job.src)
+                assert engine is not None
+                out, faces = engine.photo(img)
+            media.write_image(job.dst, out)
+            rec.add_frame(faces, keep_boxes)
+            rec.frames = 1
+        else:
+            if given is not None:
+                flt: media.FrameFilter = _GivenBoxes(given, engine.params.effect if engine else effects.EffectParams(),
+                                                     rec, keep_boxes)
+            else:
+                assert engine is not None
                 engine.reset()
-                counted = _Counted(engine)
-                with tqdm(total=info.frames or None, unit="frame", desc=job.src.name, delay=1.0, leave=False,
-                          disable=not progress or None) as bar:
-                    n = media.transcode_video(job.src, job.dst, counted, bar.update)
-                total += counted.faces
-                log.info("%s -> %s: %d frames", job.src, job.dst, n)
-        except LivecamError as e:
-            done = f" ({i - 1} of {len(jobs)} files were done and kept)" if len(jobs) > 1 else ""
-            what = str(e) if str(e).startswith(str(job.src)) else f"{job.src}: {e}"
-            raise LivecamError(f"{what}{done}") from None
-    return total
+                flt = _Counted(engine, rec, keep_boxes)
+            rec.frames = media.transcode_video(job.src, job.dst, flt, progress)
+    except LivecamError as e:
+        raise LivecamError(str(e) if str(e).startswith(str(job.src)) else f"{job.src}: {e}") from None
+    rec.seconds = round(time.perf_counter() - start, 3)
+    rec.output_bytes = job.dst.stat().st_size
+    return rec
+
+
+class _GivenBoxes:
+    """``--boxes``: frame ``i`` gets exactly the boxes listed for it (none when the file lists fewer frames)."""
+
+    def __init__(self, boxes: list[Faces], params: effects.EffectParams, record: FileRecord, keep_boxes: bool):
+        self.boxes, self.params, self.record, self.keep_boxes = boxes, params, record, keep_boxes
+        self.i = 0
+
+    def push(self, frame: np.ndarray, t: float) -> list[np.ndarray]:
+        faces = self.boxes[self.i] if self.i < len(self.boxes) else Faces.empty()
+        self.i += 1
+        self.record.add_frame(faces, self.keep_boxes)
+        return [effects.apply(frame, faces, self.params)]
+
+    def flush(self) -> list[np.ndarray]:
+        return []
+
+
+def failure_message(failed: list[tuple[Job, str]], total: int) -> str:
+    """One line for the files of a batch that failed (the rest were done and kept)."""
+    done = total - len(failed)
+    if len(failed) == 1:
+        what = failed[0][1]
+        return f"{what} ({done} of {total} files were done and kept)" if total > 1 else what
+    return (f"{len(failed)} of {total} files failed ({done} done and kept): " +
+            "; ".join(reason for _, reason in failed[:3]) + ("; ..." if len(failed) > 3 else ""))

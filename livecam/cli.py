@@ -125,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     # a string, not a Path: Path("out/") drops the trailing slash that says "a folder"
     an.add_argument("-o", "--output", required=True, help="output file (one input) or folder (a name ending in /)")
     an.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    an.add_argument("--jobs", type=_positive_int, metavar="N",
+                    help="files at once, each in its own process with its own model (default: one per 2 cores)")
+    an.add_argument("--audit", type=Path, metavar="FILE", help="append one JSON line per input (model, settings, "
+                    "faces per frame, tracks, time) and a summary line to FILE")
+    an.add_argument("--export-boxes", type=Path, dest="export_boxes", metavar="FILE",
+                    help="also write every covered box per frame to FILE (JSON), for review")
+    an.add_argument("--boxes", type=Path, metavar="FILE", help="render exactly the boxes in FILE (from "
+                    "--export-boxes, possibly edited) instead of detecting")
     an.add_argument("--reveal", metavar="NAME", help="a subject access request: only this enrolled person's face "
                     "stays visible (like --keep NAME, for one person)")
     _add_effect_options(an)
@@ -256,10 +264,21 @@ def _dispatch(args: argparse.Namespace) -> int:
             if s.keep and args.keep:
                 raise LivecamError("--reveal and --keep: use one (--reveal NAME leaves only NAME visible)")
             s, option = s.replace(keep=[args.reveal.strip()]), "--reveal"
-        jobs = anonymize.plan(args.inputs, args.output, overwrite=args.overwrite)
-        keep = make_keep(s, option)
-        faces = anonymize.run(jobs, lambda: make_anonymizer(s, keep=keep), progress=not args.quiet)
-        log.info("done: %d file(s) written to %s, %d face boxes covered", len(jobs), args.output, faces)
+        from livecam import batch
+
+        done = batch.resumable(s)
+        jobs = anonymize.plan(args.inputs, args.output, overwrite=args.overwrite, is_done=done)
+        if args.boxes is not None and s.keep:
+            raise LivecamError("--boxes renders the boxes given, nobody is recognised: leave out --keep/--reveal")
+        n = args.jobs or batch.default_jobs()
+        engine = make_anonymizer(s, keep=make_keep(s, option)) if n == 1 or len(jobs) == 1 else None
+        records = batch.run(jobs, s, batch.BatchOptions(jobs=n, audit=args.audit, export_boxes=args.export_boxes,
+                                                        boxes=args.boxes, progress=not args.quiet, option=option,
+                                                        resume=not args.overwrite),
+                            engine=engine)
+        faces = sum(sum(r.faces_per_frame) for r in records)
+        log.info("done: %d file(s) written to %s, %d face boxes covered", sum(r.status == "done" for r in records),
+                 args.output, faces)
         return 0
     if cmd in ("run", "tray"):
         from livecam import live

@@ -154,7 +154,8 @@ class KeepParams:
     failed_every_s: float = 2.0  # ... one whose checks keep failing (a stranger): 0.5 s, 1 s, then every 2 s
     revealed_every_s: float = 0.5  # a revealed face is checked again this often
     min_height: float = 32.0   # smaller faces (pixels) are never checked, never revealed: too small to tell apart
-    per_s: float = 4.0         # at most this many checks a second (~0.3 of a core), faces about to be revealed first
+    per_s: float | None = None  # at most this many checks a second, faces about to be revealed first (None: all
+    # that are due; live: ``LIVE_CHECKS_PER_S``)
     checks: int = 4            # consecutive matches of one person needed to reveal ...
     span_s: float = 0.75       # ... spanning at least this long
     match: float = 0.6         # each of them this close to the person's nearest enrolled view
@@ -184,7 +185,7 @@ class KeepGate:
         self.names = tuple(names)
         self.params = params or KeepParams()
         self._tracks: dict[int, _Track] = {}
-        self._tokens, self._tokens_t = self.params.per_s, 0.0
+        self._tokens, self._tokens_t = self.params.per_s or 0.0, 0.0
 
     def reset(self) -> None:
         self._tracks.clear()
@@ -206,7 +207,8 @@ class KeepGate:
         matching a kept person so far first (about to be revealed, or revealed), then faces never checked
         (largest first), then strangers."""
         p = self.params
-        self._tokens = min(p.per_s, self._tokens + max(0.0, t - self._tokens_t) * p.per_s)
+        if p.per_s is not None:
+            self._tokens = min(p.per_s, self._tokens + max(0.0, t - self._tokens_t) * p.per_s)
         self._tokens_t = t
         wanted: list[tuple[int, float, int]] = []
         for i, tid in enumerate(faces.track_id):
@@ -219,7 +221,7 @@ class KeepGate:
             if t - tr.asked >= every - 1e-6:
                 rank = 0 if tr.checks and tr.checks[-1][1] is not None else 2 if tr.fails else 1
                 wanted.append((rank, -float(faces.height[i]), i))
-        picked = [i for _, _, i in sorted(wanted)[:int(self._tokens)]]
+        picked = [i for _, _, i in sorted(wanted)[:None if p.per_s is None else int(self._tokens)]]
         self._tokens -= len(picked)
         for i in picked:
             self._tracks[int(faces.track_id[i])].asked = t
@@ -284,6 +286,9 @@ class KeepGate:
         return np.asarray(near.any(axis=1))
 
 
+LIVE_CHECKS_PER_S = 4.0
+"""Live: at most this many identity checks a second (~0.3 of a core at ~70 ms each): on a street full of
+strangers, unlimited checks took a whole core of a 2-core machine."""
 CROSS_IOU = 0.1   # below the tracker's own matching IoU (``TrackerParams.iou_match``, 0.15): before a swap can happen
 CROSS_SIZE = 2.0
 

