@@ -169,7 +169,7 @@ class FileRecord:
         if keep_boxes:
             if self.boxes is None:
                 self.boxes = []
-            self.boxes.append([[*(round(float(v), 1) for v in faces.xyxy[k]), round(float(faces.score[k]), 3),
+            self.boxes.append([[*(float(v) for v in faces.xyxy[k]), float(faces.score[k]),
                                 float(faces.track_id[k])] for k in range(len(faces))])
 
 

@@ -211,7 +211,7 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
             if rec.status == "done":
                 _record_done(jobs[i], key, model_sha)
                 log.info("%s -> %s: %d frames", rec.input, rec.output, rec.frames)
-            else:
+            elif len(jobs) > 1:  # a single file's failure is the command's one error line
                 log.warning("%s", rec.reason)
             bar.set_description(f"{sum(1 for r in records.values() if r.status != 'skipped')}/{len(todo)} files")
 
@@ -236,10 +236,13 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
     if opts.export_boxes is not None:
         write_boxes(opts.export_boxes, out)
     failed = [(jobs[i], records[i].reason or "failed") for i in range(len(jobs)) if records[i].status == "failed"]
+    for job, _ in failed:  # a worker killed mid-file leaves its temporary file behind: nothing half-written stays
+        media.temporary_path(job.dst).unlink(missing_ok=True)
     frames = sum(r.frames for r in out)
-    log.info("batch: %d done, %d skipped (complete before), %d failed; %d frames in %.1f s (%.1f frames/s)",
-             sum(r.status == "done" for r in out), sum(r.status == "skipped" for r in out), len(failed), frames,
-             elapsed, frames / elapsed if elapsed > 0 else 0.0)
+    if len(jobs) > 1:
+        log.info("batch: %d done, %d skipped (complete before), %d failed; %d frames in %.1f s (%.1f frames/s)",
+                 sum(r.status == "done" for r in out), sum(r.status == "skipped" for r in out), len(failed), frames,
+                 elapsed, frames / elapsed if elapsed > 0 else 0.0)
     if failed:
         raise LivecamError(failure_message(failed, len(jobs)))
     return out

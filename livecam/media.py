@@ -78,9 +78,14 @@ def check_writable_folder(folder: Path, option: str) -> None:
                            f"choose another output with {option}") from None
 
 
+def temporary_path(path: Path) -> Path:
+    """Where ``path`` is written before it is complete (hidden, beside it)."""
+    return path.with_name(f".{path.name}.livecam-tmp{path.suffix}")
+
+
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file beside ``path`` so that a failure leaves no half file."""
-    tmp = path.with_name(f".{path.name}.livecam-tmp{path.suffix}")
+    tmp = temporary_path(path)
     try:
         write(tmp)
         os.replace(tmp, path)

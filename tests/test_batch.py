@@ -1,0 +1,196 @@
+"""Archives (`livecam anonymize` batches): --jobs, a killed worker, resume, the audit log, the boxes round trip.
+Real clips (the YouTube Faces dev clips as videos, with audio), outputs checked in their pixels."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livecam.media import read_image, temporary_path
+
+from tests.conftest import DATA, box_coverage, is_magenta, needs_data
+from tests.helpers import audio_packets, livecam, make_video, read_video, ytf_tracks
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """The four dev clips as H.264 + AAC videos in ``in/`` (132-217 frames each)."""
+    root = tmp_path_factory.mktemp("batch")
+    (root / "in").mkdir()
+    for name, rows in sorted(ytf_tracks().items()):
+        frames = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in rows]
+        make_video(frames, root / "in" / f"{name}.mp4", audio_seconds=len(frames) / 25)
+    return root
+
+
+def _same_pixels(a: Path, b: Path) -> bool:
+    fa, ta, _ = read_video(a)
+    fb, tb, _ = read_video(b)
+    return len(fa) == len(fb) and ta == tb and all(np.array_equal(x, y) for x, y in zip(fa, fb))
+
+
+def _labelled_covered(out_dir: Path) -> list[float]:
+    """Per clip: the share of labelled face-frames at least 70% painted (``--effect solid --color magenta``)."""
+    shares = []
+    for name, rows in sorted(ytf_tracks().items()):
+        frames, _, _ = read_video(out_dir / f"{name}.mp4")
+        shares.append(float(np.mean([box_coverage(is_magenta(frames[i]), r["box"]) >= 0.7
+                                     for i, r in enumerate(rows)])))
+    return shares
+
+
+@needs_data
+def test_jobs_2_writes_what_jobs_1_writes_with_an_audit_line_per_input(clips, tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    paint = ("--effect", "solid", "--color", "magenta")
+    r1 = livecam("anonymize", clips / "in", "-o", tmp_path / "one/", "--jobs", "1", *paint)
+    r2 = livecam("anonymize", clips / "in", "-o", tmp_path / "two/", "--jobs", "2", "--audit", audit, *paint)
+    assert r1.returncode == 0 and r2.returncode == 0, r1.stderr + r2.stderr
+    for name in ytf_tracks():
+        a, b = tmp_path / "one" / "in" / f"{name}.mp4", tmp_path / "two" / "in" / f"{name}.mp4"
+        assert _same_pixels(a, b), name
+        assert audio_packets(b) == audio_packets(clips / "in" / f"{name}.mp4")
+    assert min(_labelled_covered(tmp_path / "two" / "in")) >= 0.95
+    lines = [json.loads(x) for x in audit.read_text().splitlines()]
+    files, summary = lines[:-1], lines[-1]
+    assert len(files) == 4 and summary["summary"] and summary["done"] == 4 and summary["failed"] == []
+    rows = ytf_tracks()
+    for rec in files:
+        name = Path(rec["input"]).stem
+        assert rec["status"] == "done" and rec["frames"] == len(rows[name]) == len(rec["faces_per_frame"])
+        assert rec["model_sha256"] == "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
+        assert rec["settings"]["threshold"] == 0.2 and rec["livecam"]
+        assert rec["output_bytes"] == os.path.getsize(rec["output"]) and rec["seconds"] > 0
+        assert min(rec["faces_per_frame"]) >= 1 and rec["tracks"][0]["first_frame"] == 0
+    assert summary["frames"] == sum(len(v) for v in rows.values())
+
+
+@needs_data
+def test_resume_redoes_only_what_is_missing_and_never_overwrites_a_users_file(clips, tmp_path):
+    out = tmp_path / "out/"
+    assert livecam("anonymize", clips / "in", "-o", out, "--jobs", "1").returncode == 0
+    done = sorted((tmp_path / "out" / "in").glob("*.mp4"))
+    before = {p.name: p.stat().st_mtime_ns for p in done}
+    done[1].unlink()
+    r = livecam("anonymize", clips / "in", "-o", out, "--jobs", "2")
+    assert r.returncode == 0, r.stderr
+    assert "3 of 4 outputs are complete from an earlier run" in r.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out" / "in").glob("*.mp4")}
+    assert set(after) == set(before)
+    assert [n for n in after if after[n] != before[n]] == [done[1].name]
+    # other settings: the outputs are not theirs; an output the user made is never replaced
+    r = livecam("anonymize", clips / "in", "-o", out, "--effect", "pixelate")
+    assert r.returncode != 0 and "already exists" in r.stderr and "--overwrite" in r.stderr
+    (tmp_path / "out" / "in" / done[0].name).write_bytes(b"the user's own file")
+    r = livecam("anonymize", clips / "in", "-o", out)
+    assert r.returncode != 0 and "already exists" in r.stderr
+    assert (tmp_path / "out" / "in" / done[0].name).read_bytes() == b"the user's own file"
+
+
+@needs_data
+def test_a_bad_file_in_a_batch_is_named_and_the_rest_completes(clips, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("Agbani_Darego0", "Aishwarya_Rai0"):
+        (src / f"{name}.mp4").write_bytes((clips / "in" / f"{name}.mp4").read_bytes())
+    (src / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
+    audit = tmp_path / "audit.jsonl"
+    r = livecam("anonymize", src, "-o", tmp_path / "out/", "--jobs", "2", "--audit", audit)
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("livecam: error: ") and "broken.mp4" in last and "(2 of 3 files were done and kept)" in last
+    assert "Traceback" not in r.stderr
+    assert sorted(p.name for p in (tmp_path / "out" / "in").iterdir()) == [
+        ".livecam-done.json", "Agbani_Darego0.mp4", "Aishwarya_Rai0.mp4"]
+    lines = [json.loads(x) for x in audit.read_text().splitlines()]
+    bad = [x for x in lines[:-1] if x["status"] == "failed"]
+    assert len(bad) == 1 and bad[0]["input"].endswith("broken.mp4") and "broken.mp4" in bad[0]["reason"]
+    assert lines[-1]["failed"] == [bad[0]["input"]]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+@needs_data
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker processes in /proc (Linux)")
+def test_a_killed_worker_is_retried_and_the_batch_completes(clips, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    long = []
+    for name, rows in sorted(ytf_tracks().items())[:2]:
+        frames = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in rows]
+        make_video((frames + frames[::-1]) * 2, src / f"{name}.mp4")
+        long.append(name)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "livecam", "anonymize", str(src), "-o", f"{out}/", "--jobs", "2"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        victim = None
+        while time.monotonic() < deadline and victim is None:
+            time.sleep(0.2)
+            tmps = [temporary_path(out / "in" / f"{n}.mp4").exists() for n in long]
+            workers = [p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+            if any(tmps) and len(workers) >= 2:
+                victim = workers[0]
+        assert victim is not None, "the workers never started writing"
+        os.kill(victim, signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "a worker process died; retrying" in err
+    for name in long:
+        frames, _, _ = read_video(out / "in" / f"{name}.mp4")
+        assert len(frames) == 4 * len(ytf_tracks()[name])
+        assert not temporary_path(out / "in" / f"{name}.mp4").exists()
+
+
+@needs_data
+def test_boxes_round_trip_renders_exactly_the_boxes_given(clips, tmp_path):
+    """--export-boxes, then --boxes: the same pixels; a box deleted by hand (a false alarm) leaves that face
+    bare, a box added (a missed face) covers it."""
+    name = "Albert_Brooks0"
+    src = clips / "in" / f"{name}.mp4"
+    boxes = tmp_path / "boxes.json"
+    assert livecam("anonymize", src, "-o", tmp_path / "a.mp4", "--export-boxes", boxes).returncode == 0
+    r = livecam("anonymize", src, "-o", tmp_path / "b.mp4", "--boxes", boxes)
+    assert r.returncode == 0, r.stderr
+    assert _same_pixels(tmp_path / "a.mp4", tmp_path / "b.mp4")
+    data = json.loads(boxes.read_text())
+    frames = data["files"][0]["frames"]
+    assert len(frames) == len(ytf_tracks()[name])
+    frames[10] = []                                   # "a false alarm": removed
+    frames[20] = frames[20] + [[10, 10, 60, 60, 1.0, -1]]  # "a missed face": added
+    boxes.write_text(json.dumps(data))
+    r = livecam("anonymize", src, "-o", tmp_path / "c.mp4", "--boxes", boxes, "--effect", "solid")
+    assert r.returncode == 0, r.stderr
+    out, _, _ = read_video(tmp_path / "c.mp4")
+    inp, _, _ = read_video(src)
+    face = [int(v) for v in ytf_tracks()[name][10]["box"]]
+    x1, y1, x2, y2 = face
+    assert np.abs(out[10][y1:y2, x1:x2].astype(int) - inp[10][y1:y2, x1:x2]).mean() < 8  # bare, as edited
+    assert out[20][25:45, 25:45].mean() < 20  # the added box is painted (solid black)
+    boxes.write_text("{}")
+    r = livecam("anonymize", src, "-o", tmp_path / "d.mp4", "--boxes", boxes)
+    assert r.returncode != 0 and "--boxes" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "d.mp4").exists()
