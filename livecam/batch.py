@@ -50,6 +50,7 @@ class BatchOptions:
     boxes: Path | None = None
     progress: bool = True
     resume: bool = True  # skip outputs complete from an earlier run (not with --overwrite: everything is redone)
+    ray: str | None = None  # --ray ADDRESS|auto|local: the files as tasks on a Ray cluster
     option: str = "--keep"  # how the kept people were named (--keep / --reveal), for errors
 
 
@@ -174,8 +175,14 @@ def _init_worker(settings_data: dict[str, Any], threads: int, progress: Any, opt
 
 def _work(job: Job, keep_boxes: bool, given: list[Faces] | None) -> FileRecord:
     step = (lambda n: _progress.put(n)) if _progress is not None else None
+    return work(job, _engine, keep_boxes, given, step)
+
+
+def work(job: Job, engine: Anonymizer | None, keep_boxes: bool, given: list[Faces] | None,
+         step: Any = None) -> FileRecord:
+    """One file, as a worker runs it: a bad file is a failed record naming it, not an exception."""
     try:
-        return process(job, _engine, keep_boxes, given, step)
+        return process(job, engine, keep_boxes, given, step)
     except LivecamError as e:
         return FileRecord(str(job.src), str(job.dst), job.kind, status="failed", reason=str(e))
 
@@ -215,18 +222,18 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
                 log.warning("%s", rec.reason)
             bar.set_description(f"{sum(1 for r in records.values() if r.status != 'skipped')}/{len(todo)} files")
 
-        if workers == 1:
+        if opts.ray is not None:
+            from livecam import raybatch
+
+            raybatch.run(jobs, todo, settings, opts, given, bar, done)
+        elif workers == 1:
             eng = engine
             if eng is None:
                 from livecam.engine import make_anonymizer, make_keep
 
                 eng = make_anonymizer(settings, keep=make_keep(settings, opts.option))
             for i in todo:
-                try:
-                    rec = process(jobs[i], eng, opts.export_boxes is not None, given.get(jobs[i].src), bar.update)
-                except LivecamError as e:
-                    rec = FileRecord(str(jobs[i].src), str(jobs[i].dst), jobs[i].kind, status="failed", reason=str(e))
-                done(i, rec)
+                done(i, work(jobs[i], eng, opts.export_boxes is not None, given.get(jobs[i].src), bar.update))
         else:
             _run_pool(jobs, todo, settings, opts, workers, given, bar, done)
     out = [records[i] for i in range(len(jobs))]

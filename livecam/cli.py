@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     an.add_argument("--jobs", type=_positive_int, metavar="N",
                     help="files at once, each in its own process with its own model (default: one per 2 cores)")
+    an.add_argument("--ray", metavar="ADDRESS", help="run the files on a Ray cluster: its address, auto (the one "
+                    "`ray start` made here) or local (pip install -e \".[ray]\"; paths must be shared)")
     an.add_argument("--audit", type=Path, metavar="FILE", help="append one JSON line per input (model, settings, "
                     "faces per frame, tracks, time) and a summary line to FILE")
     an.add_argument("--export-boxes", type=Path, dest="export_boxes", metavar="FILE",
@@ -271,10 +273,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.boxes is not None and s.keep:
             raise LivecamError("--boxes renders the boxes given, nobody is recognised: leave out --keep/--reveal")
         n = args.jobs or batch.default_jobs()
-        engine = make_anonymizer(s, keep=make_keep(s, option)) if n == 1 or len(jobs) == 1 else None
+        local = args.ray is None and (n == 1 or len(jobs) == 1)
+        engine = make_anonymizer(s, keep=make_keep(s, option)) if local else None
         records = batch.run(jobs, s, batch.BatchOptions(jobs=n, audit=args.audit, export_boxes=args.export_boxes,
                                                         boxes=args.boxes, progress=not args.quiet, option=option,
-                                                        resume=not args.overwrite),
+                                                        resume=not args.overwrite, ray=args.ray),
                             engine=engine)
         faces = sum(sum(r.faces_per_frame) for r in records)
         log.info("done: %d file(s) written to %s, %d face boxes covered", sum(r.status == "done" for r in records),

@@ -1,0 +1,127 @@
+"""``livecam anonymize ... --ray ADDRESS``: the batch's files as tasks on a Ray cluster.
+
+An optional extra (``pip install -e ".[ray]"``). Ray Data's batch-inference shape: an actor per worker
+slot loads the model once (``__init__``) and is sent one file at a time; on a node with a GPU an actor asks
+for a quarter of one (the detector is small: four share a GPU), otherwise for 2 CPUs. An actor whose
+process dies is restarted by Ray and its file retried (``batch.RETRIES``), then reported by name. Inputs
+and outputs must be on a path every node sees (a shared file system): paths are sent as absolute paths.
+The head collects the records, writes the resume manifest, the audit log and the boxes, as ``--jobs`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from livecam.anonymize import FileRecord, Job
+from livecam.errors import LivecamError
+from livecam.faces import Faces
+from livecam.settings import Settings, to_mapping
+
+log = logging.getLogger(__name__)
+
+GPU_SHARE = 0.25
+CPUS_PER_ACTOR = 2
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise LivecamError('--ray needs Ray: pip install -e ".[ray]" (or leave out --ray to use this machine '
+                           "with --jobs)") from None
+    return ray
+
+
+def connect(address: str) -> Any:
+    """Join the cluster at ``address`` (``auto``: the one ``ray start`` made on this machine; ``local``: a
+    private one for this batch)."""
+    ray = _ray()
+    if ray.is_initialized():
+        return ray
+    try:
+        if address == "local":
+            ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        else:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise LivecamError(f"--ray {address}: cannot reach a Ray cluster there ({str(e).splitlines()[0]}); start one "
+                           "with `ray start --head`, or use --ray local") from None
+    return ray
+
+
+class _Anonymizer:
+    """A Ray actor: one model, files sent one at a time."""
+
+    def __init__(self, settings_data: dict[str, Any], option: str, threads: int):
+        import torch
+
+        from livecam.engine import make_anonymizer, make_keep
+        from livecam.settings import from_mapping
+
+        torch.set_num_threads(threads)
+        settings = from_mapping(settings_data)
+        self.engine = make_anonymizer(settings, keep=make_keep(settings, option))
+
+    def run(self, job: Job, keep_boxes: bool, given: list[Faces] | None) -> FileRecord:
+        from livecam.batch import work
+
+        return work(job, self.engine, keep_boxes, given)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def run(jobs: list[Job], todo: list[int], settings: Settings, opts: Any, given: dict[Path, list[Faces]], bar: Any,
+        done: Callable[[int, FileRecord], None]) -> None:
+    from livecam.batch import RETRIES
+
+    ray = connect(opts.ray)
+    res = ray.cluster_resources()
+    gpus, cpus = float(res.get("GPU", 0)), float(res.get("CPU", 1))
+    if gpus:
+        slots = int(gpus / GPU_SHARE)
+        options: dict[str, Any] = {"num_gpus": GPU_SHARE, "num_cpus": 1}
+    else:
+        slots = max(1, int(cpus // CPUS_PER_ACTOR))
+        options = {"num_cpus": CPUS_PER_ACTOR}
+    n = max(1, min(slots, len(todo), opts.jobs if opts.jobs > 1 else slots))
+    actor_cls = ray.remote(_Anonymizer).options(max_restarts=RETRIES, max_task_retries=RETRIES, **options)
+    threads = CPUS_PER_ACTOR if not gpus else 1
+    actors = [actor_cls.remote(to_mapping(settings), opts.option, threads) for _ in range(n)]
+    log.info("Ray: %d workers (%s each) on %d node(s)", n, "a quarter GPU" if gpus else f"{CPUS_PER_ACTOR} CPUs",
+             len([x for x in ray.nodes() if x.get("Alive")]))
+    keep_boxes = opts.export_boxes is not None
+    queue = list(todo)
+    running: dict[Any, tuple[int, Any]] = {}
+
+    def submit(actor: Any) -> None:
+        if queue:
+            i = queue.pop(0)
+            j = jobs[i]
+            job = Job(j.src.resolve(), j.dst.resolve(), j.kind)  # every node sees the same paths
+            running[actor.run.remote(job, keep_boxes, given.get(j.src))] = (i, actor)
+
+    try:
+        for a in actors:
+            submit(a)
+        while running:
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            for ref in ready:
+                i, actor = running.pop(ref)
+                try:
+                    rec = ray.get(ref)
+                    rec.input, rec.output = str(jobs[i].src), str(jobs[i].dst)
+                except ray.exceptions.RayError as e:
+                    rec = FileRecord(str(jobs[i].src), str(jobs[i].dst), jobs[i].kind, status="failed",
+                                     reason=f"{jobs[i].src}: the Ray worker failed {RETRIES + 1} times "
+                                            f"({type(e).__name__}); not written")
+                    actor = actor_cls.remote(to_mapping(settings), opts.option, threads)
+                done(i, rec)
+                bar.update(rec.frames)
+                submit(actor)
+    finally:
+        for a in actors:
+            ray.kill(a)
