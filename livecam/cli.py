@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("-o", "--output", required=True, help="output file (one input) or folder (a name ending in /)")
     an.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     an.add_argument("--jobs", type=_positive_int, metavar="N",
-                    help="files at once, each in its own process with its own model (default: one per 2 cores)")
+                    help="files at once, each in its own process with its own model (default: one per core, at most 8)")
     an.add_argument("--ray", metavar="ADDRESS", help="run the files on a Ray cluster: its address, auto (the one "
                     "`ray start` made here) or local (pip install -e \".[ray]\"; paths must be shared)")
     an.add_argument("--audit", type=Path, metavar="FILE", help="append one JSON line per input (model, settings, "

@@ -194,3 +194,31 @@ def test_boxes_round_trip_renders_exactly_the_boxes_given(clips, tmp_path):
     r = livecam("anonymize", src, "-o", tmp_path / "d.mp4", "--boxes", boxes)
     assert r.returncode != 0 and "--boxes" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "d.mp4").exists()
+
+
+@needs_data
+def test_sigterm_stops_every_worker_and_leaves_nothing_half_written(clips, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, rows in sorted(ytf_tracks().items())[:2]:
+        frames = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in rows]
+        make_video((frames + frames[::-1]) * 3, src / f"{name}.mp4")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "livecam", "anonymize", str(src), "-o", f"{out}/", "--jobs", "2"],
+                            stderr=subprocess.PIPE, text=True)
+    def writing() -> list[Path]:
+        return list((out / "in").glob(".*livecam-tmp*")) if (out / "in").is_dir() else []
+
+    deadline = time.monotonic() + 120
+    while not writing() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert writing(), "the workers never started writing"
+    workers = _children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    assert [p.name for p in (out / "in").iterdir() if p.suffix == ".mp4" or "livecam-tmp" in p.name] == []
+    time.sleep(1)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()
+                and "Z" not in Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0]]
