@@ -348,10 +348,11 @@ class RecognitionWorker:
         self._conn: Any = None
         self._thread = threading.Thread(target=self._run, name="livecam-recognition", daemon=True)
 
-    def start(self) -> RecognitionWorker:
-        """Start the process (and wait until its model is loaded: ~1-2 s, before the first frame rather than
-        in the middle of a stream) and the thread that feeds it."""
-        self._open_process()
+    def start(self, eager: bool = True) -> RecognitionWorker:
+        """Start the thread that feeds the process; ``eager``: the process too, now (its model loaded in
+        ~1-2 s before the first frame rather than in the middle of a stream), else with the first request."""
+        if eager:
+            self._open_process()
         self._thread.start()
         return self
 

@@ -115,8 +115,8 @@ class LivePipeline:
     def start(self) -> LivePipeline:
         self._grabber.start()
         self._worker.start()
-        if self._recognizer is not None:
-            self._recognizer.start()
+        if self._recognizer is not None:  # its process now when people are enrolled, else on "Keep me visible"
+            self._recognizer.start(eager=bool(self._people.views))
         self._thread.start()
         return self
 
