@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -24,6 +24,7 @@ class Job:
     src: Path
     dst: Path
     kind: str  # "image" | "video"
+    done: bool = False  # the output is complete from an earlier run of the same command (``plan``'s ``is_done``)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -38,7 +39,7 @@ def plan(inputs: Iterable[Path], output: Path | str, overwrite: bool = False,
     """Turn inputs and ``-o`` into jobs, checking everything that can be checked before work starts.
     ``output`` ending in a slash is a folder, whether or not it exists yet. Outputs that exist
     already are refused unless ``overwrite``, or ``is_done(job)`` (complete from an earlier run of the same
-    command: the batch skips them)."""
+    command: such jobs come back marked ``done``, and the batch skips them)."""
     as_folder = str(output).endswith(("/", os.sep))
     output = Path(output)
     inputs = [Path(p) for p in inputs]
@@ -75,7 +76,9 @@ def plan(inputs: Iterable[Path], output: Path | str, overwrite: bool = False,
     for j in jobs:
         if _same(j.src, j.dst):
             raise LivecamError(f"output {j.dst} would overwrite the input; choose another output with -o")
-    existing = [j.dst for j in jobs if (j.dst.exists() or j.dst.is_symlink()) and not (is_done and is_done(j))]
+    if is_done is not None:
+        jobs = [replace(j, done=True) if j.dst.exists() and is_done(j) else j for j in jobs]
+    existing = [j.dst for j in jobs if (j.dst.exists() or j.dst.is_symlink()) and not j.done]
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more of the {len(jobs)} outputs)" if len(existing) > 1 else ""
         raise LivecamError(f"output {existing[0]} already exists{more}: livecam never replaces files unless told; "
@@ -178,13 +181,14 @@ def process(job: Job, engine: Anonymizer | None, keep_boxes: bool = False,
     """Anonymize one job: with ``engine`` (detect), or exactly the boxes ``given`` per frame (``--boxes``).
     Raises ``LivecamError`` (naming the file) on bad input; the output appears only when complete."""
     rec = FileRecord(str(job.src), str(job.dst), job.kind, input_bytes=job.src.stat().st_size)
+    params = engine.params.effect if engine else effects.EffectParams()
     start = time.perf_counter()
     try:
         if job.kind == "image":
             img = media.read_image(job.src)
             if given is not None:
                 faces = given[0] if given else Faces.empty()
-                out = effects.apply(img, faces, engine.params.effect if engine else effects.EffectParams())
+                out = effects.apply(img, faces, params)
             else:
                 assert engine is not None
                 out, faces = engine.photo(img)
@@ -193,8 +197,7 @@ def process(job: Job, engine: Anonymizer | None, keep_boxes: bool = False,
             rec.frames = 1
         else:
             if given is not None:
-                flt: media.FrameFilter = _GivenBoxes(given, engine.params.effect if engine else effects.EffectParams(),
-                                                     rec, keep_boxes)
+                flt: media.FrameFilter = _GivenBoxes(given, params, rec, keep_boxes)
             else:
                 assert engine is not None
                 engine.reset()

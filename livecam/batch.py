@@ -49,7 +49,6 @@ class BatchOptions:
     export_boxes: Path | None = None
     boxes: Path | None = None
     progress: bool = True
-    resume: bool = True  # skip outputs complete from an earlier run (not with --overwrite: everything is redone)
     ray: str | None = None  # --ray ADDRESS|auto|local: the files as tasks on a Ray cluster
     option: str = "--keep"  # how the kept people were named (--keep / --reveal), for errors
 
@@ -109,11 +108,21 @@ def is_done(job: Job, key: str, model_sha: str) -> bool:
         _entry(job, key, model_sha) and rec.get("output_bytes") == job.dst.stat().st_size
 
 
-def resumable(settings: Settings) -> Any:
-    """``plan``'s ``is_done``: an existing output recorded as complete with these settings and this model."""
-    key = settings_key(settings)
-    _, model_sha = model_identity(settings)
-    return lambda job: is_done(job, key, model_sha)
+@dataclass(frozen=True)
+class Identity:
+    """What a batch's outputs are recorded with and checked against (resume, audit): the settings' hash and
+    the model with its sha256, computed once per batch. Called with a job, it is ``plan``'s ``is_done``."""
+
+    key: str
+    model: str
+    model_sha: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> Identity:
+        return cls(settings_key(settings), *model_identity(settings))
+
+    def __call__(self, job: Job) -> bool:
+        return is_done(job, self.key, self.model_sha)
 
 
 def _record_done(job: Job, key: str, model_sha: str) -> None:
@@ -198,16 +207,17 @@ def work(job: Job, engine: Anonymizer | None, keep_boxes: bool, given: list[Face
 
 
 # -- the batch --------------------------------------------------------------------------------------
-def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymizer | None = None) -> list[FileRecord]:
-    """Run ``jobs`` (skipping those done before with the same settings and model); returns a record per
-    input. Raises ``LivecamError`` naming the files that failed, after the rest are done and kept."""
-    key = settings_key(settings)
-    model, model_sha = model_identity(settings)
+def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymizer | None = None,
+        identity: Identity | None = None) -> list[FileRecord]:
+    """Run ``jobs`` (skipping those ``plan`` marked done: complete from an earlier run with the same
+    settings and model); returns a record per input. Raises ``LivecamError`` naming the files that failed,
+    after the rest are done and kept. ``identity``: ``Identity.of(settings)``, if already made."""
+    ident = identity or Identity.of(settings)
     given = read_boxes(opts.boxes, jobs) if opts.boxes else {}
     records: dict[int, FileRecord] = {}
     todo = []
     for i, job in enumerate(jobs):
-        if opts.resume and job.dst.exists() and is_done(job, key, model_sha):
+        if job.done:
             records[i] = FileRecord(str(job.src), str(job.dst), job.kind, status="skipped",
                                     reason="complete from an earlier run with the same settings and model",
                                     input_bytes=job.src.stat().st_size, output_bytes=job.dst.stat().st_size)
@@ -226,7 +236,7 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
         def done(i: int, rec: FileRecord) -> None:
             records[i] = rec
             if rec.status == "done":
-                _record_done(jobs[i], key, model_sha)
+                _record_done(jobs[i], ident.key, ident.model_sha)
                 log.info("%s -> %s: %d frames", rec.input, rec.output, rec.frames)
             elif len(jobs) > 1:  # a single file's failure is the command's one error line
                 log.warning("%s", rec.reason)
@@ -249,7 +259,7 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
     out = [records[i] for i in range(len(jobs))]
     elapsed = time.perf_counter() - start
     if opts.audit is not None:
-        write_audit(opts.audit, out, settings, model, model_sha, elapsed)
+        write_audit(opts.audit, out, settings, ident.model, ident.model_sha, elapsed)
     if opts.export_boxes is not None:
         write_boxes(opts.export_boxes, out)
     failed = [(jobs[i], records[i].reason or "failed") for i in range(len(jobs)) if records[i].status == "failed"]

@@ -255,10 +255,8 @@ def _terminate(signum: int, frame: Any) -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "anonymize":
-        from livecam import anonymize
-        from livecam.engine import make_anonymizer
-
-        from livecam.engine import make_keep
+        from livecam import anonymize, batch
+        from livecam.engine import make_anonymizer, make_keep
 
         s = settings_from_args(args)
         option = "--keep"
@@ -266,10 +264,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             if s.keep and args.keep:
                 raise LivecamError("--reveal and --keep: use one (--reveal NAME leaves only NAME visible)")
             s, option = s.replace(keep=[args.reveal.strip()]), "--reveal"
-        from livecam import batch
-
-        done = batch.resumable(s)
-        jobs = anonymize.plan(args.inputs, args.output, overwrite=args.overwrite, is_done=done)
+        identity = batch.Identity.of(s)  # --overwrite redoes everything: nothing is checked for resuming
+        jobs = anonymize.plan(args.inputs, args.output, overwrite=args.overwrite,
+                              is_done=None if args.overwrite else identity)
         if args.boxes is not None and s.keep:
             raise LivecamError("--boxes renders the boxes given, nobody is recognised: leave out --keep/--reveal")
         n = args.jobs or batch.default_jobs()
@@ -277,8 +274,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         engine = make_anonymizer(s, keep=make_keep(s, option)) if local else None
         records = batch.run(jobs, s, batch.BatchOptions(jobs=n, audit=args.audit, export_boxes=args.export_boxes,
                                                         boxes=args.boxes, progress=not args.quiet, option=option,
-                                                        resume=not args.overwrite, ray=args.ray),
-                            engine=engine)
+                                                        ray=args.ray),
+                            engine=engine, identity=identity)
         faces = sum(sum(r.faces_per_frame) for r in records)
         log.info("done: %d file(s) written to %s, %d face boxes covered", sum(r.status == "done" for r in records),
                  args.output, faces)

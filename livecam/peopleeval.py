@@ -134,7 +134,7 @@ def build_clip(scenario: str, a: Person, b: Person, length: int = FRAMES) -> Peo
             y = int(ba[1] - cbox[1] * scale)
             bb = _paste(canvas, crop, cbox, x, y, scale)
             pasted = np.array([x, y, x + crop.shape[1] * scale, y + crop.shape[0] * scale], np.float32)
-            kept = None if iou_matrix(pasted[None], ba[None])[0, 0] > 0 or _overlaps(pasted, ba) else ba
+            kept = None if _overlaps(pasted, ba) else ba
         elif scenario == "closer":
             canvas = np.hstack([fa, np.full_like(fa, 90)])
             crop, cbox = _crop(b, ib[k])

@@ -11,7 +11,6 @@ The head collects the records, writes the resume manifest, the audit log and the
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -69,9 +68,6 @@ class _Anonymizer:
         from livecam.batch import work
 
         return work(job, self.engine, keep_boxes, given)
-
-    def pid(self) -> int:
-        return os.getpid()
 
 
 def run(jobs: list[Job], todo: list[int], settings: Settings, opts: Any, given: dict[Path, list[Faces]], bar: Any,

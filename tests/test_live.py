@@ -30,15 +30,16 @@ def _ytf(clip):
 
 
 def _run(frames, settings, seconds=None, make_detector=None, fps=25.0, commands=(), source=None, open_source=None,
-         warm=True, loop=False):
+         warm=True, loop=False, people=None, make_describer=None):
     """Run the live pipeline on replayed frames; returns (backend, reports, pipeline).
 
-    ``warm``: load the detector before the replay starts (as if livecam had been running)."""
+    ``warm``: load the detector before the replay starts (as if livecam had been running); ``people``,
+    ``make_describer``: the enrolled people and their recogniser (``--keep``)."""
     replay.RecordingBackend.instances.clear()
     src = source or ReplaySource(frames, fps, loop=loop)
     reports: list[live.FrameReport] = []
     pipe = replay.replay_pipeline(settings, src, reports.append, make_detector=make_detector, open_source=open_source,
-                                 warm=warm)
+                                 warm=warm, people=people, make_describer=make_describer)
     backend = replay.RecordingBackend.instances[-1]
     backend.keep = True
     pipe.start()

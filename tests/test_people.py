@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 
 import numpy as np
 import pytest
 
-from livecam import effects, peopleeval, replay
+from livecam import effects, peopleeval
 from livecam.faces import Faces
 from livecam.people import (CROSS_IOU, KeepGate, KeepParams, People, PeopleError, load_people, people_path,
                             save_people)
@@ -21,7 +20,7 @@ from livecam.sources import ReplaySource
 
 from tests.conftest import DATA, box_coverage, is_magenta, needs_data
 from tests.helpers import livecam, make_video, read_video
-from tests.test_live import _kept_up
+from tests.test_live import _kept_up, _run
 
 ALICE = np.zeros(128, np.float32)
 BOB = np.full(128, 0.1, np.float32)  # 1.13 from ALICE
@@ -224,21 +223,18 @@ class Broken:
 
 
 def _live(frames, settings, people, seconds, make_describer=None, command=None):
-    reports: list = []
-    src = ReplaySource(frames, 25.0, pingpong=True)
-    pipe = replay.replay_pipeline(settings, src, reports.append, people=people, make_describer=make_describer)
-    pipe.start()
-    if command is not None:
-        time.sleep(1.0)
-        pipe.send(command)
-    time.sleep(seconds)
-    if command is not None:
-        assert command.enrol in pipe.settings.keep and command.enrol in pipe.status.people
-    kept_up = _kept_up(pipe, reports)
-    pipe.stop()
-    assert pipe.wait(15)
-    assert pipe.error is None, pipe.error
-    return reports, kept_up
+    """The live tests' ``_run`` on ``frames`` played forwards then backwards (``command`` sent after 1 s);
+    returns (reports, pipeline, whether detection kept up)."""
+    _, reports, pipe = _run(frames, settings, seconds=seconds, source=ReplaySource(frames, 25.0, pingpong=True),
+                            commands=[(1.0, command)] if command is not None else (), people=people,
+                            make_describer=make_describer)
+    return reports, pipe, _kept_up(pipe, reports)
+
+
+def _pingpong(n: int, index: int) -> int:
+    """The frame of ``n`` that ``ReplaySource(pingpong=True)`` shows as its ``index``-th."""
+    cycle = [*range(n), *range(n - 2, 0, -1)]
+    return cycle[index % len(cycle)]
 
 
 @needs_data
@@ -246,16 +242,14 @@ def test_live_keep_reveals_the_kept_person_and_never_the_bystander(clips):
     people, test = clips
     clip = peopleeval.build_clip("closer", test["Albert_Brooks0"], test["Agbani_Darego0"], length=90)
     s = Settings(keep=("Albert_Brooks0",), effect=effects.Effect.SOLID, color=(255, 0, 255))
-    reports, kept_up = _live(clip.frames, s, people, seconds=8)
-    n = len(clip.frames)
-    pp = [*range(n), *range(n - 2, 0, -1)]
+    reports, _, kept_up = _live(clip.frames, s, people, seconds=8)
     shape = clip.frames[0].shape[:2]
     visible, after = 0, 0
     t0 = reports[0].capture_t
     for r in reports:
         if r.index < 0 or r.obscured_all:
             continue
-        k = pp[r.index % len(pp)]
+        k = _pingpong(len(clip.frames), r.index)
         mask = effects.coverage_mask(shape, r.faces, s.effect_params()) > 0
         assert box_coverage(mask, clip.other_box[k]) >= 0.7, f"bystander revealed in frame {r.index}"
         if r.capture_t - t0 > 2.0:
@@ -271,15 +265,13 @@ def test_live_keep_covers_everyone_when_recognition_fails(clips):
     people, test = clips
     clip = peopleeval.build_clip("side by side", test["Albert_Brooks0"], test["Agbani_Darego0"], length=60)
     s = Settings(keep=("Albert_Brooks0",), effect=effects.Effect.SOLID, color=(255, 0, 255))
-    reports, _ = _live(clip.frames, s, people, seconds=4, make_describer=Broken)
-    n = len(clip.frames)
-    pp = [*range(n), *range(n - 2, 0, -1)]
+    reports, _, _ = _live(clip.frames, s, people, seconds=4, make_describer=Broken)
     painted = 0
     for r in reports:
         if r.index < 0 or r.obscured_all:
             continue
         mask = effects.coverage_mask(clip.frames[0].shape[:2], r.faces, s.effect_params()) > 0
-        assert box_coverage(mask, clip.kept_box[pp[r.index % len(pp)]]) >= 0.3, f"revealed in frame {r.index}"
+        assert box_coverage(mask, clip.kept_box[_pingpong(len(clip.frames), r.index)]) >= 0.3, f"revealed in frame {r.index}"
         painted += 1
     assert painted > 0
 
@@ -294,15 +286,14 @@ def test_keep_me_visible_enrols_the_face_in_view_and_keeps_it(clips, tmp_path, m
     monkeypatch.setenv("LIVECAM_CONFIG", str(tmp_path / "settings.toml"))
     me = test["Agbani_Darego0"]
     s = Settings(effect=effects.Effect.SOLID, color=(255, 0, 255))
-    reports, kept_up = _live(me.frames, s, People(), seconds=9, command=live.keep_me_visible("me"))
+    reports, pipe, kept_up = _live(me.frames, s, People(), seconds=9, command=live.keep_me_visible("me"))
+    assert "me" in pipe.settings.keep and "me" in pipe.status.people
     saved = load_people(tmp_path / "people.json")
     assert saved.names == ("me",) and len(saved.views["me"]) >= 4
     assert stat.S_IMODE(os.stat(tmp_path / "people.json").st_mode) == 0o600
-    n = len(me.frames)
-    pp = [*range(n), *range(n - 2, 0, -1)]
     shape = me.frames[0].shape[:2]
     covered = [box_coverage(effects.coverage_mask(shape, r.faces, s.effect_params()) > 0,
-                            me.boxes[pp[r.index % len(pp)]]) for r in reports if r.index >= 0 and not r.obscured_all]
+                            me.boxes[_pingpong(len(me.frames), r.index)]) for r in reports if r.index >= 0 and not r.obscured_all]
     assert min(covered[:10]) >= 0.7, "covered before enrolment"
     if kept_up:
         assert sum(c < 0.3 for c in covered[-50:]) >= 25, "visible once enrolled and recognised"

@@ -74,7 +74,7 @@ class LivePipeline:
         from livecam.presenter import PresenterChooser
 
         self._presenter = PresenterChooser()
-        # --keep (and presenter mode with people enrolled): identity checks in their own thread
+        # --keep (and presenter mode with people enrolled): identity checks in a process of their own
         self._people = people or People()
         self._recognizer = recognizer
         self._gate: KeepGate | None = None
@@ -300,24 +300,23 @@ class LivePipeline:
                             "alone in front of the camera", name, len(views), ENROL_LIVE_S, ENROL_LIVE_MIN)
                 return
             try:
-                people = load_people()
-                old = people.views.get(name)
-                merged = np.asarray(views) if old is None else np.vstack([old, views])
-                path = save_people(people.with_person(name, merged))
+                people = load_people().adding(name, views)
+                path = save_people(people)
             except (PeopleError, OSError) as e:
                 log.warning("could not save %s's views: %s", name, e)
                 return
-            self._people = people.with_person(name, merged)
+            self._people = people
             self._gate = None
             self._settings = self._settings.replace(keep=[*[k for k in self._settings.keep if k != name], name])
-            self._status = replace(self._status, people=self._people.names)
-            log.info("enrolled %s (%d views, %s); kept visible", name, len(merged), path)
+            self._status = replace(self._status, people=people.names)
+            log.info("enrolled %s (%d views, %s); kept visible", name, len(people.views[name]), path)
             self._notify()
             return
-        i = dominant(faces[faces.track_id >= 0])
+        tracked = faces[faces.track_id >= 0]
+        i = dominant(tracked)
         if i is not None and t - self._enrol_asked >= ENROL_EVERY_S:
             self._enrol_asked = t
-            self._recognizer.ask(CheckRequest(t, frame, faces[faces.track_id >= 0][i], enrol=True))
+            self._recognizer.ask(CheckRequest(t, frame, tracked[i], enrol=True))
 
     def _ask_identities(self, t: float, frame: np.ndarray, faces: Faces, new_scene: bool) -> None:
         """Keep the identity gate in step with the newest frame and ask for the checks that are due."""

@@ -33,8 +33,8 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
                    budget_ms: float | None = None, make_describer: Callable[[], Describer] | None = None,
                    people: People | None = None) -> LivePipeline:
     """Wire capture, detection and output for ``settings``; call ``.start()`` on the result. With people
-    enrolled (``people``, default: ``livecam people``'s file), identity checks run in their own thread
-    for ``--keep`` and presenter mode; a ``--keep`` name nobody enrolled is an error here."""
+    enrolled (``people``, default: ``livecam people``'s file), identity checks run in a process of their
+    own for ``--keep`` and presenter mode; a ``--keep`` name nobody enrolled is an error here."""
     people = people if people is not None else load_people()
     require(people, settings.keep)
     recognizer = _recognizer(make_describer or Describer, required=bool(settings.keep))
@@ -103,7 +103,8 @@ def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
     from livecam.sinks import check_recording
     from livecam.sources import open_camera, open_source
 
-    require(load_people(), settings.keep)  # before the camera opens: an unknown --keep name costs nothing
+    people = load_people()
+    require(people, settings.keep)  # before the camera opens: an unknown --keep name costs nothing
     if outputs.record is not None:  # before the camera opens: a bad --output costs nothing
         check_recording(outputs.record, outputs.overwrite)
     if outputs.push is not None:
@@ -126,7 +127,7 @@ def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
         cam.close()
         raise
     pipeline = build_pipeline(settings, lambda: open_source(spec, settings.size, settings.fps), sink,
-                              first_source=cam, camera_name=f"camera {spec} ({cam.width}x{cam.height} @ {fps:g} fps)")
+                              first_source=cam, people=people, camera_name=f"camera {spec} ({cam.width}x{cam.height} @ {fps:g} fps)")
     if web is not None:
         web.attach(pipeline)
     return pipeline.start()
