@@ -39,6 +39,9 @@ LOG_GAP_S = 2.0
 SUMMARY_S = 60.0
 ENROL_LIVE_S = 4.0
 """"Keep me visible" takes views of the face in front of the camera for this long ..."""
+ENROL_START_S = 30.0
+"""... counted from its first view, which may take this long to come (the recognition process starts with the
+request: 1-2 s idle, more on a busy machine) ..."""
 ENROL_LIVE_MIN = 4
 """... and needs at least this many (one every ``people.ENROL_EVERY_S``)."""
 
@@ -286,7 +289,7 @@ class LivePipeline:
             log.warning("cannot keep %s visible: %s", name, e)
             return
         log.info("keep %s visible: look at the camera for %.0f s (alone in view)", name, ENROL_LIVE_S)
-        self._enrolling = (name, self._clock() + ENROL_LIVE_S, [])
+        self._enrolling = (name, self._clock() + ENROL_START_S, [])  # until the first view: then ENROL_LIVE_S
 
     def _enrol_step(self, t: float, frame: np.ndarray, faces: Faces) -> None:
         """While enrolling: a view of the face that dominates the picture every ``ENROL_EVERY_S``; at the
@@ -342,7 +345,10 @@ class LivePipeline:
         for r in self._recognizer.results():
             if r.enrol:
                 if self._enrolling is not None and r.descriptor is not None:
-                    self._enrolling[2].append(r.descriptor)
+                    name, _, views = self._enrolling
+                    if not views:  # the views' time starts with the first (the recognition process may be starting)
+                        self._enrolling = (name, self._clock() + ENROL_LIVE_S, views)
+                    views.append(r.descriptor)
                 continue
             if self._gate is None or r.t < self._gate_since:
                 continue
