@@ -52,7 +52,13 @@ class BenchResult:
 
     @property
     def fps_out(self) -> float:
-        return self.frames_out / self.seconds
+        """The output's own frame rate: frames sent from the first frame out to the last. (With ``--delay``
+        the first frame leaves that long after the start and the last ``delay`` seconds are still held
+        when the run stops: frames out / run time would count the delay as dropped frames.)"""
+        sent = [r.sent_t for r in self.reports]
+        if len(sent) < 2 or sent[-1] <= sent[0]:
+            return self.frames_out / self.seconds
+        return (len(sent) - 1) / (sent[-1] - sent[0])
 
     def table(self) -> str:
         lat = self.latency_ms

@@ -96,3 +96,20 @@ def test_the_state_log_says_each_state_once_and_counts_changes_not_frames(caplog
                      "anonymizing again",
                      "failing closed (whole frame obscured): face detection stalled: newest result is 400 ms old",
                      "anonymizing again (4 brief changes since the last line)"], lines
+
+
+def test_bench_output_fps_is_the_outputs_own_rate_not_the_delay_counted_as_drops():
+    """With --delay 0.5 the first frame leaves 0.5 s after the start and the last 0.5 s are held when the
+    run stops: 30 fps out for 10 s of a 11 s run is 30 fps, not 27.3 (frames out / run time)."""
+    import numpy as np
+
+    from livecam.bench import BenchResult
+    from livecam.faces import Faces
+    from livecam.live.commands import FrameReport
+
+    reports = [FrameReport(i + 1, i, i / 30, 0.5 + i / 30, False, Faces.empty(), None) for i in range(301)]
+    res = BenchResult(11.0, 330, len(reports), np.zeros(1), 0.0, 10.0, 50.0, 416, reports)
+    assert res.fps_out == pytest.approx(30.0)
+    assert "| output fps | 30.0 |" in res.table()
+    res = BenchResult(11.0, 330, 0, np.zeros(1), 1.0, 0.0, 0.0, None, [])
+    assert res.fps_out == 0.0
