@@ -333,3 +333,54 @@ def test_in_a_real_browser_a_wrong_token_is_refused():
     finally:
         driver.quit()
         web.close()
+
+
+def test_one_vp8_encode_serves_every_webrtc_viewer_from_a_keyframe_and_a_late_viewer_skips_to_the_next():
+    """The shared encode: keyframes when asked for (a viewer joined or fell behind), decodable packets that
+    show the frame; a viewer's track starts at a keyframe and, once MAX_QUEUED packets behind, drops them
+    and waits for the next keyframe (asking for one) instead of decoding a broken picture."""
+    import asyncio
+
+    import av
+
+    from livecam.serve import MAX_QUEUED, OutputTrack, SharedVideoEncoder
+
+    enc = SharedVideoEncoder()
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 255, (240, 321, 3), np.uint8), (0, 0), 3)  # odd width: cropped
+    packets = [p for i in range(6) for p in enc.encode(frame, now=i / 30)]
+    assert [p.is_keyframe for p in packets] == [True] + [False] * 5
+    enc.keyframe_wanted = True
+    assert [p.is_keyframe for p in enc.encode(frame, now=0.2)] == [True]
+    decoder = av.CodecContext.create("libvpx", "r")
+    shown = [f.to_ndarray(format="bgr24") for p in packets for f in decoder.decode(p)]
+    assert len(shown) == 6 and shown[-1].shape == (240, 320, 3)
+    assert np.abs(shown[-1].astype(int) - frame[:, :320]).mean() < 6
+
+    class Server:
+        closing = False
+        asked = 0
+
+        def want_keyframe(self) -> None:
+            self.asked += 1
+
+    async def scenario() -> None:
+        server = Server()
+        track = OutputTrack(server)  # type: ignore[arg-type]
+        assert server.asked == 1  # a new viewer asks for a keyframe
+        track.push(packets[1:3])  # inter frames before any keyframe: useless to it
+        track.push(packets[:2])
+        got = [await track.recv(), await track.recv()]
+        assert got[0].is_keyframe and got[1] is packets[1]
+        track.push(packets[1:] * 4)  # falls behind: more than MAX_QUEUED waiting
+        assert server.asked == 2
+        track.push(packets[1:2])  # still no keyframe: nothing queued
+        track.push(packets[:1])
+        assert (await track.recv()).is_keyframe
+        server.closing = True
+        track.push([])
+        with pytest.raises(Exception):
+            await track.recv()
+
+    assert MAX_QUEUED < 20
+    asyncio.run(scenario())
