@@ -17,12 +17,14 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 from typing import IO, Any, Iterator, cast
 
 import cv2
 import av
 import numpy as np
 
+from livecam.audio import AudioTap
 from livecam.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -65,9 +67,11 @@ class NetworkSource:
     index: int | None = None
 
     def __init__(self, url: str, size: tuple[int, int] | None = None, fps: float | None = None,
-                 timeout_s: float = TIMEOUT_S):
+                 timeout_s: float = TIMEOUT_S, audio: AudioTap | None = None):
         self.spec = url
         self._size = size
+        self._audio = audio  # the stream's sound goes here (for --push), when it has some
+        self._clock: float | None = None  # wall-clock time minus stream time, from the newest picture
         self._proc: subprocess.Popen[bytes] | None = None
         try:
             if url.lower().startswith("srt://"):
@@ -75,7 +79,8 @@ class NetworkSource:
                 # the pipe ends and read() says the camera is lost
                 self._proc = subprocess.Popen(
                     [_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", *_LOW_DELAY_ARGS, "-rw_timeout",
-                     str(int(timeout_s * 1e6)), "-i", url, "-map", "0:v:0", "-c", "copy", "-f", "mpegts", "pipe:1"],
+                     str(int(timeout_s * 1e6)), "-i", url, "-map", "0:v:0", *(["-map", "0:a:0?"] if audio else []),
+                     "-c", "copy", "-f", "mpegts", "pipe:1"],
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 self._container: Any = av.open(_PipeReader(cast(IO[bytes], self._proc.stdout)), format="mpegts",
                                                options=_LOW_DELAY)
@@ -83,7 +88,8 @@ class NetworkSource:
                 self._container = av.open(url, timeout=(timeout_s, timeout_s), options=_LOW_DELAY)
             stream = self._container.streams.video[0]
             stream.thread_type = "SLICE"  # frame threads would hold frames back: latency
-            self._frames: Iterator[Any] = self._container.decode(stream)
+            sound = self._container.streams.audio[0] if audio is not None and self._container.streams.audio else None
+            self._frames: Iterator[Any] = self._decoded(stream, sound)
             first = self._next()
         except (av.error.FFmpegError, IndexError, OSError) as e:
             self.close()
@@ -103,6 +109,22 @@ class NetworkSource:
             if err:
                 return err.splitlines()[-1]
         return str(error) if error is not None else "the stream ended before its first frame"
+
+    def _decoded(self, video: Any, sound: Any) -> Iterator[Any]:
+        """The stream's pictures; its sound, if wanted, handed to the audio tap on the way, each frame
+        with the wall-clock time of its first sample (its timestamp on the clock of the pictures)."""
+        if sound is None:
+            yield from self._container.decode(video)
+            return
+        log.info("%s: passing its sound on (%s, %d Hz)", self.spec, sound.codec_context.name, sound.rate)
+        for packet in self._container.demux(video, sound):
+            for frame in packet.decode():
+                if packet.stream is video:
+                    if frame.time is not None:
+                        self._clock = time.monotonic() - frame.time
+                    yield frame
+                elif self._audio is not None and self._clock is not None and frame.time is not None:
+                    self._audio.put(frame, self._clock + frame.time)
 
     def _next(self) -> np.ndarray | None:
         try:

@@ -8,7 +8,8 @@ FFmpeg lacks, through the system's ``ffmpeg`` (Debian/Ubuntu: ``apt install ffmp
 MPEG-TS over a pipe and sends it on unchanged. When the receiver goes away (or is not there yet) the
 push says so once and tries again every ``retry_s``, without stopping the pipeline.
 
-Only what the pipeline sends (its output frames, obscured ones included) is pushed.
+Only what the pipeline sends (its output frames, obscured ones included) is pushed, with the camera's
+sound when the camera is a network stream that has some (``livecam.audio``: AAC beside the H.264).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import IO, Any, cast
 import av
 import numpy as np
 
+from livecam.audio import LAYOUT, RATE, AudioTap, SoundEncoder
 from livecam.errors import LivecamError
 from livecam.mailbox import Mailbox
 
@@ -47,8 +49,10 @@ def check_push_url(url: str) -> str:
 class PushSink:
     """A pipeline output (``livecam.sinks.Sink``) that pushes BGR ``uint8 (H, W, 3)`` frames to ``url``."""
 
-    def __init__(self, url: str, width: int, height: int, fps: float, retry_s: float = 2.0):
+    def __init__(self, url: str, width: int, height: int, fps: float, retry_s: float = 2.0,
+                 audio: AudioTap | None = None):
         self.url = url
+        self._audio = audio  # the camera's sound (a network camera's), pushed as AAC beside the picture
         self._format = check_push_url(url)
         self._size = (width - width % 2, height - height % 2)  # yuv420p: even sizes
         self._fps = Fraction(fps).limit_denominator(1001)
@@ -99,11 +103,19 @@ class PushSink:
             stream.width, stream.height = self._size
             stream.pix_fmt = "yuv420p"
             stream.options = {"preset": "veryfast", "tune": "zerolatency", "g": str(max(1, round(self._fps)))}
+            sound_stream = out.add_stream("aac", rate=RATE, layout=LAYOUT) if self._audio is not None else None
+            sound: SoundEncoder | None = None
             t0: float | None = None
             last = -1
             while (frame := self._frames.take()) is not None and not self._closed.is_set():
                 now = time.monotonic()
                 t0 = now if t0 is None else t0
+                if self._audio is not None and sound_stream is not None:
+                    if sound is None:
+                        self._audio.take()  # sound from before this connection
+                        sound = SoundEncoder(sound_stream, t0)
+                    for packet in sound.encode(self._audio.take(), self._audio.delay()):
+                        out.mux(packet)
                 pts = max(last + 1, round((now - t0) * self._fps))  # wall-clock times: dropped frames leave gaps
                 w, h = self._size
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="bgr24")
@@ -117,6 +129,9 @@ class PushSink:
                     self.connected.set()
             for packet in stream.encode(None):
                 out.mux(packet)
+            if sound is not None:
+                for packet in sound.flush():
+                    out.mux(packet)
 
     def _stop_ffmpeg(self) -> None:
         proc, self._proc = self._proc, None

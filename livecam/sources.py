@@ -13,13 +13,16 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 import cv2
 import numpy as np
 
 from livecam.errors import CameraBusy, CameraModeUnsupported, DeviceError
 from livecam.mailbox import Mailbox
+
+if TYPE_CHECKING:  # PyAV loads only for a network camera
+    from livecam.audio import AudioTap
 
 log = logging.getLogger(__name__)
 
@@ -144,20 +147,21 @@ def _name(spec: str) -> str:
     return f"index {spec}" if spec.isdigit() else spec
 
 
-def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | None = None) -> Camera:
-    """The camera ``spec`` names: a network stream (``srt://``, ``rtsp://``, ``rtmp://``, ``http://``...),
-    else a camera index, device path, video file or ``demo``."""
+def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | None = None,
+                audio: AudioTap | None = None) -> Camera:
+    """The camera ``spec`` names: a network stream (``srt://``, ``rtsp://``, ``rtmp://``, ``http://``...;
+    its sound, if any, to ``audio``), else a camera index, device path, video file or ``demo``."""
     from livecam.netsource import NetworkSource, is_network  # PyAV loads only for a network camera
 
-    return NetworkSource(spec, size, fps) if is_network(spec) else CameraSource(spec, size, fps)
+    return NetworkSource(spec, size, fps, audio=audio) if is_network(spec) else CameraSource(spec, size, fps)
 
 
 def open_camera(spec: str | None, size: tuple[int, int] | None = None, fps: float | None = None,
-                probe: int = 5) -> Camera:
+                probe: int = 5, audio: AudioTap | None = None) -> Camera:
     """Open ``spec``, or the first camera that works among indices 0..probe-1 when ``spec`` is None."""
     if spec is not None:
         try:
-            return open_source(spec, size, fps)
+            return open_source(spec, size, fps, audio=audio)
         except DeviceError as e:
             if "://" in spec:
                 raise

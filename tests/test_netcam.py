@@ -43,7 +43,7 @@ def _photo():
     return np.ascontiguousarray(img), load_boxes("dlib-faces-dev")[PHOTO]
 
 
-def _start(open_source, first=None, push=None, warm=None):
+def _start(open_source, first=None, push=None, warm=None, sound=None):
     """The live pipeline with ``open_source`` as its camera (faces solid magenta) into the recording
     virtual camera (and ``push``), started (``warm``: a frame to load the model and choose its size
     on first); returns (backend, reports, pipe)."""
@@ -51,7 +51,8 @@ def _start(open_source, first=None, push=None, warm=None):
     replay.RecordingBackend.instances.clear()
     first = first or open_source()
     settings = Settings(effect=Effect.SOLID, color=(255, 0, 255))
-    sink = live.open_sinks(settings, first.width, first.height, 25.0, vcam_backend=replay.BACKEND, push=push)
+    sink = live.open_sinks(settings, first.width, first.height, 25.0, vcam_backend=replay.BACKEND, push=push,
+                           sound=sound)
     reports: list[live.FrameReport] = []
     pipe = live.build_pipeline(settings, open_source, sink, first_source=first, on_frame=reports.append)
     backend = replay.RecordingBackend.instances[-1]
@@ -244,3 +245,53 @@ def test_push_over_rtmp_through_pyavs_own_ffmpeg(tmp_path):
     finally:
         _stop(pipe)
     _assert_received_covered(_decoded(tmp_path / "a.flv"), boxes, _kept_up(pipe, reports))
+
+
+@needs_data
+def test_push_carries_a_network_cameras_sound_beside_the_anonymized_picture(tmp_path):
+    """A phone over SRT sends picture and sound (a 440 Hz tone); livecam pushes the anonymized picture to an
+    SRT receiver with the sound beside it: the received file has both, the tone's pitch and about as much
+    sound as picture."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("no ffmpeg with SRT here (Debian: apt install ffmpeg; scripts/test.sh does it)")
+    import av
+
+    from livecam.audio import AudioTap
+
+    img, boxes = _photo()
+    video = tmp_path / "still.mp4"
+    make_video([img] * 50, video)
+    port_in, port_out = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+    sender = subprocess.Popen(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1", "-i", str(video),
+         "-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-map", "0:v", "-map", "1:a",
+         "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "25", "-c:a", "aac",
+         "-f", "mpegts", f"srt://127.0.0.1:{port_in}?mode=listener"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    receiver = _receiver(f"srt://127.0.0.1:{port_out}?mode=listener", tmp_path / "out.ts", 60)
+    tap = AudioTap()
+    try:
+        time.sleep(1.0)
+        url = f"srt://127.0.0.1:{port_in}"
+        _, reports, pipe = _start(lambda: NetworkSource(url, timeout_s=5.0, audio=tap),
+                                  push=f"srt://127.0.0.1:{port_out}", warm=img, sound=tap)
+        try:
+            receiver.wait(90)
+            assert receiver.returncode == 0, receiver.stderr.read() if receiver.stderr else ""
+        finally:
+            _stop(pipe)
+    finally:
+        for p in (sender, receiver):
+            p.kill()
+            p.wait(5)
+    _assert_received_covered(_decoded(tmp_path / "out.ts"), boxes, _kept_up(pipe, reports))
+    with av.open(str(tmp_path / "out.ts")) as c:
+        assert c.streams.audio, "the pushed stream has no sound"
+        v_s = float(c.streams.video[0].frames or 0) / 25.0 or 60 / 25.0
+        starts = [float(s.start_time * s.time_base) for s in (c.streams.video[0], c.streams.audio[0])]
+        samples = np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)])
+        rate = c.streams.audio[0].rate
+    assert abs(starts[0] - starts[1]) < 0.2, f"picture and sound start {starts[0] - starts[1]:+.2f} s apart"
+    assert len(samples) / rate >= 0.5 * v_s, f"{len(samples) / rate:.2f} s of sound for {v_s:.2f} s of picture"
+    spectrum = np.abs(np.fft.rfft(samples[rate // 10:]))
+    pitch = np.argmax(spectrum) * rate / (2 * (len(spectrum) - 1))
+    assert abs(pitch - 440) < 10, f"the pushed sound's pitch is {pitch:.0f} Hz, not the camera's 440 Hz"

@@ -21,7 +21,8 @@ from livecam.settings import Settings
 from livecam.sinks import FanOut, FileSink, PreviewSink, Sink, VirtualCameraSink
 from livecam.sources import FrameSource, Grabber
 
-if TYPE_CHECKING:  # aiohttp (~0.2 s to import) loads only with --serve
+if TYPE_CHECKING:  # aiohttp (~0.2 s to import) loads only with --serve, PyAV with --push or a network camera
+    from livecam.audio import AudioTap
     from livecam.serve import Address, WebServer
 
 log = logging.getLogger(__name__)
@@ -62,15 +63,15 @@ def _recognizer(make_describer: Callable[[], Describer], required: bool) -> Reco
 
 def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam: bool = True, preview: bool = False,
                output: Path | None = None, vcam_backend: str | None = None, overwrite: bool = False,
-               web: WebServer | None = None, push: str | None = None) -> FanOut:
+               web: WebServer | None = None, push: str | None = None, sound: AudioTap | None = None) -> FanOut:
     """The outputs, as one sink; ``web``: a started web server (``--serve``), closed with the rest;
-    ``push``: an srt:// or rtmp:// address to push the output to."""
+    ``push``: an srt:// or rtmp:// address to push the output to (with the camera's ``sound``)."""
     sinks: list[Sink] = [web.sink()] if web is not None else []
     try:
         if push is not None:
             from livecam.push import PushSink
 
-            sinks.append(PushSink(push, width, height, fps))
+            sinks.append(PushSink(push, width, height, fps, audio=sound))
         if vcam:
             sinks.append(VirtualCameraSink(width, height, fps, device=settings.vcam_device, backend=vcam_backend))
         if output is not None:
@@ -112,8 +113,9 @@ def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
 
         check_push_url(outputs.push)
     web = start_web_server(outputs.serve) if outputs.serve is not None else None  # a port in use: before the camera
+    sound = _sound_for_push(settings, outputs)
     try:
-        cam = open_camera(settings.camera, settings.size, settings.fps)
+        cam = open_camera(settings.camera, settings.size, settings.fps, audio=sound)
     except BaseException:
         if web is not None:
             web.close()
@@ -122,15 +124,29 @@ def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
     fps = settings.fps or cam.fps
     try:
         sink = open_sinks(settings, cam.width, cam.height, fps, vcam=outputs.vcam, preview=outputs.preview,
-                          output=outputs.record, overwrite=outputs.overwrite, web=web, push=outputs.push)
+                          output=outputs.record, overwrite=outputs.overwrite, web=web, push=outputs.push,
+                          sound=sound)
     except BaseException:
         cam.close()
         raise
-    pipeline = build_pipeline(settings, lambda: open_source(spec, settings.size, settings.fps), sink,
+    pipeline = build_pipeline(settings, lambda: open_source(spec, settings.size, settings.fps, audio=sound), sink,
                               first_source=cam, people=people, camera_name=f"camera {spec} ({cam.width}x{cam.height} @ {fps:g} fps)")
     if web is not None:
         web.attach(pipeline)
+    if sound is not None:  # the sound waits as long as the pictures do
+        sound.delay = lambda: pipeline.settings.delay_s
     return pipeline.start()
+
+
+def _sound_for_push(settings: Settings, outputs: Outputs) -> AudioTap | None:
+    """The hand-over of a network camera's sound to ``--push`` (a local camera's picture has none)."""
+    from livecam.netsource import is_network
+
+    if outputs.push is None or not settings.camera or not is_network(settings.camera):
+        return None
+    from livecam.audio import AudioTap
+
+    return AudioTap()
 
 
 def start_web_server(address: Address) -> WebServer:
