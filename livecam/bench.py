@@ -48,6 +48,7 @@ class BenchResult:
     viewer_fps: list[float] = field(default_factory=list)  # --viewers: frames per second each viewer received
     viewer_kinds: list[str] = field(default_factory=list)   # "mjpeg" / "webrtc", for each
     rss_mb: list[float | None] = field(default_factory=list)  # resident memory after 5 s and at the end
+    rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MB) every RSS_EVERY_S
     viewer_errors: list[str] = field(default_factory=list)
 
     @property
@@ -59,6 +60,17 @@ class BenchResult:
         if len(sent) < 2 or sent[-1] <= sent[0]:
             return self.frames_out / self.seconds
         return (len(sent) - 1) / (sent[-1] - sent[0])
+
+    def memory_growth(self) -> float | None:
+        """MB per minute over the run's second half (a least-squares line through the samples there): about
+        0 once memory is flat; None for runs too short to tell (under 20 s, or under 4 samples)."""
+        if not self.rss_samples or self.rss_samples[-1][0] < 20:
+            return None
+        half = self.rss_samples[-1][0] / 2
+        t, mb = (np.array(v) for v in zip(*[(t, m) for t, m in self.rss_samples if t >= half]))
+        if len(t) < 4:
+            return None
+        return float(np.polyfit(t, mb, 1)[0] * 60)
 
     def table(self) -> str:
         lat = self.latency_ms
@@ -75,6 +87,8 @@ class BenchResult:
         ]
         if len(self.rss_mb) == 2 and None not in self.rss_mb:
             rows.append(("memory (resident) after 5 s / at the end", f"{self.rss_mb[0]:.0f} / {self.rss_mb[1]:.0f} MB"))
+        if (growth := self.memory_growth()) is not None:
+            rows.append(("memory growth over the second half (linear fit)", f"{growth:+.1f} MB/min"))
         for kind in ("mjpeg", "webrtc"):
             got = [n for n, k in zip(self.viewer_fps, self.viewer_kinds) if k == kind]
             if got:
@@ -102,6 +116,7 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
     reports: list = []
     competing = Load(load) if load else None
     readers: list[MjpegReader | WebRtcViewer] = []
+    stalled: list[MjpegReader] = []
     try:
         web = _web_server() if viewers or webrtc_viewers else None
         pipe = replay_pipeline(settings, src, reports.append, web=web)
@@ -110,11 +125,17 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
         if web is not None:  # viewers join the running pipeline (WebRTC's first frame ends its handshake)
             readers = [MjpegReader(web.address.port, decode=False) for _ in range(viewers)]
             readers += [WebRtcViewer(web.address.port) for _ in range(webrtc_viewers)]
+            if viewers:  # and one that connects and never reads (a stalled client): it must cost nothing
+                stalled.append(MjpegReader(web.address.port, read=False))
         watching = time.monotonic()
         counts0 = [r.count for r in readers]
         pipe.wait(max(0.0, min(5.0, seconds) - (watching - t0)))
         rss = [_rss_mb()]
-        pipe.wait(max(0.0, seconds - (time.monotonic() - t0)))
+        samples: list[tuple[float, float]] = []
+        while (left := seconds - (time.monotonic() - t0)) > 0:
+            pipe.wait(min(left, RSS_EVERY_S))
+            if (mb := _rss_mb()) is not None:
+                samples.append((time.monotonic() - t0, mb))
         rss.append(_rss_mb())
         status = pipe.status
         per_s = [(r.count - c) / max(1e-6, time.monotonic() - watching) for r, c in zip(readers, counts0)]
@@ -124,7 +145,7 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
         pipe.wait(5)
         elapsed = time.monotonic() - t0
     finally:
-        for r in readers:
+        for r in [*readers, *stalled]:
             r.close()
         if competing is not None:
             competing.stop()
@@ -140,7 +161,11 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
     reasons = dict(Counter(reason_kind(r.reason) for r in late if r.obscured_all))
     return BenchResult(elapsed, src.index + 1, len(reports), lat, obscured, status.detect_hz, status.detector_ms,
                        status.detect_size, reports, load or "none", episodes, reasons,
-                       bare_faces(settings, frames, reports) if judge_faces else None, per_s, kinds, rss, errors)
+                       bare_faces(settings, frames, reports) if judge_faces else None, per_s, kinds, rss, samples,
+                       errors)
+
+
+RSS_EVERY_S = 5.0
 
 
 def _rss_mb() -> float | None:

@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--faces", action="store_true", dest="judge_faces",
                     help="also count faces left bare, against the detector run offline at full size")
     be.add_argument("--viewers", type=_positive_int, default=0,
-                    help="also serve the output (--serve) to this many MJPEG viewers on loopback")
+                    help="also serve the output (--serve) to this many MJPEG viewers on loopback (and one more that "
+                         "connects and never reads)")
     be.add_argument("--webrtc-viewers", type=_positive_int, default=0, dest="webrtc_viewers",
                     help="... and to this many WebRTC viewers (aiortc clients) on loopback")
     _add_delay_option(be)

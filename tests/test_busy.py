@@ -113,3 +113,18 @@ def test_bench_output_fps_is_the_outputs_own_rate_not_the_delay_counted_as_drops
     assert "| output fps | 30.0 |" in res.table()
     res = BenchResult(11.0, 330, 0, np.zeros(1), 1.0, 0.0, 0.0, None, [])
     assert res.fps_out == 0.0
+
+
+def test_bench_memory_growth_is_the_second_halfs_slope():
+    import numpy as np
+
+    from livecam.bench import BenchResult
+
+    def growth(samples):
+        return BenchResult(60.0, 1, 1, np.zeros(1), 0.0, 1.0, 1.0, 320, [], rss_samples=samples).memory_growth()
+
+    warm_then_flat = [(t, 1000.0 + min(t, 20.0) * 3) for t in range(5, 65, 5)]  # grows while warming up, then flat
+    assert growth(warm_then_flat) == pytest.approx(0.0, abs=1e-6)
+    leaking = [(t, 1000.0 + t * 0.5) for t in range(5, 65, 5)]  # 0.5 MB/s
+    assert growth(leaking) == pytest.approx(30.0)
+    assert growth([(5.0, 1000.0), (10.0, 1001.0)]) is None  # too short to tell
