@@ -26,6 +26,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 
 from livecam.errors import LivecamError
 from livecam.settings import DEVICES_EXPECTED, is_device
@@ -163,24 +164,42 @@ def _cpu_name() -> str:
 
 
 def _bf16_choice(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:
-    """``_bf16_is_faster``, measured once per CPU, torch version, network and thread count, then read
-    from the cache (the probe costs ~0.3 s of start-up, a few percent of a short clip's run)."""
+    """``_bf16_is_faster``, measured once per CPU, torch version and network, then read from the cache
+    (the probe costs ~0.3 s of start-up, a few percent of a short clip's run).
+
+    One choice for every thread count and process, so that a file comes out the same whatever runs it:
+    ``--jobs 1`` and each worker of ``--jobs 2`` (which use different thread counts), the live path, a
+    re-run. With the thread count in the key, on a busy machine the 1-thread probe chose fp32 and the
+    2-thread one bf16, and ``--jobs 2`` wrote other pixels than ``--jobs 1``. Processes starting together
+    (a batch's workers) probe one at a time: the first measures, the others read its answer."""
     shapes = ",".join("x".join(map(str, p.shape)) for p in module.parameters())
     cpu = _cpu_name()
-    key = "|".join([cpu, torch.__version__, type(module).__name__, shapes, str(probe_hw),
-                    str(torch.get_num_threads())])
+    key = "|".join([cpu, torch.__version__, type(module).__name__, shapes, str(probe_hw)])
     path = cache_dir() / f"precision-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
     try:
-        return bool(json.loads(path.read_text())["bf16"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    bf16 = _bf16_is_faster(module, probe_hw)
-    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"bf16": bf16, "cpu": cpu, "torch": torch.__version__}))
-    except OSError as e:
-        log.debug("could not cache the precision choice in %s (%s)", path, e)
-    return bf16
+        lock: Any = FileLock(str(path.with_suffix(".lock")), timeout=PROBE_LOCK_S)
+        lock.acquire()
+    except (OSError, Timeout) as e:  # a read-only cache or a stuck probe elsewhere: measure here, uncached
+        log.debug("precision probe without the cache lock (%s)", e)
+        lock = None
+    try:
+        try:
+            return bool(json.loads(path.read_text())["bf16"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        bf16 = _bf16_is_faster(module, probe_hw)
+        try:
+            path.write_text(json.dumps({"bf16": bf16, "cpu": cpu, "torch": torch.__version__}))
+        except OSError as e:
+            log.debug("could not cache the precision choice in %s (%s)", path, e)
+        return bf16
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+PROBE_LOCK_S = 120.0
 
 
 def _bf16_is_faster(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:
