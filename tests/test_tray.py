@@ -408,7 +408,9 @@ def test_hotkeys_work_in_livecam_run_too(bare_desktop, tmp_path):
     out = follow.text()
     assert p.returncode == 0 and "toggle privacy_screen" in out, out
     frames, _, _ = read_video(tmp_path / "out.mp4")
-    assert max(_detail(f) for f in frames[:-40]) > 100, "anonymized frames keep the scene's detail"
+    # wholly obscured frames measure 0-7; anonymized ones 100+ on the clip's wide shots and 12-39 on its
+    # close-ups, where blurred faces fill the picture (on a busy machine the model loaded during those)
+    assert max(_detail(f) for f in frames[:-40]) > 10, "anonymized frames keep the scene's detail"
     assert max(_detail(f) for f in frames[-20:]) < 5, "after the hotkey every frame is the privacy screen"
 
 
