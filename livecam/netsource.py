@@ -118,12 +118,19 @@ class NetworkSource:
             return
         log.info("%s: passing its sound on (%s, %d Hz)", self.spec, sound.codec_context.name, sound.rate)
         for packet in self._container.demux(video, sound):
-            for frame in packet.decode():
-                if packet.stream is video:
+            if packet.stream is video:
+                for frame in packet.decode():
                     if frame.time is not None:
                         self._clock = time.monotonic() - frame.time
                     yield frame
-                elif self._audio is not None and self._clock is not None and frame.time is not None:
+                continue
+            try:
+                heard = packet.decode()
+            except av.error.FFmpegError as e:  # a damaged sound packet costs that sound, not the camera
+                log.debug("%s: sound packet dropped (%s)", self.spec, e)
+                continue
+            for frame in heard:
+                if self._audio is not None and self._clock is not None and frame.time is not None:
                     self._audio.put(frame, self._clock + frame.time)
 
     def _next(self) -> np.ndarray | None:
