@@ -267,7 +267,8 @@ def test_push_carries_a_network_cameras_sound_beside_the_anonymized_picture(tmp_
          "-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-map", "0:v", "-map", "1:a",
          "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "25", "-c:a", "aac",
          "-f", "mpegts", f"srt://127.0.0.1:{port_in}?mode=listener"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    receiver = _receiver(f"srt://127.0.0.1:{port_out}?mode=listener", tmp_path / "out.ts", 60)
+    # 6 s of it: the first ~1.5 s are obscured until the first detection of the stream's picture
+    receiver = _receiver(f"srt://127.0.0.1:{port_out}?mode=listener", tmp_path / "out.ts", 150)
     tap = AudioTap()
     try:
         time.sleep(1.0)
