@@ -197,3 +197,18 @@ def test_workers_starting_together_measure_the_precision_once_and_agree(tmp_path
                                                      (str(tmp_path / "cache"), str(log_path), False)])
     assert log_path.read_text().count("probe") == 1
     assert answers[0] == answers[1]
+
+
+def test_the_precision_probe_leaves_the_models_weights_exact():
+    """The probe runs the network in bf16 to time it: on the model itself, its weights came back rounded to
+    bf16 and the probing process painted other boxes than every later one (``--jobs 1`` vs ``--jobs 2``
+    differed on a busy machine, where the probe ran in the first process and chose fp32)."""
+    from livecam.detectors import torchrun
+
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        pytest.skip("this CPU has no bf16: the probe does not run")
+    module = centerface.load_centerface().eval()
+    before = [p.detach().clone() for p in module.parameters()]
+    torchrun._bf16_is_faster(module, (64, 64))
+    assert all(torch.equal(a, p) for a, p in zip(before, module.parameters()))
+    assert all(p.dtype == torch.float32 for p in module.parameters())

@@ -10,6 +10,7 @@ network runs in half precision, ``channels_last``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -211,6 +212,9 @@ def _bf16_is_faster(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:
         return False
     x = torch.rand(1, 3, *probe_hw).mul_(255).contiguous(memory_format=torch.channels_last)
     times = {}
+    # on a copy: the module itself must keep its exact fp32 weights (converted to bf16 and back they are
+    # rounded, and the probing process then painted other boxes than every process after it)
+    module = copy.deepcopy(module)
     try:
         with torch.inference_mode():
             for dtype in (torch.float32, torch.bfloat16):
@@ -227,7 +231,7 @@ def _bf16_is_faster(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:
         log.debug("bf16 probe failed (%s); using fp32", e)
         return False
     finally:
-        module.to(torch.float32)
+        del module
     log.debug("precision probe: fp32 %.1f ms, bf16 %.1f ms", times[torch.float32] * 1e3, times[torch.bfloat16] * 1e3)
     return times[torch.bfloat16] < 0.8 * times[torch.float32]
 
