@@ -237,8 +237,10 @@ class WebServer:
             if self._peers:
                 try:
                     packets = self._video.encode(frame)
-                except (av.FFmpegError, ValueError) as e:  # said once; the viewers' picture then stops
-                    log.warning("web: cannot encode the WebRTC stream: %s", e)
+                except (av.FFmpegError, ValueError) as e:  # said once; the next frame starts a new encoder
+                    if not self._video.failed:
+                        log.warning("web: cannot encode the WebRTC stream: %s", e)
+                    self._video = SharedVideoEncoder(failed=True)
                     packets = []
                 if packets:
                     self._loop.call_soon_threadsafe(self._publish_packets, packets)
@@ -441,8 +443,9 @@ class SharedVideoEncoder:
     are aiortc's own VP8 encoder's (realtime, CBR) at its top bitrate; a keyframe when a viewer joins or
     falls behind (``keyframe_wanted``) and every ``KEYFRAME_S``. Used by the server's encoder thread only."""
 
-    def __init__(self, bitrate: int = 1_500_000):
+    def __init__(self, bitrate: int = 1_500_000, failed: bool = False):
         self.bitrate = bitrate
+        self.failed = failed  # the encoder before this one failed (its error was said)
         self.keyframe_wanted = True
         self._codec: Any = None
         self._t0: float | None = None
