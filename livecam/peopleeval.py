@@ -35,6 +35,7 @@ from livecam.evaluate import is_covered
 from livecam.faces import Faces
 from livecam.people import Describer, InlineKeep, KeepGate, KeepParams, People, views_from_frames
 from livecam.settings import Settings
+from livecam.sources import pingpong_order
 from livecam.tracker import iou_matrix
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def load_people_clips(data: Path) -> tuple[list[Person], list[Person]]:
 
 
 def _pingpong(n: int, length: int) -> list[int]:
-    cycle = list(range(n)) + list(range(n - 2, 0, -1)) or [0]
+    cycle = pingpong_order(n) or [0]
     return [cycle[i % len(cycle)] for i in range(length)]
 
 

