@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -25,6 +26,7 @@ class Job:
     dst: Path
     kind: str  # "image" | "video"
     done: bool = False  # the output is complete from an earlier run of the same command (``plan``'s ``is_done``)
+    span: media.Span | None = None  # a part of a long video split between workers; ``dst`` is the part's file
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -125,19 +127,25 @@ def _check_writable(folders: set[Path]) -> None:
 
 
 class _Counted:
-    """The engine as ``transcode_video``'s frame filter, recording what it covers in each frame."""
+    """The engine as ``transcode_video``'s frame filter, recording what it covers in each frame written
+    (with a ``span``, the frames the span writes)."""
 
-    def __init__(self, engine: Anonymizer, record: FileRecord, keep_boxes: bool):
+    def __init__(self, engine: Anonymizer, record: FileRecord, keep_boxes: bool, span: media.Span | None):
         self.engine = engine
         self.record = record
         self.keep_boxes = keep_boxes
+        self.span = span
+        self.times: deque[float] = deque()
 
     def _count(self, done: list) -> list:
         for _, faces in done:
-            self.record.add_frame(faces, self.keep_boxes)
+            t = self.times.popleft()
+            if self.span is None or self.span.writes(t):
+                self.record.add_frame(faces, self.keep_boxes)
         return [out for out, _ in done]
 
     def push(self, frame: np.ndarray, t: float) -> list:
+        self.times.append(t)
         return self._count(self.engine.push(frame, t))
 
     def flush(self) -> list:
@@ -161,6 +169,7 @@ class FileRecord:
     input_bytes: int = 0
     output_bytes: int = 0
     attempts: int = 1
+    parts: int = 1                       # a long video split between workers: how many parts (``--part``)
     boxes: list[list[list[float]]] | None = None  # per frame: [x1, y1, x2, y2, score, track id]
 
     def add_frame(self, faces: Faces, keep_boxes: bool) -> None:
@@ -197,15 +206,51 @@ def process(job: Job, engine: Anonymizer | None, keep_boxes: bool = False,
             rec.frames = 1
         else:
             if given is not None:
+                if job.span is not None:
+                    raise ValueError("--boxes: a video is rendered in one piece")
                 flt: media.FrameFilter = _GivenBoxes(given, params, rec, keep_boxes)
             else:
                 assert engine is not None
                 engine.reset()
-                flt = _Counted(engine, rec, keep_boxes)
-            rec.frames = media.transcode_video(job.src, job.dst, flt, progress)
+                flt = _Counted(engine, rec, keep_boxes, job.span)
+            rec.frames = media.transcode_video(job.src, job.dst, flt, progress, job.span)
     except LivecamError as e:
         raise LivecamError(str(e) if str(e).startswith(str(job.src)) else f"{job.src}: {e}") from None
     rec.seconds = round(time.perf_counter() - start, 3)
+    rec.output_bytes = job.dst.stat().st_size
+    return rec
+
+
+TRACK_ID_STRIDE = 1_000_000  # part k's track ids are k * this + its own: ids stay unique in the joined file
+
+
+def join(job: Job, parts: list[FileRecord]) -> FileRecord:
+    """The parts of a long video (``job``'s span-split parts, in order, all done) joined into ``job.dst``,
+    with one record for the whole file: frames, faces and boxes in order; a track is a new track in each
+    part (ids ``k * TRACK_ID_STRIDE + id``), its frames counted from the file's start."""
+    start = time.perf_counter()
+    paths = [Path(r.output) for r in parts]
+    try:
+        media.join_parts(job.src, paths, job.dst, sum(r.frames for r in parts))
+    except LivecamError as e:
+        raise LivecamError(str(e) if str(e).startswith(str(job.src)) else f"{job.src}: {e}") from None
+    rec = FileRecord(str(job.src), str(job.dst), job.kind, input_bytes=parts[0].input_bytes, parts=len(parts),
+                     attempts=max(r.attempts for r in parts))
+    keep_boxes = any(r.boxes is not None for r in parts)
+    for k, r in enumerate(parts):
+        offset = rec.frames
+        rec.faces_per_frame += r.faces_per_frame
+        for tid, (a, b) in r.tracks.items():
+            rec.tracks[k * TRACK_ID_STRIDE + tid] = [a + offset, b + offset]
+        if keep_boxes:
+            rec.boxes = (rec.boxes or []) + [[[*box[:5], box[5] + k * TRACK_ID_STRIDE if box[5] >= 0 else box[5]]
+                                              for box in frame] for frame in (r.boxes or [])]
+        rec.frames += r.frames
+        rec.obscured_frames += r.obscured_frames
+        rec.seconds += r.seconds
+    for path in paths:
+        path.unlink(missing_ok=True)
+    rec.seconds = round(rec.seconds + time.perf_counter() - start, 3)
     rec.output_bytes = job.dst.stat().st_size
     return rec
 

@@ -22,13 +22,13 @@ import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from livecam import __version__, media
+from livecam import __version__, anonymize, media
 from livecam.anonymize import FileRecord, Job, failure_message, process
 from livecam.engine import Anonymizer
 from livecam.errors import LivecamError
@@ -50,8 +50,12 @@ class BatchOptions:
     boxes: Path | None = None
     progress: bool = True
     ray: str | None = None  # --ray ADDRESS|auto|local: the files as tasks on a Ray cluster
+    chunk_s: float = 60.0  # --chunk: with several workers, a video of two chunks or more is split into parts
     option: str = "--keep"  # how the kept people were named (--keep / --reveal), for errors
 
+
+WARM_S = 2.0  # a part's engine starts this long (plus the look-ahead window) before the frames it writes
+SPLITS = {".mp4", ".m4v", ".mov", ".mkv"}  # H.264 outputs, whose parts join packet for packet
 
 MAX_DEFAULT_JOBS = 8  # each worker holds its own model and frames (~0.5 GB)
 
@@ -201,6 +205,70 @@ def work(job: Job, engine: Anonymizer | None, keep_boxes: bool, given: list[Face
 
 
 # -- the batch --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Unit:
+    """What one worker does at a time: a whole input (``part`` 0 of 1), or one part of a long video
+    (``job.span`` set, ``job.dst`` the part's hidden file beside the output)."""
+
+    index: int  # the input's place in the batch
+    job: Job
+    output: Path  # the input's output
+    part: int = 0
+    parts: int = 1
+
+
+def units(jobs: list[Job], todo: list[int], settings: Settings, chunk_s: float, split: bool) -> list[Unit]:
+    """The work of ``todo``: a video of at least two ``chunk_s`` is cut into parts when ``split`` (several
+    workers; not for ``--boxes``), each seeing ``WARM_S`` plus the look-ahead window before its frames (the
+    tracker warms up) and the window after them (hindsight for its last frames)."""
+    out = []
+    for i in todo:
+        job = jobs[i]
+        spans: list[media.Span | None] = [None]
+        if split and chunk_s > 0 and job.kind == "video" and job.dst.suffix.lower() in SPLITS:
+            try:
+                duration = media.probe_video(job.src).duration
+            except LivecamError:
+                duration = 0.0  # a bad file fails in its worker, with its name
+            if duration >= 2 * chunk_s:
+                spans = [*media.split(duration, chunk_s, WARM_S + settings.lookahead_s, settings.lookahead_s + 0.2)]
+        if len(spans) == 1:
+            out.append(Unit(i, job, job.dst))
+        else:
+            out += [Unit(i, replace(job, dst=media.part_path(job.dst, k), span=span), job.dst, k, len(spans))
+                    for k, span in enumerate(spans)]
+    return out
+
+
+class _Parts:
+    """The records of a split video's parts as they finish; when all are done, the joined file's record."""
+
+    def __init__(self) -> None:
+        self.got: dict[int, dict[int, FileRecord]] = {}
+        self.failed: set[int] = set()
+
+    def finished(self, jobs: list[Job], unit: Unit, rec: FileRecord) -> FileRecord | None:
+        """The input's record once it is known (a part failed: that failure), else None."""
+        i = unit.index
+        if unit.parts == 1:
+            return rec
+        if i in self.failed:
+            return None
+        if rec.status == "failed":
+            self.failed.add(i)
+            rec.input, rec.output, rec.parts = str(jobs[i].src), str(jobs[i].dst), unit.parts
+            return rec
+        got = self.got.setdefault(i, {})
+        got[unit.part] = rec
+        if len(got) < unit.parts:
+            return None
+        try:
+            return anonymize.join(jobs[i], [got[k] for k in range(unit.parts)])
+        except LivecamError as e:
+            return FileRecord(str(jobs[i].src), str(jobs[i].dst), jobs[i].kind, status="failed", reason=str(e),
+                              parts=unit.parts)
+
+
 def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymizer | None = None,
         identity: Identity | None = None) -> list[FileRecord]:
     """Run ``jobs`` (skipping those ``plan`` marked done: complete from an earlier run with the same
@@ -222,7 +290,13 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
                  len(jobs) - len(todo), len(jobs), len(todo))
     start = time.perf_counter()
     total_frames = sum(_frames(jobs[i]) for i in todo)
-    workers = max(1, min(opts.jobs, len(todo)))
+    work_units = units(jobs, todo, settings, opts.chunk_s, split=opts.ray is not None or opts.jobs > 1)
+    split = {u.index: u.parts for u in work_units if u.parts > 1}
+    if split:
+        log.info("splitting %d long video(s) into parts of %.0f s or more: %d parts", len(split), opts.chunk_s,
+                 sum(split.values()))
+    workers = max(1, min(opts.jobs, len(work_units)))
+    parts = _Parts()
     from tqdm import tqdm
 
     with tqdm(total=total_frames or None, unit="frame", desc=f"{len(todo)} files", delay=1.0,
@@ -236,20 +310,25 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
                 log.warning("%s", rec.reason)
             bar.set_description(f"{sum(1 for r in records.values() if r.status != 'skipped')}/{len(todo)} files")
 
+        def finished(u: Unit, rec: FileRecord) -> None:
+            whole = parts.finished(jobs, u, rec)
+            if whole is not None:
+                done(u.index, whole)
+
         if opts.ray is not None:
             from livecam import raybatch
 
-            raybatch.run(jobs, todo, settings, opts, given, bar, done)
+            raybatch.run(work_units, settings, opts, given, bar, finished)
         elif workers == 1:
             eng = engine
             if eng is None:
                 from livecam.engine import make_anonymizer, make_keep
 
                 eng = make_anonymizer(settings, keep=make_keep(settings, opts.option))
-            for i in todo:
-                done(i, work(jobs[i], eng, opts.export_boxes is not None, given.get(jobs[i].src), bar.update))
+            for u in work_units:
+                finished(u, work(u.job, eng, opts.export_boxes is not None, given.get(u.job.src), bar.update))
         else:
-            _run_pool(jobs, todo, settings, opts, workers, given, bar, done)
+            _run_pool(work_units, settings, opts, workers, given, bar, finished)
     out = [records[i] for i in range(len(jobs))]
     elapsed = time.perf_counter() - start
     if opts.audit is not None:
@@ -258,7 +337,8 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
         write_boxes(opts.export_boxes, out)
     failed = [(jobs[i], records[i].reason or "failed") for i in range(len(jobs)) if records[i].status == "failed"]
     for job, _ in failed:  # a worker killed mid-file leaves its temporary file behind: nothing half-written stays
-        media.temporary_path(job.dst).unlink(missing_ok=True)
+        for path in media.leftovers(job.dst):
+            path.unlink(missing_ok=True)
     frames = sum(r.frames for r in out)
     if len(jobs) > 1:
         log.info("batch: %d done, %d skipped (complete before), %d failed; %d frames in %.1f s (%.1f frames/s)",
@@ -278,45 +358,47 @@ def _frames(job: Job) -> int:
         return 0
 
 
-def _run_pool(jobs: list[Job], todo: list[int], settings: Settings, opts: BatchOptions, workers: int,
-              given: dict[Path, list[Faces]], bar: Any, done: Any) -> None:
-    """The jobs on ``workers`` processes; a pool broken by a dead worker is replaced and the files that were
+def _run_pool(work_units: list[Unit], settings: Settings, opts: BatchOptions, workers: int,
+              given: dict[Path, list[Faces]], bar: Any, finished: Any) -> None:
+    """The units on ``workers`` processes; a pool broken by a dead worker is replaced and the units that were
     in it are retried (``RETRIES`` times each), then reported by name."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # a fork of a process running torch's threads can hang
     progress = ctx.Queue()
     threads = max(1, (os.cpu_count() or 1) // workers)
-    attempts = {i: 0 for i in todo}
-    pending = list(todo)
+    attempts = {u: 0 for u in range(len(work_units))}
+    pending = list(attempts)
     keep_boxes = opts.export_boxes is not None
     while pending:
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(to_mapping(settings), threads, progress, opts.option)) as pool:
             futures: dict[Future, int] = {}
-            for i in pending:
-                attempts[i] += 1
-                futures[pool.submit(_work, jobs[i], keep_boxes, given.get(jobs[i].src))] = i
+            for u in pending:
+                attempts[u] += 1
+                job = work_units[u].job
+                futures[pool.submit(_work, job, keep_boxes, given.get(job.src))] = u
             pending = []
             broken = False
             try:
                 while futures:
-                    finished, _ = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+                    done, _ = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
                     _drain(progress, bar)
-                    for f in finished:
-                        i = futures.pop(f)
+                    for f in done:
+                        u = futures.pop(f)
+                        job = work_units[u].job
                         try:
                             rec = f.result()
                         except BrokenProcessPool:
                             broken = True
-                            if attempts[i] <= RETRIES:
-                                pending.append(i)
+                            if attempts[u] <= RETRIES:
+                                pending.append(u)
                                 continue
-                            rec = FileRecord(str(jobs[i].src), str(jobs[i].dst), jobs[i].kind, status="failed",
-                                             reason=f"{jobs[i].src}: the worker process died {attempts[i]} times "
+                            rec = FileRecord(str(job.src), str(job.dst), job.kind, status="failed",
+                                             reason=f"{job.src}: the worker process died {attempts[u]} times "
                                                     "(killed, or out of memory); not written")
-                        rec.attempts = attempts[i]
-                        done(i, rec)
+                        rec.attempts = attempts[u]
+                        finished(work_units[u], rec)
             except BaseException:  # Ctrl+C, SIGTERM: stop the workers, leave no temporary file behind
                 procs = list(getattr(pool, "_processes", {}).values())
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -324,11 +406,12 @@ def _run_pool(jobs: list[Job], todo: list[int], settings: Settings, opts: BatchO
                     p.terminate()
                 for p in procs:
                     p.join(timeout=5)
-                for i in futures.values():
-                    media.temporary_path(jobs[i].dst).unlink(missing_ok=True)
+                for unit in work_units:
+                    for path in media.leftovers(unit.output):
+                        path.unlink(missing_ok=True)
                 raise
             if broken:
-                log.warning("a worker process died; retrying its %d file(s) in a new pool", len(pending))
+                log.warning("a worker process died; retrying its %d file(s) or part(s) in a new pool", len(pending))
     _drain(progress, bar)
 
 

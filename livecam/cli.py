@@ -37,6 +37,13 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _chunk_seconds(text: str) -> float:
+    v = _float(text)
+    if v != 0 and not 1 <= v <= 24 * 3600:
+        raise argparse.ArgumentTypeError(f"expected 0 (never split) or 1 to 86400 seconds, got {text}")
+    return v
+
+
 def _float(text: str) -> float:
     try:
         return float(text)
@@ -129,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="files at once, each in its own process with its own model (default: one per core, at most 8)")
     an.add_argument("--ray", metavar="ADDRESS", help="run the files on a Ray cluster: its address, auto (the one "
                     "`ray start` made here) or local (pip install -e \".[ray]\"; paths must be shared)")
+    an.add_argument("--chunk", type=_chunk_seconds, default=60.0, metavar="SECONDS",
+                    help="with several workers, a video at least twice this long is split into parts of this "
+                    "length or more, done in parallel and joined (default 60; 0: never split)")
     an.add_argument("--audit", type=Path, metavar="FILE", help="append one JSON line per input (model, settings, "
                     "faces per frame, tracks, time) and a summary line to FILE")
     an.add_argument("--export-boxes", type=Path, dest="export_boxes", metavar="FILE",
@@ -271,11 +281,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.boxes is not None and s.keep:
             raise LivecamError("--boxes renders the boxes given, nobody is recognised: leave out --keep/--reveal")
         n = args.jobs or batch.default_jobs()
-        local = args.ray is None and (n == 1 or len(jobs) == 1)
+        local = args.ray is None and n == 1  # else workers load it (a single long video is split)
         engine = make_anonymizer(s, keep=make_keep(s, option)) if local else None
         records = batch.run(jobs, s, batch.BatchOptions(jobs=n, audit=args.audit, export_boxes=args.export_boxes,
                                                         boxes=args.boxes, progress=not args.quiet, option=option,
-                                                        ray=args.ray),
+                                                        ray=args.ray, chunk_s=args.chunk),
                             engine=engine, identity=identity)
         faces = sum(sum(r.faces_per_frame) for r in records)
         log.info("done: %d file(s) written to %s, %d face boxes covered", sum(r.status == "done" for r in records),

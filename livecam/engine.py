@@ -8,6 +8,7 @@ live pipeline and ``livecam eval --live-hz``).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,21 +81,22 @@ class DetectionPolicy:
 
 
 class ThoroughClock:
-    """Files: when the thorough pass is due (at least every ``every_s`` of video time, and at once
-    after a cut)."""
+    """Files: when the thorough pass is due: at once after a cut (and on the first frame), then on a grid of
+    ``every_s`` of video time, so that the parts of a video split between workers run it on the same
+    frames as one piece does, from their first grid point on."""
 
     def __init__(self, every_s: float):
         self.every_s = every_s
-        self._last: float | None = None
+        self._next: float | None = None
 
     def cut(self) -> None:
-        self._last = None
+        self._next = None
 
     def due(self, t: float) -> bool:
         if self.every_s <= 0:
             return False
-        if self._last is None or t - self._last >= self.every_s - 1e-6:
-            self._last = t
+        if self._next is None or t >= self._next - 1e-6:
+            self._next = (math.floor(t / self.every_s + 1e-6) + 1) * self.every_s
             return True
         return False
 

@@ -83,6 +83,21 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.livecam-tmp{path.suffix}")
 
 
+def part_path(path: Path, index: int) -> Path:
+    """Where part ``index`` of a video split for parallel work waits to be joined into ``path`` (hidden, beside it)."""
+    return path.with_name(f".{path.name}.livecam-part{index:03d}{path.suffix}")
+
+
+def leftovers(path: Path) -> list[Path]:
+    """The hidden files livecam writes beside ``path`` while making it (its temporary file, parts and theirs)."""
+    name = glob_escape(path.name)
+    return sorted({*path.parent.glob(f".{name}.livecam-*"), *path.parent.glob(f"..{name}.livecam-part*")})
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file beside ``path`` so that a failure leaves no half file."""
     tmp = temporary_path(path)
@@ -103,6 +118,7 @@ class VideoInfo:
     fps: float
     frames: int  # 0 when the container does not say
     has_audio: bool
+    duration: float = 0.0  # seconds; 0 when the container does not say
 
 
 _ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
@@ -121,14 +137,42 @@ def upright(frame: av.VideoFrame) -> np.ndarray:
     return cv2.rotate(img, _ROTATE[turn]) if turn in _ROTATE else img
 
 
-def _first_rotation(path: Path) -> int:
-    """The rotation flag of ``path``'s first video frame (counter-clockwise degrees, 0..359)."""
+def _first_frame(path: Path) -> tuple[int, float | None]:
+    """``(rotation flag, time in seconds)`` of ``path``'s first video frame (counter-clockwise degrees, 0..359)."""
     import av
 
     with av.open(str(path)) as c:
         for frame in c.decode(c.streams.video[0]):
-            return _rotation(frame)
-    return 0
+            return _rotation(frame), frame.time
+    return 0, None
+
+
+@dataclass(frozen=True)
+class Span:
+    """A part of a video, for splitting one long video between workers: the frames at ``start <= t < end``
+    (seconds from its first frame) are written. The engine also sees ``warm`` seconds before them (its
+    tracker warms up, so a face already in the picture is covered from the part's first frame) and ``tail``
+    seconds after them (so the last frames get the look-ahead window's hindsight), neither written. Every
+    frame is in exactly one of a video's spans (``split``); the parts are joined with ``join_parts``."""
+
+    start: float
+    end: float
+    warm: float = 0.0
+    tail: float = 0.0
+
+    def writes(self, t: float) -> bool:
+        return self.start <= t < self.end
+
+    def sees(self, t: float) -> bool:
+        return self.start - self.warm <= t < self.end + self.tail
+
+
+def split(duration: float, part_s: float, warm: float, tail: float) -> list[Span]:
+    """``duration`` seconds cut into equal spans of at least ``part_s`` (one span when it is shorter than
+    two); the last runs to the end whatever the frames' times."""
+    n = max(1, int(duration // part_s)) if part_s > 0 else 1
+    cuts = [duration * k / n for k in range(n)] + [float("inf")]
+    return [Span(cuts[k], cuts[k + 1], warm if k else 0.0, tail if k < n - 1 else 0.0) for k in range(n)]
 
 
 def probe_video(path: Path) -> VideoInfo:
@@ -140,7 +184,10 @@ def probe_video(path: Path) -> VideoInfo:
                 raise LivecamError(f"{path}: has no video stream")
             s = c.streams.video[0]
             fps = float(s.average_rate or s.guessed_rate or 25)
-            return VideoInfo(s.codec_context.width, s.codec_context.height, fps, s.frames or 0, bool(c.streams.audio))
+            duration = float(s.duration * s.time_base) if s.duration and s.time_base else \
+                (c.duration / 1e6 if c.duration else 0.0)
+            return VideoInfo(s.codec_context.width, s.codec_context.height, fps, s.frames or 0, bool(c.streams.audio),
+                             duration)
     except av.error.FFmpegError as e:
         raise LivecamError(f"{path}: not a readable video ({e.strerror or e})") from None
 
@@ -171,47 +218,60 @@ class FrameFilter(Protocol):
     def flush(self) -> list[np.ndarray]: ...
 
 
-def transcode_video(src: Path, dst: Path, process: FrameFilter, progress: Callable[[int], None] | None = None) -> int:
+def transcode_video(src: Path, dst: Path, process: FrameFilter, progress: Callable[[int], None] | None = None,
+                    span: Span | None = None) -> int:
     """Re-encode ``src`` into ``dst`` passing every frame through ``process`` (BGR ``uint8 (H, W, 3)``).
 
     Frame count, size and timestamps are kept (frame ``i`` out gets frame ``i``'s timestamp in);
     audio streams are copied packet for packet. ``dst`` appears only when complete. Returns the
-    number of frames written.
+    number of frames written. ``span``: only that part of the video, without its sound, from the
+    keyframe before the frames the span lets the engine see (``process`` gets every frame it sees, with
+    its time from the video's first frame; only the frames the span writes are written).
     """
     import av
 
-    def run(tmp: Path) -> int:
+    def run(tmp: Path, seek: bool = True) -> int:
+        rotation, first_t = _first_frame(src)
+        if span is not None and first_t is None:
+            raise LivecamError(f"{src}: its frames have no timestamps, so it cannot be split into parts")
         n = 0
         with av.open(str(src)) as inp, av.open(str(tmp), "w", format=container_format(dst)) as out:
             vin = inp.streams.video[0]
             vin.thread_type = "AUTO"
             w, h = vin.codec_context.width, vin.codec_context.height
-            if _first_rotation(src) % 180:  # a phone video filmed upright: written upright, no flag needed
+            if rotation % 180:  # a phone video filmed upright: written upright, no flag needed
                 w, h = h, w
             rate = vin.average_rate or vin.guessed_rate or Fraction(25)
             vout = add_video_stream(out, dst, rate, w, h)
             if dst.suffix.lower() != ".gif":
                 vout.time_base = vin.time_base
             audio = {}
-            for a in inp.streams.audio:
+            for a in inp.streams.audio if span is None else ():
                 try:
                     audio[a.index] = out.add_stream_from_template(a)
                 except (ValueError, av.error.FFmpegError) as e:
                     log.warning("%s: audio stream %d cannot go into %s (%s); it is left out", src, a.index, dst.suffix, e)
-            t0 = None
-            stamps: deque[tuple[int | None, Fraction | None]] = deque()  # (pts, time base) of frames not out yet
+            t0 = first_t if span is not None else None
+            if span is not None and first_t is not None and seek and span.start - span.warm > 0 and vin.time_base:
+                inp.seek(int((first_t + span.start - span.warm) / vin.time_base), stream=vin, backward=True)
+            # (pts, time base, written) of the frames given to ``process`` and not out of it yet
+            stamps: deque[tuple[int | None, Fraction | None, bool]] = deque()
 
             def write(images: list[np.ndarray]) -> None:
                 nonlocal n
                 for img in images:
+                    pts, tb, written = stamps.popleft()
+                    if not written:
+                        continue
                     nf = encodable(img, vout.pix_fmt)
-                    nf.pts, nf.time_base = stamps.popleft()
+                    nf.pts, nf.time_base = pts, tb
                     for p in vout.encode(nf):
                         out.mux(p)
                     n += 1
                     if progress:
                         progress(1)
 
+            decoded = 0
             for packet in inp.demux([vin, *[inp.streams[i] for i in audio]]):
                 if packet.stream.index in audio:
                     if packet.dts is None:
@@ -219,27 +279,116 @@ def transcode_video(src: Path, dst: Path, process: FrameFilter, progress: Callab
                     packet.stream = audio[packet.stream.index]
                     out.mux(packet)
                     continue
-                for frame in packet.decode():
-                    if not isinstance(frame, av.VideoFrame):
-                        continue
+                frames = [f for f in packet.decode() if isinstance(f, av.VideoFrame)]
+                for frame in frames:
                     t = frame.time if frame.time is not None else len(stamps) / float(rate)
                     t0 = t if t0 is None else t0
-                    stamps.append((frame.pts, frame.time_base))
-                    write(process.push(upright(frame), t - t0))
+                    rel = t - t0
+                    if span is not None:
+                        if not decoded and rel > max(0.0, span.start - span.warm) + 1e-3:
+                            raise _SeekMissed()  # the container's seek landed after the span: read from the start
+                        decoded += 1
+                        if not span.sees(rel):
+                            if rel >= span.end + span.tail:
+                                break
+                            continue
+                    stamps.append((frame.pts, frame.time_base, span is None or span.writes(rel)))
+                    write(process.push(upright(frame), rel))
+                else:
+                    continue
+                break  # past the span's tail
             write(process.flush())
             for p in vout.encode(None):
                 out.mux(p)
             expected = vin.frames
-            if expected and n < expected * 0.99 - 1:
+            if span is None and expected and n < expected * 0.99 - 1:
                 raise LivecamError(f"{src}: the video ends early: decoded {n} of the {expected} frames it declares "
                                    "(truncated or damaged file); no output was written")
+        return n
+
+    def attempt(tmp: Path) -> int:
+        try:
+            return run(tmp)
+        except _SeekMissed:
+            log.debug("%s: seeking to %.2f s landed after it; decoding from the start", src, span.start if span else 0)
+            return run(tmp, seek=False)
+
+    result: list[int] = []
+    try:
+        _atomic_write(dst, lambda tmp: result.append(attempt(tmp)))
+    except av.error.FFmpegError as e:
+        raise LivecamError(f"{src}: could not transcode the video ({e.strerror or e})") from None
+    return result[0]
+
+
+class _SeekMissed(Exception):
+    pass
+
+
+def join_parts(src: Path, parts: list[Path], dst: Path, frames: int) -> int:
+    """Join the parts of ``src`` written by ``transcode_video`` with consecutive ``split`` spans into
+    ``dst``: their video packets as they are (no re-encode; each part starts with a keyframe, and keeps the
+    input's timestamps), with ``src``'s sound copied packet for packet as in one piece. ``dst`` appears only
+    when complete and holding the ``frames`` the parts were written with; returns that number."""
+    import heapq
+
+    import av
+
+    def run(tmp: Path) -> int:
+        n = 0
+        with av.open(str(src)) as inp, av.open(str(tmp), "w", format=container_format(dst)) as out:
+            opened = [av.open(str(p)) for p in parts]
+            try:
+                first = opened[0].streams.video[0]
+                for p, c in zip(parts[1:], opened[1:]):
+                    if bytes(c.streams.video[0].codec_context.extradata or b"") != \
+                            bytes(first.codec_context.extradata or b""):
+                        raise LivecamError(f"{src}: part {p.name} was encoded with other settings than the first; "
+                                           "run it again")
+                vout = out.add_stream_from_template(first)
+                audio = {}
+                for a in inp.streams.audio:
+                    try:
+                        audio[a.index] = out.add_stream_from_template(a)
+                    except (ValueError, av.error.FFmpegError) as e:
+                        log.warning("%s: audio stream %d cannot go into %s (%s); it is left out", src, a.index,
+                                    dst.suffix, e)
+
+                def video() -> Iterator[tuple[float, int, av.Packet]]:
+                    last = None
+                    for c in opened:
+                        for pkt in c.demux(c.streams.video[0]):
+                            if pkt.dts is None or pkt.time_base is None:
+                                continue
+                            if last is not None and pkt.dts * pkt.time_base <= last:
+                                raise LivecamError(f"{src}: its parts overlap in time; run it again")
+                            last = pkt.dts * pkt.time_base
+                            yield float(last), 0, pkt
+
+                def sound() -> Iterator[tuple[float, int, av.Packet]]:
+                    for pkt in inp.demux([inp.streams[i] for i in audio]):
+                        if pkt.dts is not None and pkt.time_base is not None:
+                            yield float(pkt.dts * pkt.time_base), 1, pkt
+
+                for _, kind, pkt in heapq.merge(video(), sound(), key=lambda x: (x[0], x[1])):
+                    if kind == 0:
+                        pkt.stream = vout
+                        n += 1
+                    else:
+                        pkt.stream = audio[pkt.stream.index]
+                    out.mux(pkt)
+            finally:
+                for c in opened:
+                    c.close()
+        if n != frames:
+            raise LivecamError(f"{src}: its parts were written with {frames} frames but hold {n}; not written")
         return n
 
     result: list[int] = []
     try:
         _atomic_write(dst, lambda tmp: result.append(run(tmp)))
     except av.error.FFmpegError as e:
-        raise LivecamError(f"{src}: could not transcode the video ({e.strerror or e})") from None
+        raise LivecamError(f"{src}: could not join its parts ({e.strerror or e})") from None
     return result[0]
 
 

@@ -1,7 +1,7 @@
 """``livecam anonymize ... --ray ADDRESS``: the batch's files as tasks on a Ray cluster.
 
 An optional extra (``pip install -e ".[ray]"``). Ray Data's batch-inference shape: an actor per worker
-slot loads the model once (``__init__``) and is sent one file at a time; on a node with a GPU an actor asks
+slot loads the model once (``__init__``) and is sent one file (or one part of a long video) at a time; on a node with a GPU an actor asks
 for a quarter of one (the detector is small: four share a GPU), otherwise for 2 CPUs. An actor whose
 process dies is restarted by Ray and its file retried (``batch.RETRIES``), then reported by name. Inputs
 and outputs must be on a path every node sees (a shared file system): paths are sent as absolute paths.
@@ -11,13 +11,17 @@ The head collects the records, writes the resume manifest, the audit log and the
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from livecam.anonymize import FileRecord, Job
 from livecam.errors import LivecamError
 from livecam.faces import Faces
 from livecam.settings import Settings, to_mapping
+
+if TYPE_CHECKING:
+    from livecam.batch import Unit
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +74,8 @@ class _Anonymizer:
         return work(job, self.engine, keep_boxes, given)
 
 
-def run(jobs: list[Job], todo: list[int], settings: Settings, opts: Any, given: dict[Path, list[Faces]], bar: Any,
-        done: Callable[[int, FileRecord], None]) -> None:
+def run(work_units: list[Unit], settings: Settings, opts: Any, given: dict[Path, list[Faces]], bar: Any,
+        finished: Callable[[Unit, FileRecord], None]) -> None:
     from livecam.batch import RETRIES
 
     ray = connect(opts.ray)
@@ -83,22 +87,22 @@ def run(jobs: list[Job], todo: list[int], settings: Settings, opts: Any, given: 
     else:
         slots = max(1, int(cpus // CPUS_PER_ACTOR))
         options = {"num_cpus": CPUS_PER_ACTOR}
-    n = max(1, min(slots, len(todo), opts.jobs if opts.jobs > 1 else slots))
+    n = max(1, min(slots, len(work_units), opts.jobs if opts.jobs > 1 else slots))
     actor_cls = ray.remote(_Anonymizer).options(max_restarts=RETRIES, max_task_retries=RETRIES, **options)
     threads = CPUS_PER_ACTOR if not gpus else 1
     actors = [actor_cls.remote(to_mapping(settings), opts.option, threads) for _ in range(n)]
     log.info("Ray: %d workers (%s each) on %d node(s)", n, "a quarter GPU" if gpus else f"{CPUS_PER_ACTOR} CPUs",
              len([x for x in ray.nodes() if x.get("Alive")]))
     keep_boxes = opts.export_boxes is not None
-    queue = list(todo)
-    running: dict[Any, tuple[int, Any]] = {}
+    queue = list(work_units)
+    running: dict[Any, tuple[Unit, Any]] = {}
 
     def submit(actor: Any) -> None:
         if queue:
-            i = queue.pop(0)
-            j = jobs[i]
-            job = Job(j.src.resolve(), j.dst.resolve(), j.kind)  # every node sees the same paths
-            running[actor.run.remote(job, keep_boxes, given.get(j.src))] = (i, actor)
+            unit = queue.pop(0)
+            j = unit.job
+            job = replace(j, src=j.src.resolve(), dst=j.dst.resolve())  # every node sees the same paths
+            running[actor.run.remote(job, keep_boxes, given.get(j.src))] = (unit, actor)
 
     try:
         for a in actors:
@@ -106,16 +110,17 @@ def run(jobs: list[Job], todo: list[int], settings: Settings, opts: Any, given: 
         while running:
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
             for ref in ready:
-                i, actor = running.pop(ref)
+                unit, actor = running.pop(ref)
+                j = unit.job
                 try:
                     rec = ray.get(ref)
-                    rec.input, rec.output = str(jobs[i].src), str(jobs[i].dst)
+                    rec.input, rec.output = str(j.src), str(j.dst)
                 except ray.exceptions.RayError as e:
-                    rec = FileRecord(str(jobs[i].src), str(jobs[i].dst), jobs[i].kind, status="failed",
-                                     reason=f"{jobs[i].src}: the Ray worker failed {RETRIES + 1} times "
+                    rec = FileRecord(str(j.src), str(j.dst), j.kind, status="failed",
+                                     reason=f"{j.src}: the Ray worker failed {RETRIES + 1} times "
                                             f"({type(e).__name__}); not written")
                     actor = actor_cls.remote(to_mapping(settings), opts.option, threads)
-                done(i, rec)
+                finished(unit, rec)
                 bar.update(rec.frames)
                 submit(actor)
     finally:

@@ -4,7 +4,9 @@
     .venv/bin/python scripts/bench_batch.py [--rounds 2] [--ray]
 
 Batches: "short" = the four YouTube Faces dev clips twice (8 files, 76-217 frames, 320x240: start-up
-dominates); "long" = street-1080p.mp4 twice (2 files, 105 frames of 1920x1080 each).
+dominates); "long" = street-1080p.mp4 twice (2 files, 105 frames of 1920x1080 each); "one long video" =
+stage-360p.mp4 forwards and backwards for 60 s (1800 frames of 640x360, 30 fps, with sound), run with
+`--chunk 15`: `--jobs 2` splits it into 4 parts, `--jobs 2 --chunk 0` does it in one piece.
 """
 
 from __future__ import annotations
@@ -37,7 +39,16 @@ def build(tmp: Path) -> dict[str, Path]:
             make_video(frames, short / f"{name}-{k}.mp4")
     for k in (1, 2):
         shutil.copy(DATA / "clips" / "street-1080p.mp4", long / f"street-{k}.mp4")
-    return {"short": short, "long": long}
+    one = tmp / "one"
+    one.mkdir()
+    from livecam.media import iter_video
+    from livecam.sources import pingpong_order
+
+    stage = [f for f, _ in iter_video(DATA / "clips" / "stage-360p.mp4")]
+    cycle = pingpong_order(len(stage))
+    order = [cycle[k % len(cycle)] for k in range(1800)]
+    make_video([stage[i] for i in order], one / "stage-60s.mp4", fps=30, audio_seconds=60)
+    return {"short": short, "long": long, "one long video": one}
 
 
 def run(folder: Path, out: Path, args: list[str]) -> float:
@@ -55,9 +66,10 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--ray", action="store_true", help="also --ray local (pip install -e '.[ray]')")
     a = p.parse_args()
-    variants = {"--jobs 1": ["--jobs", "1"], "--jobs 2": ["--jobs", "2"]}
+    variants = {"--jobs 1": ["--jobs", "1"], "--jobs 2": ["--jobs", "2"], "--jobs 2 --chunk 0": ["--jobs", "2"]}
     if a.ray:
-        variants["--ray local (2 actors)"] = ["--ray", "local"]
+        variants["--ray local"] = ["--ray", "local"]
+    extra = {"one long video": ["--chunk", "15"]}  # and the one variant that does not split
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         batches = build(tmp)
@@ -65,12 +77,16 @@ def main() -> None:
         for _ in range(a.rounds):
             for b, folder in batches.items():
                 for v, args in variants.items():
-                    times.setdefault((b, v), []).append(run(folder, tmp / "out", args))
+                    if "--chunk 0" in v and b not in extra:
+                        continue
+                    more = ["--chunk", "0"] if "--chunk 0" in v else extra.get(b, [])
+                    times.setdefault((b, v), []).append(run(folder, tmp / "out", args + more))
     print("| batch | " + " | ".join(variants) + " |")
     print("|---|" + "---:|" * len(variants))
     for b in batches:
         base = min(times[(b, "--jobs 1")])
-        cells = [f"{min(times[(b, v)]):.1f} s ({base / min(times[(b, v)]):.2f}x)" for v in variants]
+        cells = [f"{min(times[(b, v)]):.1f} s ({base / min(times[(b, v)]):.2f}x)" if (b, v) in times else "-"
+                 for v in variants]
         print(f"| {b} | " + " | ".join(cells) + " |")
     print(f"\nbest of {a.rounds} runs each, alternating; wall time including start-up; x = throughput against --jobs 1")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livecam.media import read_image, temporary_path
+from livecam.media import Span, read_image, split, temporary_path
 
 from tests.conftest import DATA, box_coverage, is_magenta, needs_data
 from tests.helpers import audio_packets, livecam, make_video, read_video, ytf_tracks
@@ -71,6 +71,57 @@ def test_jobs_2_writes_what_jobs_1_writes_with_an_audit_line_per_input(clips, tm
         assert rec["output_bytes"] == os.path.getsize(rec["output"]) and rec["seconds"] > 0
         assert min(rec["faces_per_frame"]) >= 1 and rec["tracks"][0]["first_frame"] == 0
     assert summary["frames"] == sum(len(v) for v in rows.values())
+
+
+def test_split_puts_every_frame_in_exactly_one_part():
+    spans = split(21.12, 4.0, warm=3.0, tail=1.2)
+    assert len(spans) == 5 and spans[0].warm == 0 and spans[-1].tail == 0 and spans[-1].end == float("inf")
+    for t in np.arange(0, 30, 0.04):  # past the declared duration too: the last part takes what is left
+        assert sum(s.writes(float(t)) for s in spans) == 1
+        assert all(s.sees(float(t)) for s in spans if s.writes(float(t)))
+    assert split(7.9, 4.0, 3.0, 1.2) == [Span(0.0, float("inf"))]
+    assert split(7.9, 0, 3.0, 1.2) == [Span(0.0, float("inf"))]
+
+
+@needs_data
+def test_a_long_video_split_into_parts_is_joined_into_what_one_piece_writes(tmp_path):
+    """--jobs 2 --chunk 4 splits a 21 s video (with sound) into five parts done in parallel: the joined file has
+    every frame with its timestamp, the sound packet for packet, and covers every labelled face that the
+    file made in one piece covers; the boxes are the one piece's away from the joins; no part is left behind."""
+    name, rows = sorted(ytf_tracks().items())[0]
+    order = (list(range(len(rows))) + list(range(len(rows)))[::-1]) * 2
+    frames = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in rows]
+    src = tmp_path / "long.mp4"
+    make_video([frames[i] for i in order], src, audio_seconds=len(order) / 25)
+    paint = ("--effect", "solid", "--color", "magenta")
+    r1 = livecam("anonymize", src, "-o", tmp_path / "one.mp4", "--jobs", "1", "--export-boxes", tmp_path / "b1.json",
+                 *paint)
+    r2 = livecam("anonymize", src, "-o", tmp_path / "out" / "parts.mp4", "--jobs", "2", "--chunk", "4",
+                 "--export-boxes", tmp_path / "b2.json", "--audit", tmp_path / "audit.jsonl", *paint)
+    assert r1.returncode == 0 and r2.returncode == 0, r1.stderr + r2.stderr
+    assert "into parts of 4 s or more: 5 parts" in r2.stderr
+    one, t1, _ = read_video(tmp_path / "one.mp4")
+    parts, t2, _ = read_video(tmp_path / "out" / "parts.mp4")
+    _, t_in, _ = read_video(src)
+    assert len(parts) == len(one) == len(order) and t2 == t1 == t_in
+    assert audio_packets(tmp_path / "out" / "parts.mp4") == audio_packets(src)
+    covered = [[box_coverage(is_magenta(f[k]), rows[i]["box"]) >= 0.7 for k, i in enumerate(order)]
+               for f in (one, parts)]
+    assert np.mean(covered[1]) >= 0.95
+    assert not [k for k in range(len(order)) if covered[0][k] and not covered[1][k]]
+    b1, b2 = (json.loads((tmp_path / b).read_text())["files"][0]["frames"] for b in ("b1.json", "b2.json"))
+    same = [[x[:5] for x in f1] == [y[:5] for y in f2] for f1, f2 in zip(sorted_boxes(b1), sorted_boxes(b2))]
+    assert np.mean(same) >= 0.9, f"boxes differ in {len(same) - sum(same)} of {len(same)} frames"
+    rec = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[0])
+    assert rec["parts"] == 5 and rec["frames"] == len(order) == len(rec["faces_per_frame"])
+    assert len({t["id"] for t in rec["tracks"]}) == len(rec["tracks"])
+    assert all(0 <= t["first_frame"] <= t["last_frame"] < len(order) for t in rec["tracks"])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".livecam-done.json", "parts.mp4"]
+
+
+def sorted_boxes(frames: list) -> list:
+    """Per frame, its boxes in a fixed order (track ids are numbered per part)."""
+    return [sorted(f, key=lambda b: [round(v, 3) for v in b[:4]]) for f in frames]
 
 
 @needs_data
