@@ -79,20 +79,22 @@ def run(work_units: list[Unit], settings: Settings, opts: Any, given: dict[Path,
     from livecam.batch import RETRIES
 
     ray = connect(opts.ray)
-    res = ray.cluster_resources()
-    gpus, cpus = float(res.get("GPU", 0)), float(res.get("CPU", 1))
+    nodes = [x.get("Resources", {}) for x in ray.nodes() if x.get("Alive")]
+    gpus = sum(float(r.get("GPU", 0)) for r in nodes)
     if gpus:
         slots = int(gpus / GPU_SHARE)
+        cpus_each = 1
         options: dict[str, Any] = {"num_gpus": GPU_SHARE, "num_cpus": 1}
-    else:
-        slots = max(1, int(cpus // CPUS_PER_ACTOR))
-        options = {"num_cpus": CPUS_PER_ACTOR}
+    else:  # CPUS_PER_ACTOR each, or what the largest node has (an actor asking for more is never placed)
+        cpus_each = max(1, min(CPUS_PER_ACTOR, int(max(float(r.get("CPU", 1)) for r in nodes or [{}]))))
+        slots = max(1, sum(int(float(r.get("CPU", 1)) // cpus_each) for r in nodes))
+        options = {"num_cpus": cpus_each}
     n = max(1, min(slots, len(work_units), opts.jobs if opts.jobs > 1 else slots))
     actor_cls = ray.remote(_Anonymizer).options(max_restarts=RETRIES, max_task_retries=RETRIES, **options)
-    threads = CPUS_PER_ACTOR if not gpus else 1
+    threads = cpus_each
     actors = [actor_cls.remote(to_mapping(settings), opts.option, threads) for _ in range(n)]
-    log.info("Ray: %d workers (%s each) on %d node(s)", n, "a quarter GPU" if gpus else f"{CPUS_PER_ACTOR} CPUs",
-             len([x for x in ray.nodes() if x.get("Alive")]))
+    log.info("Ray: %d workers (%s each) on %d node(s)", n, "a quarter GPU" if gpus else
+             f"{cpus_each} CPU{'s' if cpus_each > 1 else ''}", len(nodes))
     keep_boxes = opts.export_boxes is not None
     queue = list(work_units)
     running: dict[Any, tuple[Unit, Any]] = {}

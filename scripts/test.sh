@@ -35,9 +35,10 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     fi
 fi
 
-extras="test"
+# ray: `anonymize --ray` is tested on a real two-node cluster (tests/test_ray.py)
+extras="test,ray"
 if pkg-config --exists gobject-introspection-1.0 cairo 2>/dev/null; then
-    extras="test,menu"  # the GTK tray menu, as the README sets it up on Linux
+    extras="test,ray,menu"  # the GTK tray menu, as the README sets it up on Linux
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
 

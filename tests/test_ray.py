@@ -1,0 +1,163 @@
+"""`livecam anonymize --ray`: a real two-node Ray cluster (a head and a worker node, each started by
+`ray start`), on this machine. Ray's servers listen on every interface, so the cluster, and the batch that
+uses it, run in network and process namespaces of their own (`unshare`, as root): the only network there
+is loopback, and every Ray process ends with the namespace."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livecam.media import read_image
+
+from tests.conftest import DATA, box_coverage, is_magenta, needs_data
+from tests.helpers import audio_packets, livecam, make_video, read_video, ytf_tracks
+
+RAY = Path(sys.executable).with_name("ray")
+PORT = 6379  # inside the namespace: nothing else listens there
+
+
+def _namespaces() -> str | None:
+    """Why a private loopback-only network cannot be made here (None: it can)."""
+    if not RAY.exists():
+        return 'Ray is not installed: pip install -e ".[ray]"'
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "needs unshare and ip (util-linux, iproute2)"
+    r = subprocess.run(["unshare", "-n", "-p", "-f", "-m", "--mount-proc", "true"], capture_output=True, text=True)
+    return None if r.returncode == 0 else f"cannot make network and process namespaces (root needed): {r.stderr.strip()}"
+
+
+WHY_NOT = _namespaces()
+needs_cluster = pytest.mark.skipif(WHY_NOT is not None, reason=f"the Ray cluster tests: {WHY_NOT}")
+
+
+def _on_cluster(args: list, log: Path) -> subprocess.Popen:
+    """``livecam anonymize ARGS --ray 127.0.0.1:PORT`` on a fresh cluster of a head and one worker node
+    (a CPU each), in namespaces that end, with every Ray process, when the command does."""
+    livecam_cmd = " ".join(f"'{a}'" for a in [sys.executable, "-m", "livecam", "anonymize", *map(str, args),
+                                              "--ray", f"127.0.0.1:{PORT}"])
+    common = "--node-ip-address 127.0.0.1 --num-cpus 1 --disable-usage-stats"  # a core each: 2 on this machine
+    script = f"""
+set -e
+ip link set lo up
+'{RAY}' start --head --port {PORT} {common} --include-dashboard false > /dev/null
+'{RAY}' start --address 127.0.0.1:{PORT} {common} > /dev/null
+{livecam_cmd}
+"""
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    return subprocess.Popen(["unshare", "-n", "-p", "-f", "-m", "--mount-proc", "bash", "-c", script],
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """The four dev clips (H.264 + AAC) and one 21 s video made of the first, forwards and backwards twice."""
+    root = tmp_path_factory.mktemp("ray")
+    (root / "in").mkdir()
+    for name, rows in sorted(ytf_tracks().items()):
+        frames = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in rows]
+        make_video(frames, root / "in" / f"{name}.mp4", audio_seconds=len(frames) / 25)
+    return root
+
+
+def _long_order() -> tuple[str, list[int]]:
+    name, rows = sorted(ytf_tracks().items())[0]
+    return name, (list(range(len(rows))) + list(range(len(rows)))[::-1]) * 2
+
+
+@needs_data
+@needs_cluster
+def test_a_two_node_cluster_writes_what_one_process_writes(archive, tmp_path):
+    name0, order = _long_order()
+    rows0 = ytf_tracks()[name0]
+    frames0 = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in rows0]
+    src = tmp_path / "in"
+    shutil.copytree(archive / "in", src)
+    make_video([frames0[i] for i in order], src / "long.mp4", audio_seconds=len(order) / 25)
+    paint = ("--effect", "solid", "--color", "magenta", "--chunk", "5")  # the long video in 4 parts, no clip split
+    r1 = livecam("anonymize", src, "-o", tmp_path / "one/", "--jobs", "1", *paint)
+    r2 = livecam("anonymize", src / "long.mp4", "-o", tmp_path / "two.mp4", "--jobs", "2", *paint)
+    assert r1.returncode == 0 and r2.returncode == 0, r1.stderr + r2.stderr
+    log = tmp_path / "ray.log"
+    proc = _on_cluster([src, "-o", f"{tmp_path / 'ray'}/", "--audit", tmp_path / "audit.jsonl", *paint], log)
+    assert proc.wait(timeout=600) == 0, log.read_text()
+    err = log.read_text()
+    assert "Ray: 2 workers (1 CPU each) on 2 node(s)" in err, err
+    for name, rows in ytf_tracks().items():  # whole files: the same pixels as one process, the sound as it was
+        a, ta, _ = read_video(tmp_path / "one" / "in" / f"{name}.mp4")
+        b, tb, _ = read_video(tmp_path / "ray" / "in" / f"{name}.mp4")
+        assert ta == tb and len(a) == len(b) == len(rows) and all(np.array_equal(x, y) for x, y in zip(a, b)), name
+        assert audio_packets(tmp_path / "ray" / "in" / f"{name}.mp4") == audio_packets(src / f"{name}.mp4")
+    # the long video, in four parts on two nodes: the pixels of --jobs 2's parts on one machine; every labelled
+    # face that one piece covers; every frame with its timestamp; the sound packet for packet
+    one, t1, _ = read_video(tmp_path / "one" / "in" / "long.mp4")
+    two, _, _ = read_video(tmp_path / "two.mp4")
+    parts, t3, _ = read_video(tmp_path / "ray" / "in" / "long.mp4")
+    assert t3 == t1 and len(parts) == len(order) and all(np.array_equal(x, y) for x, y in zip(two, parts))
+    assert audio_packets(tmp_path / "ray" / "in" / "long.mp4") == audio_packets(src / "long.mp4")
+    missed = [k for k, i in enumerate(order) if box_coverage(is_magenta(one[k]), rows0[i]["box"]) >= 0.7
+              and box_coverage(is_magenta(parts[k]), rows0[i]["box"]) < 0.7]
+    assert missed == []
+    lines = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert lines[-1]["done"] == 5 and lines[-1]["failed"] == []
+    assert [x["parts"] for x in lines[:-1]] == [1, 1, 1, 1, 4]
+    assert sorted(p.name for p in (tmp_path / "ray" / "in").iterdir()) == sorted(
+        [".livecam-done.json", "long.mp4", *(f"{n}.mp4" for n in ytf_tracks())])
+
+
+@needs_data
+@needs_cluster
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray's worker processes in /proc (Linux)")
+def test_a_ray_worker_killed_mid_file_is_retried_and_the_batch_completes(archive, tmp_path):
+    name0, order = _long_order()
+    frames0 = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in ytf_tracks()[name0]]
+    src = tmp_path / "in"
+    src.mkdir()
+    make_video([frames0[i] for i in order], src / "long.mp4", audio_seconds=len(order) / 25)
+    out = tmp_path / "out"
+    log = tmp_path / "ray.log"
+    proc = _on_cluster([src, "-o", f"{out}/", "--chunk", "4", "--audit", tmp_path / "audit.jsonl"], log)
+    try:
+        victim = None
+        deadline = time.monotonic() + 300
+        while victim is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            writing = list((out / "in").glob(".*livecam-tmp*")) if (out / "in").is_dir() else []
+            actors = _actors()
+            if writing and actors:
+                victim = actors[0]
+        assert victim is not None, "no Ray worker ever started writing: " + log.read_text()
+        os.kill(victim, signal.SIGKILL)
+        assert proc.wait(timeout=600) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    frames, ts, _ = read_video(out / "in" / "long.mp4")
+    _, ts_in, _ = read_video(src / "long.mp4")
+    assert len(frames) == len(order) and ts == ts_in
+    assert audio_packets(out / "in" / "long.mp4") == audio_packets(src / "long.mp4")
+    rec = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[0])
+    assert rec["status"] == "done" and rec["parts"] == 5
+    assert sorted(p.name for p in (out / "in").iterdir()) == [".livecam-done.json", "long.mp4"]
+
+
+def _actors() -> list[int]:
+    """The processes of livecam's Ray actors (the cluster's namespace shares this machine's process list)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if b"ray::_Anonymizer" in (d / "cmdline").read_bytes():
+                    pids.append(int(d.name))
+            except OSError:
+                continue
+    return pids
