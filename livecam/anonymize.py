@@ -250,6 +250,7 @@ def join(job: Job, parts: list[FileRecord]) -> FileRecord:
         rec.seconds += r.seconds
     for path in paths:
         path.unlink(missing_ok=True)
+    log.info("%s: %d parts joined in %.2f s", job.src, len(parts), time.perf_counter() - start)
     rec.seconds = round(rec.seconds + time.perf_counter() - start, 3)
     rec.output_bytes = job.dst.stat().st_size
     return rec

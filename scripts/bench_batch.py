@@ -3,10 +3,14 @@
 
     .venv/bin/python scripts/bench_batch.py [--rounds 2] [--ray]
 
+--ray also runs each batch on a Ray cluster of two 1-CPU nodes (a head and a worker node, ``ray start``)
+in a private loopback-only network namespace, as the tests do (``tests.helpers.on_ray_cluster``; root):
+equal workers to --jobs 2 (two, one torch thread each), so the difference is Ray's overhead.
+
 Batches: "short" = the four YouTube Faces dev clips twice (8 files, 76-217 frames, 320x240: start-up
 dominates); "long" = street-1080p.mp4 twice (2 files, 105 frames of 1920x1080 each); "one long video" =
-stage-360p.mp4 forwards and backwards for 60 s (1800 frames of 640x360, 30 fps, with sound), run with
-`--chunk 15`: `--jobs 2` splits it into 4 parts, `--jobs 2 --chunk 0` does it in one piece.
+stage-360p.mp4 forwards and backwards for 60 s (1800 frames of 640x360, 30 fps, with sound), in one
+piece, in 2 parts (--chunk 30) and in 4 (--chunk 15).
 """
 
 from __future__ import annotations
@@ -61,34 +65,53 @@ def run(folder: Path, out: Path, args: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def run_on_cluster(folder: Path, out: Path, args: list[str], tmp: Path) -> float:
+    """The same command on a Ray cluster of two 1-CPU nodes (``tests.helpers.on_ray_cluster``); its own time,
+    the cluster already up (as on a real cluster, started once for many batches)."""
+    from tests.helpers import on_ray_cluster
+
+    shutil.rmtree(out, ignore_errors=True)
+    log = tmp / "ray.log"
+    if on_ray_cluster([folder, "-o", f"{out}/", *args], log).wait() != 0:
+        raise SystemExit(log.read_text())
+    return float(log.read_text().rsplit("livecam-seconds: ", 1)[1].split()[0])
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--ray", action="store_true", help="also --ray local (pip install -e '.[ray]')")
+    p.add_argument("--ray", action="store_true", help="also on a Ray cluster of two 1-CPU nodes in a private "
+                   "network namespace (pip install -e '.[ray]'; root, for unshare)")
     a = p.parse_args()
-    variants = {"--jobs 1": ["--jobs", "1"], "--jobs 2": ["--jobs", "2"], "--jobs 2 --chunk 0": ["--jobs", "2"]}
-    if a.ray:
-        variants["--ray local"] = ["--ray", "local"]
-    extra = {"one long video": ["--chunk", "15"]}  # and the one variant that does not split
+    jobs = {"--jobs 1": ["--jobs", "1"], "--jobs 2": ["--jobs", "2"]}
+    ray = {"--ray (2 nodes x 1 CPU)": ["RAY"]} if a.ray else {}
+    plans: dict[str, dict[str, list[str]]] = {
+        "short": {**jobs, **ray},
+        "long": {**jobs, **ray},
+        "one long video": {"--jobs 1": ["--jobs", "1"], "--jobs 2 --chunk 30 (2 parts)": ["--jobs", "2", "--chunk", "30"],
+                           "--jobs 2 --chunk 15 (4 parts)": ["--jobs", "2", "--chunk", "15"],
+                           "--jobs 2 --chunk 0 (one piece)": ["--jobs", "2", "--chunk", "0"],
+                           **({"--ray --chunk 15 (4 parts)": ["RAY", "--chunk", "15"]} if a.ray else {})},
+    }
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         batches = build(tmp)
         times: dict[tuple[str, str], list[float]] = {}
         for _ in range(a.rounds):
             for b, folder in batches.items():
-                for v, args in variants.items():
-                    if "--chunk 0" in v and b not in extra:
-                        continue
-                    more = ["--chunk", "0"] if "--chunk 0" in v else extra.get(b, [])
-                    times.setdefault((b, v), []).append(run(folder, tmp / "out", args + more))
-    print("| batch | " + " | ".join(variants) + " |")
-    print("|---|" + "---:|" * len(variants))
+                for v, args in plans[b].items():
+                    if args[:1] == ["RAY"]:
+                        t = run_on_cluster(folder, tmp / "out", args[1:], tmp)
+                    else:
+                        t = run(folder, tmp / "out", args)
+                    times.setdefault((b, v), []).append(t)
     for b in batches:
         base = min(times[(b, "--jobs 1")])
-        cells = [f"{min(times[(b, v)]):.1f} s ({base / min(times[(b, v)]):.2f}x)" if (b, v) in times else "-"
-                 for v in variants]
-        print(f"| {b} | " + " | ".join(cells) + " |")
-    print(f"\nbest of {a.rounds} runs each, alternating; wall time including start-up; x = throughput against --jobs 1")
+        print(f"\n{b}:")
+        for v in plans[b]:
+            print(f"  {v}: {min(times[(b, v)]):.1f} s ({base / min(times[(b, v)]):.2f}x)")
+    print(f"\nbest of {a.rounds} runs each, alternating; wall time including start-up (on Ray: the cluster up, "
+          "the command's own time); x = throughput against --jobs 1")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """`livecam anonymize --ray`: a real two-node Ray cluster (a head and a worker node, each started by
-`ray start`), on this machine. Ray's servers listen on every interface, so the cluster, and the batch that
-uses it, run in network and process namespaces of their own (`unshare`, as root): the only network there
-is loopback, and every Ray process ends with the namespace."""
+`ray start`, one CPU each), on this machine. Ray's servers listen on every interface, so the cluster, and
+the batch that uses it, run in network and process namespaces of their own (`unshare`, as root,
+``tests.helpers.on_ray_cluster``): the only network there is loopback, and every Ray process ends with them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,42 +18,10 @@ import pytest
 from livecam.media import read_image
 
 from tests.conftest import DATA, box_coverage, is_magenta, needs_data
-from tests.helpers import audio_packets, livecam, make_video, read_video, ytf_tracks
+from tests.helpers import audio_packets, livecam, make_video, on_ray_cluster, ray_cluster_why_not, read_video, ytf_tracks
 
-RAY = Path(sys.executable).with_name("ray")
-PORT = 6379  # inside the namespace: nothing else listens there
-
-
-def _namespaces() -> str | None:
-    """Why a private loopback-only network cannot be made here (None: it can)."""
-    if not RAY.exists():
-        return 'Ray is not installed: pip install -e ".[ray]"'
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return "needs unshare and ip (util-linux, iproute2)"
-    r = subprocess.run(["unshare", "-n", "-p", "-f", "-m", "--mount-proc", "true"], capture_output=True, text=True)
-    return None if r.returncode == 0 else f"cannot make network and process namespaces (root needed): {r.stderr.strip()}"
-
-
-WHY_NOT = _namespaces()
+WHY_NOT = ray_cluster_why_not()
 needs_cluster = pytest.mark.skipif(WHY_NOT is not None, reason=f"the Ray cluster tests: {WHY_NOT}")
-
-
-def _on_cluster(args: list, log: Path) -> subprocess.Popen:
-    """``livecam anonymize ARGS --ray 127.0.0.1:PORT`` on a fresh cluster of a head and one worker node
-    (a CPU each), in namespaces that end, with every Ray process, when the command does."""
-    livecam_cmd = " ".join(f"'{a}'" for a in [sys.executable, "-m", "livecam", "anonymize", *map(str, args),
-                                              "--ray", f"127.0.0.1:{PORT}"])
-    common = "--node-ip-address 127.0.0.1 --num-cpus 1 --disable-usage-stats"  # a core each: 2 on this machine
-    script = f"""
-set -e
-ip link set lo up
-'{RAY}' start --head --port {PORT} {common} --include-dashboard false > /dev/null
-'{RAY}' start --address 127.0.0.1:{PORT} {common} > /dev/null
-{livecam_cmd}
-"""
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    return subprocess.Popen(["unshare", "-n", "-p", "-f", "-m", "--mount-proc", "bash", "-c", script],
-                            stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env, start_new_session=True)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +54,7 @@ def test_a_two_node_cluster_writes_what_one_process_writes(archive, tmp_path):
     r2 = livecam("anonymize", src / "long.mp4", "-o", tmp_path / "two.mp4", "--jobs", "2", *paint)
     assert r1.returncode == 0 and r2.returncode == 0, r1.stderr + r2.stderr
     log = tmp_path / "ray.log"
-    proc = _on_cluster([src, "-o", f"{tmp_path / 'ray'}/", "--audit", tmp_path / "audit.jsonl", *paint], log)
+    proc = on_ray_cluster([src, "-o", f"{tmp_path / 'ray'}/", "--audit", tmp_path / "audit.jsonl", *paint], log)
     assert proc.wait(timeout=600) == 0, log.read_text()
     err = log.read_text()
     assert "Ray: 2 workers (1 CPU each) on 2 node(s)" in err, err
@@ -125,7 +91,7 @@ def test_a_ray_worker_killed_mid_file_is_retried_and_the_batch_completes(archive
     make_video([frames0[i] for i in order], src / "long.mp4", audio_seconds=len(order) / 25)
     out = tmp_path / "out"
     log = tmp_path / "ray.log"
-    proc = _on_cluster([src, "-o", f"{out}/", "--chunk", "4", "--audit", tmp_path / "audit.jsonl"], log)
+    proc = on_ray_cluster([src, "-o", f"{out}/", "--chunk", "4", "--audit", tmp_path / "audit.jsonl"], log)
     try:
         victim = None
         deadline = time.monotonic() + 300
