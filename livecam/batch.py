@@ -315,20 +315,26 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
             if whole is not None:
                 done(u.index, whole)
 
-        if opts.ray is not None:
-            from livecam import raybatch
+        try:
+            if opts.ray is not None:
+                from livecam import raybatch
 
-            raybatch.run(work_units, settings, opts, given, bar, finished)
-        elif workers == 1:
-            eng = engine
-            if eng is None:
-                from livecam.engine import make_anonymizer, make_keep
+                raybatch.run(work_units, settings, opts, given, bar, finished)
+            elif workers == 1:
+                eng = engine
+                if eng is None:
+                    from livecam.engine import make_anonymizer, make_keep
 
-                eng = make_anonymizer(settings, keep=make_keep(settings, opts.option))
-            for u in work_units:
-                finished(u, work(u.job, eng, opts.export_boxes is not None, given.get(u.job.src), bar.update))
-        else:
-            _run_pool(work_units, settings, opts, workers, given, bar, finished)
+                    eng = make_anonymizer(settings, keep=make_keep(settings, opts.option))
+                for u in work_units:
+                    finished(u, work(u.job, eng, opts.export_boxes is not None, given.get(u.job.src), bar.update))
+            else:
+                _run_pool(work_units, settings, opts, workers, given, bar, finished)
+        except BaseException:  # Ctrl+C, SIGTERM, a lost cluster: no temporary file or unjoined part stays
+            for unit in work_units:
+                for path in media.leftovers(unit.output):
+                    path.unlink(missing_ok=True)
+            raise
     out = [records[i] for i in range(len(jobs))]
     elapsed = time.perf_counter() - start
     if opts.audit is not None:
@@ -399,17 +405,14 @@ def _run_pool(work_units: list[Unit], settings: Settings, opts: BatchOptions, wo
                                                     "(killed, or out of memory); not written")
                         rec.attempts = attempts[u]
                         finished(work_units[u], rec)
-            except BaseException:  # Ctrl+C, SIGTERM: stop the workers, leave no temporary file behind
+            except BaseException:  # Ctrl+C, SIGTERM: stop the workers
                 procs = list(getattr(pool, "_processes", {}).values())
                 pool.shutdown(wait=False, cancel_futures=True)
                 for p in procs:
                     p.terminate()
                 for p in procs:
                     p.join(timeout=5)
-                for unit in work_units:
-                    for path in media.leftovers(unit.output):
-                        path.unlink(missing_ok=True)
-                raise
+                raise  # batch.run removes what they were writing
             if broken:
                 log.warning("a worker process died; retrying its %d file(s) or part(s) in a new pool", len(pending))
     _drain(progress, bar)

@@ -248,21 +248,26 @@ def test_boxes_round_trip_renders_exactly_the_boxes_given(clips, tmp_path):
 
 
 @needs_data
-def test_sigterm_stops_every_worker_and_leaves_nothing_half_written(clips, tmp_path):
+@pytest.mark.parametrize("chunk", ["0", "3"], ids=["whole files", "in parts"])
+def test_sigterm_stops_every_worker_and_leaves_nothing_half_written(clips, tmp_path, chunk):
     src = tmp_path / "in"
     src.mkdir()
     for name, rows in sorted(ytf_tracks().items())[:2]:
         frames = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in rows]
         make_video((frames + frames[::-1]) * 3, src / f"{name}.mp4")
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "livecam", "anonymize", str(src), "-o", f"{out}/", "--jobs", "2"],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "livecam", "anonymize", str(src), "-o", f"{out}/", "--jobs", "2",
+                             "--chunk", chunk], stderr=subprocess.PIPE, text=True)
+
     def writing() -> list[Path]:
         return list((out / "in").glob(".*livecam-tmp*")) if (out / "in").is_dir() else []
 
     deadline = time.monotonic() + 120
     while not writing() and time.monotonic() < deadline:
         time.sleep(0.1)
+    if chunk != "0":  # and a finished part waits to be joined
+        while not (list((out / "in").glob(".*livecam-part*[0-9].mp4")) and writing()) and time.monotonic() < deadline:
+            time.sleep(0.05)
     assert writing(), "the workers never started writing"
     workers = _children(proc.pid)
     proc.send_signal(signal.SIGTERM)
