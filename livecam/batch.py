@@ -289,8 +289,12 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
         log.info("resuming: %d of %d outputs are complete from an earlier run; doing the other %d",
                  len(jobs) - len(todo), len(jobs), len(todo))
     start = time.perf_counter()
-    total_frames = sum(_frames(jobs[i]) for i in todo)
-    work_units = units(jobs, todo, settings, opts.chunk_s, split=opts.ray is not None or opts.jobs > 1)
+    sizes = {i: _frames(jobs[i]) for i in todo}
+    total_frames = sum(sizes.values())
+    several = opts.ray is not None or opts.jobs > 1
+    work_units = units(jobs, todo, settings, opts.chunk_s, split=several)
+    if several:  # longest first: the batch does not end with one worker busy on a long file and the rest idle
+        work_units.sort(key=lambda u: -sizes[u.index] / u.parts)
     split = {u.index: u.parts for u in work_units if u.parts > 1}
     if split:
         log.info("splitting %d long video(s) into parts of %.0f s or more: %d parts", len(split), opts.chunk_s,

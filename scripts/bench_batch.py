@@ -1,7 +1,7 @@
 """Batch throughput: `livecam anonymize` on a folder with --jobs 1 and --jobs 2 (and --ray local with
 --ray), alternating in one run, wall time including start-up, so the ratios hold on a noisy machine.
 
-    .venv/bin/python scripts/bench_batch.py [--rounds 2] [--ray]
+    .venv/bin/python scripts/bench_batch.py [--rounds 2] [--ray] [--only short,long]
 
 --ray also runs each batch on a Ray cluster of two 1-CPU nodes (a head and a worker node, ``ray start``)
 in a private loopback-only network namespace, as the tests do (``tests.helpers.on_ray_cluster``; root):
@@ -82,6 +82,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--ray", action="store_true", help="also on a Ray cluster of two 1-CPU nodes in a private "
                    "network namespace (pip install -e '.[ray]'; root, for unshare)")
+    p.add_argument("--only", help="the batches to run, comma-separated (short, long, one long video)")
     a = p.parse_args()
     jobs = {"--jobs 1": ["--jobs", "1"], "--jobs 2": ["--jobs", "2"]}
     ray = {"--ray (2 nodes x 1 CPU)": ["RAY"]} if a.ray else {}
@@ -96,6 +97,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         batches = build(tmp)
+        if a.only:
+            batches = {b: f for b, f in batches.items() if b in a.only.split(",")}
         times: dict[tuple[str, str], list[float]] = {}
         for _ in range(a.rounds):
             for b, folder in batches.items():
