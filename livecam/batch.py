@@ -292,7 +292,7 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
     sizes = {i: _frames(jobs[i]) for i in todo}
     total_frames = sum(sizes.values())
     several = opts.ray is not None or opts.jobs > 1
-    work_units = units(jobs, todo, settings, opts.chunk_s, split=several)
+    work_units = units(jobs, todo, settings, opts.chunk_s, split=several and opts.boxes is None)
     if several:  # longest first: the batch does not end with one worker busy on a long file and the rest idle
         work_units.sort(key=lambda u: -sizes[u.index] / u.parts)
     split = {u.index: u.parts for u in work_units if u.parts > 1}

@@ -313,11 +313,18 @@ def transcode_video(src: Path, dst: Path, process: FrameFilter, progress: Callab
             log.debug("%s: seeking to %.2f s landed after it; decoding from the start", src, span.start if span else 0)
             return run(tmp, seek=False)
 
+    return _write_video(src, dst, attempt, "transcode the video")
+
+
+def _write_video(src: Path, dst: Path, write: Callable[[Path], int], doing: str) -> int:
+    """``write(temporary path)`` made into ``dst`` only when it returns; FFmpeg's errors as one line naming ``src``."""
+    import av
+
     result: list[int] = []
     try:
-        _atomic_write(dst, lambda tmp: result.append(attempt(tmp)))
+        _atomic_write(dst, lambda tmp: result.append(write(tmp)))
     except av.error.FFmpegError as e:
-        raise LivecamError(f"{src}: could not transcode the video ({e.strerror or e})") from None
+        raise LivecamError(f"{src}: could not {doing} ({e.strerror or e})") from None
     return result[0]
 
 
@@ -384,12 +391,7 @@ def join_parts(src: Path, parts: list[Path], dst: Path, frames: int) -> int:
             raise LivecamError(f"{src}: its parts were written with {frames} frames but hold {n}; not written")
         return n
 
-    result: list[int] = []
-    try:
-        _atomic_write(dst, lambda tmp: result.append(run(tmp)))
-    except av.error.FFmpegError as e:
-        raise LivecamError(f"{src}: could not join its parts ({e.strerror or e})") from None
-    return result[0]
+    return _write_video(src, dst, run, "join its parts")
 
 
 def encodable(img_bgr: np.ndarray, pix_fmt: str | None) -> av.VideoFrame:

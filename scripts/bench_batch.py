@@ -112,7 +112,8 @@ def main() -> None:
         base = min(times[(b, "--jobs 1")])
         print(f"\n{b}:")
         for v in plans[b]:
-            print(f"  {v}: {min(times[(b, v)]):.1f} s ({base / min(times[(b, v)]):.2f}x)")
+            runs = ", ".join(f"{t:.1f}" for t in times[(b, v)])
+            print(f"  {v}: {min(times[(b, v)]):.1f} s ({base / min(times[(b, v)]):.2f}x); runs {runs} s")
     print(f"\nbest of {a.rounds} runs each, alternating; wall time including start-up (on Ray: the cluster up, "
           "the command's own time); x = throughput against --jobs 1")
 

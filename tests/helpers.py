@@ -60,6 +60,24 @@ def make_video(frames: list[np.ndarray], path: Path, fps: int = 25, audio_second
                 out.mux(p)
 
 
+def make_dev_clips(folder: Path) -> None:
+    """The four YouTube Faces dev clips as H.264 + AAC videos in ``folder`` (76-217 frames each)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in sorted(ytf_tracks().items()):
+        frames = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in rows]
+        make_video(frames, folder / f"{name}.mp4", audio_seconds=len(frames) / 25)
+
+
+def make_long_dev_video(path: Path) -> tuple[str, list[int]]:
+    """The first dev clip forwards and backwards, twice (528 frames, 21 s at 25 fps, with sound) in ``path``;
+    returns the clip's name and which of its labelled frames each frame of the video shows."""
+    name, rows = sorted(ytf_tracks().items())[0]
+    order = (list(range(len(rows))) + list(range(len(rows)))[::-1]) * 2
+    frames = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in rows]
+    make_video([frames[i] for i in order], path, audio_seconds=len(order) / 25)
+    return name, order
+
+
 def read_video(path: Path) -> tuple[list[np.ndarray], list[float], bool]:
     """``(frames BGR, timestamps s, has_audio)``."""
     import av

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -15,40 +14,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livecam.media import read_image
 
-from tests.conftest import DATA, box_coverage, is_magenta, needs_data
-from tests.helpers import audio_packets, livecam, make_video, on_ray_cluster, ray_cluster_why_not, read_video, ytf_tracks
+from tests.conftest import box_coverage, is_magenta, needs_data
+from tests.helpers import (audio_packets, livecam, make_dev_clips, make_long_dev_video, on_ray_cluster,
+                           ray_cluster_why_not, read_video, ytf_tracks)
 
 WHY_NOT = ray_cluster_why_not()
 needs_cluster = pytest.mark.skipif(WHY_NOT is not None, reason=f"the Ray cluster tests: {WHY_NOT}")
 
 
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    """The four dev clips (H.264 + AAC) and one 21 s video made of the first, forwards and backwards twice."""
-    root = tmp_path_factory.mktemp("ray")
-    (root / "in").mkdir()
-    for name, rows in sorted(ytf_tracks().items()):
-        frames = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in rows]
-        make_video(frames, root / "in" / f"{name}.mp4", audio_seconds=len(frames) / 25)
-    return root
-
-
-def _long_order() -> tuple[str, list[int]]:
-    name, rows = sorted(ytf_tracks().items())[0]
-    return name, (list(range(len(rows))) + list(range(len(rows)))[::-1]) * 2
-
-
 @needs_data
 @needs_cluster
-def test_a_two_node_cluster_writes_what_one_process_writes(archive, tmp_path):
-    name0, order = _long_order()
-    rows0 = ytf_tracks()[name0]
-    frames0 = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in rows0]
+def test_a_two_node_cluster_writes_what_one_process_writes(tmp_path):
     src = tmp_path / "in"
-    shutil.copytree(archive / "in", src)
-    make_video([frames0[i] for i in order], src / "long.mp4", audio_seconds=len(order) / 25)
+    make_dev_clips(src)
+    name0, order = make_long_dev_video(src / "long.mp4")
+    rows0 = ytf_tracks()[name0]
     paint = ("--effect", "solid", "--color", "magenta", "--chunk", "5")  # the long video in 4 parts, no clip split
     r1 = livecam("anonymize", src, "-o", tmp_path / "one/", "--jobs", "1", *paint)
     r2 = livecam("anonymize", src / "long.mp4", "-o", tmp_path / "two.mp4", "--jobs", "2", *paint)
@@ -83,12 +64,10 @@ def test_a_two_node_cluster_writes_what_one_process_writes(archive, tmp_path):
 @needs_data
 @needs_cluster
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray's worker processes in /proc (Linux)")
-def test_a_ray_worker_killed_mid_file_is_retried_and_the_batch_completes(archive, tmp_path):
-    name0, order = _long_order()
-    frames0 = [read_image(DATA / "ytf-clips-dev" / r["frame"]) for r in ytf_tracks()[name0]]
+def test_a_ray_worker_killed_mid_file_is_retried_and_the_batch_completes(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
-    make_video([frames0[i] for i in order], src / "long.mp4", audio_seconds=len(order) / 25)
+    _, order = make_long_dev_video(src / "long.mp4")
     out = tmp_path / "out"
     log = tmp_path / "ray.log"
     proc = on_ray_cluster([src, "-o", f"{out}/", "--chunk", "4", "--audit", tmp_path / "audit.jsonl"], log)
