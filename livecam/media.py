@@ -84,8 +84,10 @@ def temporary_path(path: Path) -> Path:
 
 
 def part_path(path: Path, index: int) -> Path:
-    """Where part ``index`` of a video split for parallel work waits to be joined into ``path`` (hidden, beside it)."""
-    return path.with_name(f".{path.name}.livecam-part{index:03d}{path.suffix}")
+    """Where part ``index`` of a video split for parallel work waits to be joined into ``path`` (hidden, beside
+    it): an MP4 whatever ``path`` is (it keeps every packet's pts and dts exactly; Matroska keeps no dts for
+    B-frames and rounds to milliseconds)."""
+    return path.with_name(f".{path.name}.livecam-part{index:03d}.mp4")
 
 
 def leftovers(path: Path) -> list[Path]:
@@ -235,7 +237,8 @@ def transcode_video(src: Path, dst: Path, process: FrameFilter, progress: Callab
         if span is not None and first_t is None:
             raise LivecamError(f"{src}: its frames have no timestamps, so it cannot be split into parts")
         n = 0
-        with av.open(str(src)) as inp, av.open(str(tmp), "w", format=container_format(dst)) as out:
+        with av.open(str(src)) as inp, av.open(str(tmp), "w", format=container_format(dst),
+                                                options=_part_options(inp) if span else {}) as out:
             vin = inp.streams.video[0]
             vin.thread_type = "AUTO"
             w, h = vin.codec_context.width, vin.codec_context.height
@@ -332,6 +335,14 @@ class _SeekMissed(Exception):
     pass
 
 
+def _part_options(inp: av.container.InputContainer) -> dict[str, str]:
+    """A part's MP4 counts the movie's time in its video's time base: a part starts late, and MP4 says so with
+    an empty edit in the movie's time scale (by default milliseconds, which moved a part's frames by up to
+    half a millisecond: 51195 instead of 51200 in 1/15360 s)."""
+    tb = inp.streams.video[0].time_base
+    return {"movie_timescale": str(tb.denominator)} if tb is not None and tb.numerator == 1 else {}
+
+
 def join_parts(src: Path, parts: list[Path], dst: Path, frames: int) -> int:
     """Join the parts of ``src`` written by ``transcode_video`` with consecutive ``split`` spans into
     ``dst``: their video packets as they are (no re-encode; each part starts with a keyframe, and keeps the
@@ -373,6 +384,8 @@ def join_parts(src: Path, parts: list[Path], dst: Path, frames: int) -> int:
                             yield float(last), 0, pkt
 
                 def sound() -> Iterator[tuple[float, int, av.Packet]]:
+                    if not audio:  # (demux() of no stream is every stream)
+                        return
                     for pkt in inp.demux([inp.streams[i] for i in audio]):
                         if pkt.dts is not None and pkt.time_base is not None:
                             yield float(pkt.dts * pkt.time_base), 1, pkt

@@ -216,7 +216,8 @@ def test_folder_batches_refuse_collisions_stay_inside_and_skip_hidden(tmp_path):
 
 
 @needs_data
-def test_a_rotated_phone_video_is_anonymized_and_written_upright(tmp_path):
+@pytest.mark.parametrize("split", [[], ["--jobs", "2", "--chunk", "2"]], ids=["one piece", "in parts"])
+def test_a_rotated_phone_video_is_anonymized_and_written_upright(tmp_path, split):
     """Phones store portrait video sideways with a rotation flag: detecting on the sideways pixels
     left a close face bare. The output shows what a player shows, upright, every face covered."""
     import av
@@ -236,9 +237,11 @@ def test_a_rotated_phone_video_is_anonymized_and_written_upright(tmp_path):
                 out.mux(p)
         for p in v.encode(None):
             out.mux(p)
-    r = livecam("anonymize", src, "-o", tmp_path / "out.mp4", *SOLID)
+    r = livecam("anonymize", src, "-o", tmp_path / "out.mp4", *SOLID, *split)
     assert r.returncode == 0, r.stderr
-    got, _, _ = read_video(tmp_path / "out.mp4")
+    assert ("parts joined" in r.stderr) == bool(split)
+    got, ts, _ = read_video(tmp_path / "out.mp4")
     assert len(got) == len(frames) and got[0].shape == frames[0].shape, "written upright"
+    assert ts == read_video(src)[1]
     for i, (frame, t) in enumerate(zip(got, track)):
         assert box_coverage(is_magenta(frame), t["box"]) >= 0.7, f"frame {i}: face bare"
