@@ -331,6 +331,9 @@ def _write_video(src: Path, dst: Path, write: Callable[[Path], int], doing: str)
     return result[0]
 
 
+ONE_PIECE = "run it again with --chunk 0 to do it in one piece"
+
+
 class _SeekMissed(Exception):
     pass
 
@@ -362,7 +365,7 @@ def join_parts(src: Path, parts: list[Path], dst: Path, frames: int) -> int:
                     if bytes(c.streams.video[0].codec_context.extradata or b"") != \
                             bytes(first.codec_context.extradata or b""):
                         raise LivecamError(f"{src}: part {p.name} was encoded with other settings than the first; "
-                                           "run it again")
+                                           f"not written ({ONE_PIECE})")
                 vout = out.add_stream_from_template(first)
                 audio = {}
                 for a in inp.streams.audio:
@@ -379,7 +382,7 @@ def join_parts(src: Path, parts: list[Path], dst: Path, frames: int) -> int:
                             if pkt.dts is None or pkt.time_base is None:
                                 continue
                             if last is not None and pkt.dts * pkt.time_base <= last:
-                                raise LivecamError(f"{src}: its parts overlap in time; run it again")
+                                raise LivecamError(f"{src}: its parts overlap in time; not written ({ONE_PIECE})")
                             last = pkt.dts * pkt.time_base
                             yield float(last), 0, pkt
 
@@ -401,7 +404,8 @@ def join_parts(src: Path, parts: list[Path], dst: Path, frames: int) -> int:
                 for c in opened:
                     c.close()
         if n != frames:
-            raise LivecamError(f"{src}: its parts were written with {frames} frames but hold {n}; not written")
+            raise LivecamError(f"{src}: its parts were written with {frames} frames but hold {n}; not written "
+                               f"({ONE_PIECE})")
         return n
 
     return _write_video(src, dst, run, "join its parts")
