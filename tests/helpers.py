@@ -29,8 +29,9 @@ def ytf_tracks() -> dict[str, list[dict]]:
 
 
 def make_video(frames: list[np.ndarray], path: Path, fps: int = 25, audio_seconds: float | None = None,
-               options: dict | None = None) -> None:
-    """Encode BGR frames as H.264 (and optionally a 440 Hz AAC tone) with PyAV."""
+               options: dict | None = None, times_ms: list[int] | None = None) -> None:
+    """Encode BGR frames as H.264 with B-frames (x264's defaults), and optionally a 440 Hz AAC tone, with
+    PyAV; ``times_ms``: each frame's time in milliseconds (default: ``fps`` frames a second)."""
     import av
 
     h, w = frames[0].shape[:2]
@@ -43,7 +44,7 @@ def make_video(frames: list[np.ndarray], path: Path, fps: int = 25, audio_second
             a.layout = "mono"
         for i, f in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: h - h % 2, : w - w % 2]), format="bgr24")
-            vf.pts, vf.time_base = i, Fraction(1, fps)
+            vf.pts, vf.time_base = (i, Fraction(1, fps)) if times_ms is None else (times_ms[i], Fraction(1, 1000))
             for p in v.encode(vf):
                 out.mux(p)
         for p in v.encode(None):
