@@ -169,7 +169,7 @@ class FileRecord:
     input_bytes: int = 0
     output_bytes: int = 0
     attempts: int = 1
-    parts: int = 1                       # a long video split between workers: how many parts (``--part``)
+    parts: int = 1                       # a long video split between workers: how many parts (``--chunk``)
     boxes: list[list[list[float]]] | None = None  # per frame: [x1, y1, x2, y2, score, track id]
 
     def add_frame(self, faces: Faces, keep_boxes: bool) -> None:
@@ -215,10 +215,15 @@ def process(job: Job, engine: Anonymizer | None, keep_boxes: bool = False,
                 flt = _Counted(engine, rec, keep_boxes, job.span)
             rec.frames = media.transcode_video(job.src, job.dst, flt, progress, job.span)
     except LivecamError as e:
-        raise LivecamError(str(e) if str(e).startswith(str(job.src)) else f"{job.src}: {e}") from None
+        raise _naming(job.src, e) from None
     rec.seconds = round(time.perf_counter() - start, 3)
     rec.output_bytes = job.dst.stat().st_size
     return rec
+
+
+def _naming(src: Path, e: LivecamError) -> LivecamError:
+    """``e`` as one line that starts with the input's name."""
+    return LivecamError(str(e) if str(e).startswith(str(src)) else f"{src}: {e}")
 
 
 TRACK_ID_STRIDE = 1_000_000  # part k's track ids are k * this + its own: ids stay unique in the joined file
@@ -233,7 +238,7 @@ def join(job: Job, parts: list[FileRecord]) -> FileRecord:
     try:
         media.join_parts(job.src, paths, job.dst, sum(r.frames for r in parts))
     except LivecamError as e:
-        raise LivecamError(str(e) if str(e).startswith(str(job.src)) else f"{job.src}: {e}") from None
+        raise _naming(job.src, e) from None
     rec = FileRecord(str(job.src), str(job.dst), job.kind, input_bytes=parts[0].input_bytes, parts=len(parts),
                      attempts=max(r.attempts for r in parts))
     keep_boxes = any(r.boxes is not None for r in parts)

@@ -217,19 +217,17 @@ class Unit:
     parts: int = 1
 
 
-def units(jobs: list[Job], todo: list[int], settings: Settings, chunk_s: float, split: bool) -> list[Unit]:
-    """The work of ``todo``: a video of at least two ``chunk_s`` is cut into parts when ``split`` (several
-    workers; not for ``--boxes``), each seeing ``WARM_S`` plus the look-ahead window before its frames (the
-    tracker warms up) and the window after them (hindsight for its last frames)."""
+def units(jobs: list[Job], todo: list[int], infos: dict[int, media.VideoInfo | None], settings: Settings,
+          chunk_s: float, split: bool) -> list[Unit]:
+    """The work of ``todo``: a video of at least two ``chunk_s`` (``infos``: ``_probe``'s) is cut into parts
+    when ``split`` (several workers; not for ``--boxes``), each seeing ``WARM_S`` plus the look-ahead window
+    before its frames (the tracker warms up) and the window after them (hindsight for its last frames)."""
     out = []
     for i in todo:
-        job = jobs[i]
+        job, info = jobs[i], infos[i]
         spans: list[media.Span | None] = [None]
-        if split and chunk_s > 0 and job.kind == "video" and job.dst.suffix.lower() in SPLITS:
-            try:
-                duration = media.probe_video(job.src).duration
-            except LivecamError:
-                duration = 0.0  # a bad file fails in its worker, with its name
+        if split and chunk_s > 0 and info is not None and job.dst.suffix.lower() in SPLITS:
+            duration = info.duration
             if duration >= 2 * chunk_s:
                 spans = [*media.split(duration, chunk_s, WARM_S + settings.lookahead_s, settings.lookahead_s + 0.2)]
         if len(spans) == 1:
@@ -289,10 +287,11 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
         log.info("resuming: %d of %d outputs are complete from an earlier run; doing the other %d",
                  len(jobs) - len(todo), len(jobs), len(todo))
     start = time.perf_counter()
-    sizes = {i: _frames(jobs[i]) for i in todo}
+    infos = {i: _probe(jobs[i]) for i in todo}
+    sizes = {i: 1 if jobs[i].kind == "image" else (info.frames if info else 0) for i, info in infos.items()}
     total_frames = sum(sizes.values())
     several = opts.ray is not None or opts.jobs > 1
-    work_units = units(jobs, todo, settings, opts.chunk_s, split=several and opts.boxes is None)
+    work_units = units(jobs, todo, infos, settings, opts.chunk_s, split=several and opts.boxes is None)
     if several:  # longest first: the batch does not end with one worker busy on a long file and the rest idle
         work_units.sort(key=lambda u: -sizes[u.index] / u.parts)
     split = {u.index: u.parts for u in work_units if u.parts > 1}
@@ -359,13 +358,15 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
     return out
 
 
-def _frames(job: Job) -> int:
+def _probe(job: Job) -> media.VideoInfo | None:
+    """A video's frames and duration, for the progress bar, the order and the split (None: a photo, or a bad
+    file, which fails in its worker with its name)."""
     if job.kind == "image":
-        return 1
+        return None
     try:
-        return media.probe_video(job.src).frames or 0
+        return media.probe_video(job.src)
     except LivecamError:
-        return 0
+        return None
 
 
 def _run_pool(work_units: list[Unit], settings: Settings, opts: BatchOptions, workers: int,

@@ -83,11 +83,6 @@ def load_people_clips(data: Path) -> tuple[list[Person], list[Person]]:
     return enrol, test
 
 
-def _pingpong(n: int, length: int) -> list[int]:
-    cycle = pingpong_order(n) or [0]
-    return [cycle[i % len(cycle)] for i in range(length)]
-
-
 def _crop(p: Person, i: int, grow: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
     """B's face with some head around it, and the face box inside the crop."""
     x1, y1, x2, y2 = p.boxes[i]
@@ -115,7 +110,7 @@ def _paste(canvas: np.ndarray, crop: np.ndarray, box: np.ndarray, x: int, y: int
 
 
 def build_clip(scenario: str, a: Person, b: Person, length: int = FRAMES) -> PeopleClip:
-    ia, ib = _pingpong(len(a.frames), length), _pingpong(len(b.frames), length)
+    ia, ib = pingpong_order(len(a.frames), length), pingpong_order(len(b.frames), length)
     frames, kept_box, other_box = [], [], []
     for k in range(length):
         fa, ba = a.frames[ia[k]], a.boxes[ia[k]]

@@ -1,8 +1,9 @@
 """``livecam anonymize ... --ray ADDRESS``: the batch's files as tasks on a Ray cluster.
 
 An optional extra (``pip install -e ".[ray]"``). Ray Data's batch-inference shape: an actor per worker
-slot loads the model once (``__init__``) and is sent one file (or one part of a long video) at a time; on a node with a GPU an actor asks
-for a quarter of one (the detector is small: four share a GPU), otherwise for 2 CPUs. An actor whose
+slot loads the model once (``__init__``) and is sent one file (or one part of a long video) at a time; on a
+cluster with GPUs an actor asks for a quarter of one (the detector is small: four share a GPU), otherwise for
+2 CPUs (or as many as the largest node has). An actor whose
 process dies is restarted by Ray and its file retried (``batch.RETRIES``), then reported by name. Inputs
 and outputs must be on a path every node sees (a shared file system): paths are sent as absolute paths.
 The head collects the records, writes the resume manifest, the audit log and the boxes, as ``--jobs`` does.

@@ -186,10 +186,12 @@ class Frames(Protocol):
     def __getitem__(self, i: int) -> np.ndarray: ...
 
 
-def pingpong_order(n: int) -> list[int]:
+def pingpong_order(n: int, length: int | None = None) -> list[int]:
     """One cycle of ``n`` frames played forwards then backwards, neither end shown twice in a row: the
-    order ``ReplaySource(pingpong=True)`` plays (and ``livecam eval --people`` builds its clips in)."""
-    return [*range(n), *range(n - 2, 0, -1)]
+    order ``ReplaySource(pingpong=True)`` plays (and ``livecam eval --people`` builds its clips in);
+    ``length``: that many frames, the cycle repeated."""
+    cycle = [*range(n), *range(n - 2, 0, -1)]
+    return cycle if length is None else [cycle[i % len(cycle)] for i in range(length)]
 
 
 class ReplaySource:

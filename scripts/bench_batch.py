@@ -49,9 +49,7 @@ def build(tmp: Path) -> dict[str, Path]:
     from livecam.sources import pingpong_order
 
     stage = [f for f, _ in iter_video(DATA / "clips" / "stage-360p.mp4")]
-    cycle = pingpong_order(len(stage))
-    order = [cycle[k % len(cycle)] for k in range(1800)]
-    make_video([stage[i] for i in order], one / "stage-60s.mp4", fps=30, audio_seconds=60)
+    make_video([stage[i] for i in pingpong_order(len(stage), 1800)], one / "stage-60s.mp4", fps=30, audio_seconds=60)
     return {"short": short, "long": long, "one long video": one}
 
 

