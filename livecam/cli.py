@@ -73,6 +73,9 @@ def _add_effect_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lookahead", type=_float, dest="lookahead_s", metavar="SECONDS",
                    help="videos: hold frames this long so faces are covered from the first frame they are in; "
                         "0 = off (default 1)")
+    g.add_argument("--bridge-gaps", action="store_true", default=None, dest="bridge_gaps",
+                   help="with a look-ahead: cover a face the detector misses between two detections on the line "
+                        "between them instead of a growing box (less background masked; see README)")
     g.add_argument("--keep", metavar="NAME[,NAME]", help="leave these enrolled people's faces visible (livecam "
                    "people add), cover everyone else; a face is revealed only after several identity checks")
     g.add_argument("--config", type=Path, help="settings file (default: the one in your config folder)")

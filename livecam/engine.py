@@ -153,7 +153,7 @@ class Anonymizer:
         if self.keep is not None:
             self.keep.frame(frame_bgr, self.scene.faces(seq, t), t)
         self.window.add(seq, t, frame_bgr, self.scene.view(seq)[0], self.scene.epoch,
-                        self.scene.faces(seq, t, tentative=True))
+                        self.scene.faces(seq, t, tentative=True), self.scene.detected_ids)
         self.window.confirm(self.scene.confirmed_ids)
         out = []
         while (oldest := self.window.oldest) is not None and t - oldest.t >= self.params.lookahead_s - 1e-6:
@@ -191,6 +191,11 @@ class Anonymizer:
         return effects.apply(frame_bgr, faces, self.params.effect), faces
 
 
+def hindsight_params(settings: Settings) -> HindsightParams:
+    """The look-ahead window's rules for ``settings``: file mode and the live path alike."""
+    return HindsightParams(bridge=settings.bridge_gaps)
+
+
 def load_settings_detector(settings: Settings) -> Detector:
     """The detector ``settings`` ask for; file mode and the live path load it alike."""
     return load_detector(settings.model, device=settings.device, input_size=settings.detect_size)
@@ -212,4 +217,4 @@ def make_anonymizer(settings: Settings, detector: Detector | None = None, keep: 
     ``make_keep(settings)``, made once for a batch)."""
     return Anonymizer(detector or load_settings_detector(settings),
                       EngineParams(effect=settings.effect_params(), policy=DetectionPolicy.from_settings(settings),
-                                   lookahead_s=settings.lookahead_s), keep)
+                                   lookahead_s=settings.lookahead_s, hindsight=hindsight_params(settings)), keep)

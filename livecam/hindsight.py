@@ -6,6 +6,10 @@ camera). ``Hindsight`` holds the last frames in a buffer; each frame leaves cove
 
 * the boxes of every track alive in it that is **confirmed** by the time the frame leaves (a
   track that was tentative in this frame and confirmed later is covered here too), and
+* with ``bridge``: where a track is not detected in this frame but is detected before and after it
+  (the later detection already in the window), the box on the line between those two detections,
+  grown for the acceleration a face can have in between (``bridge_accel``), instead of the box the
+  tracker predicted from the past (which grows with every frame without a detection);
 * for every confirmed track **born after** this frame in the same scene: its first box carried
   back in time, in camera-stabilised coordinates (so it follows the camera's motion), along the
   track's own early velocity, grown by ``grow_per_s`` face sizes per second (capped at
@@ -43,6 +47,7 @@ class Held(Generic[P]):
     offset: tuple[float, float]  # the frame's camera offset (stabilised = frame - offset)
     epoch: int                   # the scene it belongs to (first frame's seq)
     boxes: Faces = field(default_factory=Faces.empty)  # stabilised, every live track (tentative too)
+    detected: frozenset[int] = frozenset()  # tracks whose box here is this frame's own detection
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,14 @@ class HindsightParams:
     track's velocity does not explain."""
     max_grow: float = 1.0
     """... at most this many face sizes."""
+    bridge: bool = False
+    """Cover a frame between two detections of a track by the line between them (see the module
+    docstring); False: by the tracker's prediction from the past. Off by default: the growing boxes
+    also cover undetected faces beside a tracked one (``Settings.bridge_gaps``; README, "Look-ahead")."""
+    bridge_accel: float = 3.0
+    """A bridged box grows by the most a face accelerating this many face sizes per second squared
+    can leave that line (``accel * t0 * t1 / 2`` face sizes each side, ``t0``/``t1`` the time to the
+    detections before/after), at most ``max_grow``."""
 
 
 class Hindsight(Generic[P]):
@@ -61,6 +74,7 @@ class Hindsight(Generic[P]):
         self.params = params or HindsightParams()
         self._held: deque[Held[P]] = deque()
         self._confirmed: set[int] = set()
+        self._detected: dict[int, tuple[float, np.ndarray]] = {}  # id -> its latest detection that left (t, box)
 
     def __len__(self) -> int:
         return len(self._held)
@@ -73,19 +87,21 @@ class Hindsight(Generic[P]):
         return self._held[0] if self._held else None
 
     def add(self, seq: int, t: float, payload: P, offset: tuple[float, float], epoch: int,
-            boxes: Faces | None = None) -> Held[P]:
-        """A new frame (sequence numbers and times increasing); ``boxes`` in frame coordinates."""
+            boxes: Faces | None = None, detected: np.ndarray | None = None) -> Held[P]:
+        """A new frame (sequence numbers and times increasing); ``boxes`` in frame coordinates;
+        ``detected``: the ids of the tracks whose box is a detection in this very frame."""
         held = Held(seq, t, payload, offset, epoch)
         self._held.append(held)
         if boxes is not None:
-            self.set_boxes(held, boxes)
+            self.set_boxes(held, boxes, detected)
         return held
 
     @staticmethod
-    def set_boxes(held: Held[P], boxes: Faces) -> None:
+    def set_boxes(held: Held[P], boxes: Faces, detected: np.ndarray | None = None) -> None:
         """The tracked boxes (frame coordinates, every live track) of a waiting frame, e.g. predicted
-        again after a newer detection arrived."""
+        again after a newer detection arrived; ``detected`` as in ``add`` (None: none)."""
         held.boxes = boxes.moved(-held.offset[0], -held.offset[1])
+        held.detected = frozenset() if detected is None else frozenset(int(i) for i in detected)
 
     def confirm(self, track_ids: np.ndarray) -> None:
         """Tracks confirmed now: covered in every waiting frame they are in (ids are never reused)."""
@@ -95,17 +111,45 @@ class Hindsight(Generic[P]):
         """The oldest frame and the boxes that cover it (frame coordinates)."""
         held = self._held.popleft()
         faces = self.cover(held)
-        if len(self._confirmed) > 4096:  # ids only grow: those below every waiting frame's are done
+        for box, tid in zip(held.boxes.xyxy, held.boxes.track_id.tolist()):
+            if tid in held.detected:
+                self._detected[tid] = (held.t, box)
+        if len(self._confirmed) + len(self._detected) > 4096:  # ids only grow: those below every waiting frame's are done
             low = min((int(h.boxes.track_id.min()) for h in self._held if len(h.boxes)), default=0)
             self._confirmed = {i for i in self._confirmed if i >= low}
+            self._detected = {i: d for i, d in self._detected.items() if i >= low}
         return held, faces
 
     def cover(self, held: Held[P]) -> Faces:
-        """What covers ``held``: its confirmed tracks, and confirmed tracks born after it carried back."""
+        """What covers ``held`` (the oldest waiting frame): its confirmed tracks (bridged between
+        detections), and confirmed tracks born after it carried back."""
         own = held.boxes
         keep = np.fromiter((int(i) in self._confirmed for i in own.track_id), bool, len(own))
-        parts = [own[keep], self._carried_back(held, set(own.track_id.tolist()))]
+        parts = [self._bridged(held, own[keep]), self._carried_back(held, set(own.track_id.tolist()))]
         return Faces.concat(parts).moved(*held.offset)
+
+    def _bridged(self, held: Held[P], own: Faces) -> Faces:
+        """``own`` (stabilised) with the box of each track not detected in ``held`` but detected before
+        it (a frame that left) and after it (a frame still waiting, same scene) on the line between."""
+        if not self.params.bridge:
+            return own
+        boxes = own.xyxy.copy()
+        for k, tid in enumerate(own.track_id.tolist()):
+            if tid in held.detected or tid not in self._detected:
+                continue
+            after = next(((later.t, later.boxes.xyxy[later.boxes.track_id == tid][0]) for later in self._held
+                          if later.epoch == held.epoch and tid in later.detected), None)
+            if after is None:
+                continue
+            (t0, b0), (t1, b1) = self._detected[tid], after
+            if not t0 < held.t < t1:
+                continue
+            a = (held.t - t0) / (t1 - t0)
+            box = b0 + a * (b1 - b0)
+            size = float(np.sqrt(max(1.0, (box[2] - box[0]) * (box[3] - box[1]))))
+            grow = size * min(self.params.max_grow, self.params.bridge_accel * (held.t - t0) * (t1 - held.t) / 2)
+            boxes[k] = box + np.array([-grow, -grow, grow, grow], np.float32)
+        return Faces(boxes, own.score, own.track_id)
 
     def _carried_back(self, held: Held[P], present: set[int]) -> Faces:
         """Confirmed tracks first seen in a later frame of ``held``'s scene, carried back to ``held.t``."""

@@ -86,6 +86,11 @@ class SceneTracker:
         return self.tracker.predict(t, tentative=tentative).moved(*self._views[seq][0])
 
     @property
+    def detected_ids(self) -> np.ndarray:
+        """Ids of the tracks the newest detection found (their box on its frame is the detection)."""
+        return self.tracker.detected_ids if self.det_in_scene else np.zeros(0, np.int64)
+
+    @property
     def confirmed_ids(self) -> np.ndarray:
         """Ids of the tracks confirmed so far among the live ones."""
         return self.tracker.confirmed_ids if self.det_in_scene else np.zeros(0, np.int64)

@@ -89,6 +89,10 @@ class Settings:
                                     expected="seconds between 0 (off) and 60")  # thorough pass at least this often
     lookahead_s: float = _setting(1.0, float, valid=_between(0, 10),
                                   expected="seconds between 0 (off) and 10")  # videos: look-ahead window
+    bridge_gaps: bool = _setting(False, bool)
+    """With a look-ahead (``lookahead_s``, ``delay_s``): a face missed by the detector between two of its
+    detections is covered on the line between them, not by a box growing since the first (less background
+    masked; a face next to it that no detection found is no longer covered by chance)."""
     # live
     camera: str | None = _setting(None, str, scope=Scope.RESTART)  # None: the first camera that works
     size: tuple[int, int] | None = _setting(

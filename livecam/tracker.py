@@ -128,6 +128,7 @@ class FaceTracker:
         self._confirmed = np.zeros(0, bool)
         self._score_sum = np.zeros(0)
         self._t: float | None = None
+        self._detected = np.zeros(0, np.int64)
 
     @property
     def time(self) -> float | None:
@@ -182,6 +183,12 @@ class FaceTracker:
         return self._faces(x, p, t)[keep]
 
     @property
+    def detected_ids(self) -> np.ndarray:
+        """Ids of the tracks (tentative too) whose box the latest ``update`` took from its detections
+        (matched or new): their box at that instant is the detection itself."""
+        return self._detected
+
+    @property
     def confirmed_ids(self) -> np.ndarray:
         """Ids of the live tracks that are confirmed (``(K,) int64``)."""
         return self._ids[self._confirmed]
@@ -201,6 +208,7 @@ class FaceTracker:
         self._t = t
         if faces is not None and len(faces):
             self._correct(faces, t)
+        self._detected = self._ids[np.flatnonzero(self._seen >= t)] if faces is not None else np.zeros(0, np.int64)
         alive = self._alive(t)
         for name in ("_x", "_p", "_ids", "_hits", "_born", "_seen", "_last_box", "_score", "_confirmed", "_score_sum"):
             setattr(self, name, getattr(self, name)[alive])

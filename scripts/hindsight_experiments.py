@@ -49,7 +49,7 @@ def replay(clip, dets, params: TrackerParams, fps, settings, lookahead_s: float,
             tr.reset()
             epoch = i
         tr.update(faces.moved(-ox, -oy), t)
-        win.add(i, t, None, (ox, oy), epoch, tr.predict(t, tentative=True).moved(ox, oy))
+        win.add(i, t, None, (ox, oy), epoch, tr.predict(t, tentative=True).moved(ox, oy), tr.detected_ids)
         win.confirm(tr.confirmed_ids)
         while (oldest := win.oldest) is not None and t - oldest.t >= lookahead_s - 1e-6:
             leave()
@@ -83,6 +83,17 @@ def main() -> None:
     for hits in (0, 2, 3, 4, 6):
         for look in (0.0, 0.5, 1.0, 2.0):
             variants.append((f"confirm {hits}, look-ahead {look:g} s", tracking(s.threshold, hits), look, hp))
+    for accel in (1.0, 3.0, 6.0):
+        variants.append((f"confirm 3, look-ahead 1 s, bridged (accel {accel:g})", tracking(s.threshold, 3), 1.0,
+                         replace(hp, bridge=True, bridge_accel=accel)))
+    for cap in (0.25, 0.5):
+        variants.append((f"confirm 3, look-ahead 1 s, bridged, held boxes grow <= {cap:g}",
+                         replace(tracking(s.threshold, 3), max_growth=cap), 1.0, replace(hp, bridge=True)))
+    for hold in (0.4, 0.6):
+        variants.append((f"confirm 3, look-ahead 1 s, bridged, hold {hold:g} s",
+                         replace(tracking(s.threshold, 3), hold_s=hold), 1.0, replace(hp, bridge=True)))
+    variants.append(("confirm 3, look-ahead 1 s, not bridged", tracking(s.threshold, 3), 1.0,
+                     replace(hp, bridge=False)))
     for g in (0.0, 0.25, 1.0):
         variants.append((f"confirm 3, look-ahead 1 s, growth {g:g}/s", tracking(s.threshold, 3), 1.0,
                          replace(hp, grow_per_s=g)))
@@ -95,6 +106,10 @@ def main() -> None:
     for thr in (0.25, 0.3, 0.4):
         for hits in (0, 3):
             variants.append((f"threshold {thr:g}, confirm {hits}, look-ahead 1 s", tracking(thr, hits), 1.0, hp))
+    for thr in (0.16, 0.18, 0.22, 0.25, 0.3):
+        for bridge in (True, False):
+            variants.append((f"threshold {thr:g}, confirm 3, look-ahead 1 s, {'' if bridge else 'not '}bridged",
+                             tracking(thr, 3), 1.0, replace(hp, bridge=bridge)))
     if args.only:
         variants = [v for v in variants if args.only in v[0]]
     rows = []

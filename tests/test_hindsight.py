@@ -100,6 +100,117 @@ def test_tracker_without_confirm_hits_starts_no_track_below_the_threshold():
     assert len(tr.predict(5 / FPS, tentative=True)) == 0
 
 
+def _gap_run(params: HindsightParams) -> list[Faces]:
+    """A face walking right 3 px a frame, detected in frames 0-4 and 15-19 only (a gap of 10 frames,
+    1/3 s): the real tracker's boxes, through the window, for every frame."""
+    tr = FaceTracker(TrackerParams(start_score=0.5))
+    win: Hindsight[int] = Hindsight(params)
+    out = []
+    for i in range(20):
+        t = i / FPS
+        tr.update(face(100 + 3 * i, 50) if i < 5 or i >= 15 else Faces.empty(), t)
+        win.add(i, t, i, (0.0, 0.0), 0, tr.predict(t, tentative=True), tr.detected_ids)
+        win.confirm(tr.confirmed_ids)
+    while len(win):
+        out.append(win.pop()[1])
+    return out
+
+
+def test_frames_between_two_detections_are_covered_on_the_line_between_them():
+    """In the gap, each box follows the face (on the line between the detections before and after it),
+    grown only for the acceleration it could have had, instead of the tracker's prediction from the
+    past, which grows with every frame without a detection."""
+    bridged, predicted = _gap_run(HindsightParams(bridge=True)), _gap_run(HindsightParams())
+    for i in range(5, 15):
+        true = face(100 + 3 * i, 50).xyxy[0]
+        box = bridged[i].xyxy[0]
+        assert (box[:2] <= true[:2] + 0.5).all() and (box[2:] >= true[2:] - 0.5).all(), f"frame {i}: {box} misses {true}"
+        np.testing.assert_allclose(centre(bridged[i])[0], [120 + 3 * i, 70], atol=0.5)
+        assert bridged[i].width[0] <= 40 + 2 * 40 * 3.0 * (5.5 / FPS) ** 2 / 2 + 0.1  # accel 3 face sizes/s^2, mid-gap (4-15)
+    assert predicted[14].width[0] > 1.5 * bridged[14].width[0]  # the control: the prediction had grown
+    for i in (*range(5), *range(15, 20)):  # frames with a detection: the detection itself
+        np.testing.assert_allclose(bridged[i].xyxy[0], face(100 + 3 * i, 50).xyxy[0], atol=1e-3)
+
+
+def test_a_face_lost_for_good_keeps_its_growing_box_and_no_bridge_crosses_a_cut():
+    """After a track's last detection nothing is known ahead: the tracker's prediction stays (it grows);
+    a detection in another scene bridges nothing."""
+    tr = FaceTracker(TrackerParams(start_score=0.5))
+    win: Hindsight[int] = Hindsight(HindsightParams(bridge=True))
+    for i in range(12):
+        t = i / FPS
+        tr.update(face(100, 50) if i < 3 else Faces.empty(), t)
+        boxes = tr.predict(t, tentative=True)
+        win.add(i, t, i, (0.0, 0.0), 0 if i < 8 else 8, boxes, tr.detected_ids)
+        if i == 10:  # a detection of the same id in the next scene (ids are never reused; the guard holds anyway)
+            win.set_boxes(list(win)[-1], face(300, 50), np.array([1]))
+        win.confirm(tr.confirmed_ids)
+    widths = [float(f.width[0]) if len(f) else 0.0 for f in (win.pop()[1] for _ in range(12))]
+    assert widths[2] == pytest.approx(40.0, abs=1e-3)
+    assert widths[7] > widths[4] > 1.3 * 40.0  # lost: the box grows with the time since the last detection
+
+
+class GappyDetector(FakeModel):
+    """Finds the walking 'face' of ``_walking_frames`` in every frame but ``missed``."""
+
+    def __init__(self, missed: range):
+        super().__init__()
+        self.missed = missed
+
+    def find(self, frame: np.ndarray) -> Faces:
+        i = int(frame[0, 0, 0])
+        if i in self.missed:
+            return Faces.empty()
+        return Faces(np.array([_walking_box(i)], np.float32), np.array([0.9]))
+
+
+def _walking_box(i: int) -> tuple[int, int, int, int]:
+    return (60 + 4 * i, 60, 100 + 4 * i, 100)
+
+
+def _walking_frames(n: int = 40) -> list[np.ndarray]:
+    """A still, textured scene with a bright 40x40 'face' walking right 4 px a frame (index in pixel (0, 0))."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    bg = cv2.GaussianBlur((rng.random((180, 320, 3)) * 255).astype(np.uint8), (7, 7), 0)
+    frames = []
+    for i in range(n):
+        f = bg.copy()
+        x1, y1, x2, y2 = _walking_box(i)
+        f[y1:y2, x1:x2] = 230
+        f[0, 0] = i
+        frames.append(f)
+    return frames
+
+
+@pytest.mark.parametrize("bridge", [False, True])
+def test_file_mode_covers_a_face_the_detector_misses_between_two_detections(bridge):
+    """Files (look-ahead 1 s): the detector misses the walking face in frames 8-19. It is covered in every
+    frame either way; with ``--bridge-gaps`` the gap frames mask far less around it (the box follows
+    the line between the detections instead of growing)."""
+    from livecam.effects import Effect
+    from livecam.engine import make_anonymizer
+    from livecam.settings import Settings
+    from tests.conftest import box_coverage, is_magenta
+
+    s = Settings(effect=Effect.SOLID, color=(255, 0, 255), lookahead_s=1.0, bridge_gaps=bridge)
+    engine = make_anonymizer(s, detector=GappyDetector(range(8, 20)))
+    frames = _walking_frames()
+    out = [o for i, f in enumerate(frames) for o, _ in engine.push(f, i / FPS)] + [o for o, _ in engine.flush()]
+    assert len(out) == len(frames)
+    masked = []
+    for i, o in enumerate(out):
+        magenta = is_magenta(o, tol=0)
+        assert box_coverage(magenta, _walking_box(i)) >= 0.9, f"frame {i}"
+        masked.append(int(magenta.sum()))
+    gap = max(masked[8:20])
+    if bridge:
+        assert gap <= 1.5 * masked[5], (gap, masked[5])  # about one face's mask (margin and growth included)
+    else:
+        assert gap >= 3 * masked[5], (gap, masked[5])  # the control: the predicted box grew
+
+
 # -- live: the delay window in the real pipeline (replayed synthetic frames, real pyvirtualcam.Camera) ------
 
 def _late_face_frames(n: int = 60, appears: int = 10) -> list[np.ndarray]:
@@ -169,3 +280,25 @@ def test_frames_waiting_in_the_window_are_sent_when_livecam_stops():
     assert max(r.index for r in reports) == len(frames) - 1, "the last frames were sent, not dropped"
     for out, r in zip(backend.frames, reports):
         assert r.obscured_all or box_coverage(is_magenta(out, tol=0), (140, 60, 180, 100)) >= 0.7
+
+
+def test_live_delay_with_bridge_gaps_covers_a_missed_face_on_the_line_between_its_detections():
+    """Live, ``--delay 1 --bridge-gaps``: the walking face the detector misses in frames 8-19 is covered in
+    every frame sent, and the frames of the gap mask about one face, not a box grown for 12 frames."""
+    from livecam.effects import Effect
+    from livecam.settings import Settings
+    from tests.conftest import box_coverage, is_magenta
+    from tests.test_live import _run
+
+    frames = _walking_frames()
+    s = Settings(effect=Effect.SOLID, color=(255, 0, 255), delay_s=1.0, detect_hz=25.0, bridge_gaps=True)
+    backend, reports, _ = _run(frames, s, make_detector=lambda: GappyDetector(range(8, 20)),
+                               seconds=len(frames) / 25 + 2)
+    sent = {r.index: out for out, r in zip(backend.frames, reports) if r.index >= 0 and not r.obscured_all}
+    for i, out in sent.items():
+        assert box_coverage(is_magenta(out, tol=0), _walking_box(i)) >= 0.9, f"frame {i}"
+    detected = [int(is_magenta(sent[i], tol=0).sum()) for i in (4, 5, 6, 24, 25) if i in sent]
+    gap = [int(is_magenta(sent[i], tol=0).sum()) for i in range(10, 18) if i in sent]
+    assert detected and gap, "frames before, in and after the gap were sent"
+    assert max(gap) <= 1.5 * max(detected), (gap, detected)
+

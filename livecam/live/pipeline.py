@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from livecam import effects
-from livecam.engine import DetectionPolicy
+from livecam.engine import DetectionPolicy, hindsight_params
 from livecam.errors import LivecamError
 from livecam.faces import Faces
 from livecam.live.commands import STOP, Command, FrameReport, Mode, Status, reason_kind
@@ -66,7 +66,7 @@ class LivePipeline:
         self._listeners: list[Callable[[Status, Settings], None]] = []
         self._scene = SceneTracker(DetectionPolicy.from_settings(settings).tracker_params())
         # frames waiting to leave (``settings.delay_s``): (capture, frame on the output grid)
-        self._window: Hindsight[tuple[Captured, np.ndarray]] = Hindsight()
+        self._window: Hindsight[tuple[Captured, np.ndarray]] = Hindsight(hindsight_params(settings))
         self._applied: deque[tuple[int, int, float]] = deque(maxlen=128)  # (scene, frame seq, t) per detection
         self._healthy_since: float | None = None  # detection healthy again since (capture time), after a stall
         self._last_state_log = -1e9
@@ -265,6 +265,7 @@ class LivePipeline:
             if new.threshold != self._settings.threshold:
                 self._scene.set_params(DetectionPolicy.from_settings(new).tracker_params())
                 self._worker.set_threshold(new.threshold)
+            self._window.params = hindsight_params(new)
             self._settings = new
             changed = True
             log.info("%s", cmd.name)
@@ -381,7 +382,8 @@ class LivePipeline:
             self._applied.append((self._scene.epoch, r.seq, r.t))
             for held in self._window:  # frames waiting to leave: their boxes predicted again with it
                 if held.seq >= r.seq and held.epoch == self._scene.epoch:
-                    self._window.set_boxes(held, self._scene.faces(held.seq, held.t, tentative=True))
+                    self._window.set_boxes(held, self._scene.faces(held.seq, held.t, tentative=True),
+                                           self._scene.detected_ids if held.seq == r.seq else None)
             self._window.confirm(self._scene.confirmed_ids)
         if len(self._det_times) >= 2:
             span = self._det_times[-1] - self._det_times[0]
