@@ -107,3 +107,22 @@ def test_params_validated(kw, error):
 def test_bad_frame_rejected():
     with pytest.raises(ValueError, match="uint8"):
         effects.apply(np.zeros((10, 10, 3), np.float32), Faces.empty(), EffectParams())
+
+
+@needs_data
+@pytest.mark.parametrize("shape", list(Shape))
+def test_a_face_inside_a_larger_faces_mask_is_still_obscured(photo, shape):
+    """A small face box inside a large one's mask (a face behind a face, a nested false box) is not painted
+    twice; the large face's coarser replacement covers it, and nothing outside the masks changes."""
+    img, faces = photo
+    x1, y1, x2, y2 = faces.xyxy[2]
+    cx, cy, q = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 6
+    inner = np.array([[cx - q, cy - q, cx + q, cy + q]], np.float32)
+    both = Faces(np.vstack([faces.xyxy, inner]), np.ones(4))
+    params = EffectParams(shape=shape)
+    sizes = np.sqrt(both.width * both.height) * (1 + 2 * params.margin)
+    assert effects._inside_another(effects.mask_boxes(both, params), sizes, params).tolist() == [False] * 3 + [True]
+    out = effects.apply(img, both, params)
+    a, b = (im[int(inner[0, 1]):int(inner[0, 3]), int(inner[0, 0]):int(inner[0, 2])] for im in (img, out))
+    assert retained_detail(a, b) < 0.15
+    assert np.array_equal(out, effects.apply(img, faces, params)), "the inner face changed nothing but work"
