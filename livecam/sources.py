@@ -262,7 +262,8 @@ class Captured:
 class Grabber:
     """The capture thread: reads the source as fast as it delivers and keeps only the newest frame.
 
-    Nothing queues: a frame the pipeline did not take before the next one arrived is dropped.
+    Nothing queues: a frame the pipeline did not take before the next one arrived is dropped (with a
+    look-ahead delay, ``backlog`` frames may wait: ``livecam.mailbox``).
     When the source fails (``read()`` returns ``None`` or raises) it is closed and reopened
     with ``open_source`` every ``retry_s`` until it works again or ``stop()`` is called.
     """
@@ -272,7 +273,7 @@ class Grabber:
         self._open = open_source
         self._retry_s = retry_s
         self._clock = clock
-        self._frames: Mailbox[Captured] = Mailbox()  # the newest frame not taken yet
+        self._frames: Mailbox[Captured] = Mailbox()  # the frames not taken yet (the newest, at backlog 1)
         self._seq = 0
         self._stop = threading.Event()
         self.lost_reason: str | None = None
@@ -283,9 +284,23 @@ class Grabber:
         self._thread.start()
         return self
 
-    def latest(self, timeout: float) -> Captured | None:
-        """The newest frame not taken yet, waiting up to ``timeout`` s; else ``None`` (older ones are gone)."""
+    def take(self, timeout: float) -> Captured | None:
+        """The next frame not taken yet (the newest, at backlog 1), waiting up to ``timeout`` s; else ``None``."""
         return self._frames.take(timeout)
+
+    @property
+    def backlog(self) -> int:
+        """How many captured frames may wait for the pipeline (1: only the newest)."""
+        return self._frames.depth
+
+    @backlog.setter
+    def backlog(self, frames: int) -> None:
+        self._frames.depth = frames
+
+    @property
+    def dropped(self) -> int:
+        """Frames captured and never taken by the pipeline."""
+        return self._frames.dropped
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -301,4 +303,38 @@ def test_live_delay_with_bridge_gaps_covers_a_missed_face_on_the_line_between_it
     gap = [int(is_magenta(sent[i], tol=0).sum()) for i in range(10, 18) if i in sent]
     assert detected and gap, "frames before, in and after the gap were sent"
     assert max(gap) <= 1.5 * max(detected), (gap, detected)
+
+
+@pytest.mark.parametrize("delay", [1.0, 0.0])
+def test_with_a_delay_a_pipeline_briefly_late_sends_every_frame(delay, monkeypatch):
+    """The output stalls for 4 frame times every 10th frame (the pipeline thread descheduled beside an
+    encoder): with a delay, the frames captured meanwhile wait for it and every frame is sent, each
+    covered; without one, the newest frame wins and the ones in between are dropped (the control)."""
+    from livecam import replay
+    from livecam.effects import Effect
+    from livecam.settings import Settings
+    from tests.conftest import box_coverage, is_magenta
+    from tests.test_live import _run
+
+    send = replay.RecordingBackend.send
+    calls = [0]
+
+    def stalling(self, frame):
+        calls[0] += 1
+        if calls[0] % 10 == 0:
+            time.sleep(4 / 25)
+        send(self, frame)
+
+    monkeypatch.setattr(replay.RecordingBackend, "send", stalling)
+    frames = _late_face_frames(n=60, appears=0)
+    s = Settings(effect=Effect.SOLID, color=(255, 0, 255), delay_s=delay, detect_hz=25.0)
+    backend, reports, _ = _run(frames, s, make_detector=lambda: LateDetector(0), seconds=len(frames) / 25 + delay + 1)
+    sent = sorted({r.index for r in reports if r.index >= 0})
+    missing = set(range(sent[0], len(frames))) - set(sent)
+    if delay:
+        assert not missing, f"frames dropped: {sorted(missing)}"
+    else:
+        assert len(missing) >= 5, "the control: without a delay, the newest frame wins"
+    for out, r in zip(backend.frames, reports):
+        assert r.obscured_all or box_coverage(is_magenta(out, tol=0), (140, 60, 180, 100)) >= 0.7
 

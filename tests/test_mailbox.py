@@ -1,4 +1,5 @@
-"""The one-slot handover used between livecam's threads: newest wins, nothing queues."""
+"""The one-slot handover used between livecam's threads: newest wins, nothing queues (a bounded backlog
+where asked)."""
 
 import threading
 import time
@@ -57,3 +58,17 @@ def test_update_keeps_what_the_replaced_value_said():
     assert box.take(0) == (2, True)
     offer(3, False)
     assert box.take(0) == (3, False)
+
+
+def test_a_deeper_mailbox_hands_over_the_oldest_first_and_drops_beyond_its_depth():
+    """The camera handover with a look-ahead delay: a pipeline a few frames late still gets each frame,
+    in order; more than ``depth`` behind, the oldest are dropped (and counted)."""
+    box: Mailbox[int] = Mailbox(depth=3)
+    for i in range(5):
+        box.put(i)
+    assert [box.take(0) for _ in range(4)] == [2, 3, 4, None]
+    assert box.dropped == 2
+    box.depth = 1
+    box.put(7)
+    box.put(8)
+    assert box.take(0) == 8 and box.dropped == 3

@@ -46,6 +46,13 @@ ENROL_LIVE_MIN = 4
 """... and needs at least this many (one every ``people.ENROL_EVERY_S``)."""
 
 
+def capture_backlog(settings: Settings, fps: float) -> int:
+    """How many captured frames may wait for the pipeline: only the newest without a delay (latest frame
+    wins); with one, up to half the delay's frames, since every frame waits in the window until its own
+    time anyway and a frame dropped here is a frame missing from the output (``livecam.mailbox``)."""
+    return max(1, int(settings.delay_s * fps / 2))
+
+
 class LivePipeline:
     """Owns the live pipeline state in its own thread. See the module docstring."""
 
@@ -55,6 +62,7 @@ class LivePipeline:
                  clock: Callable[[], float] = time.monotonic, people: People | None = None,
                  recognizer: RecognitionWorker | None = None):
         self._grabber = grabber
+        grabber.backlog = capture_backlog(settings, fps)
         self._worker = worker
         self._sink = sink
         self._settings = settings
@@ -161,7 +169,7 @@ class LivePipeline:
             oldest = self._window.oldest
             wait = interval if oldest is None else min(interval, max(0.0, oldest.t + self._settings.delay_s -
                                                                          self._clock()))
-            cap = self._grabber.latest(timeout=wait)
+            cap = self._grabber.take(timeout=wait)
             self._take_results()
             if cap is not None:
                 last_capture = cap.t
@@ -266,6 +274,7 @@ class LivePipeline:
                 self._scene.set_params(DetectionPolicy.from_settings(new).tracker_params())
                 self._worker.set_threshold(new.threshold)
             self._window.params = hindsight_params(new)
+            self._grabber.backlog = capture_backlog(new, self._fps)
             self._settings = new
             changed = True
             log.info("%s", cmd.name)
