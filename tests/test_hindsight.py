@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -337,4 +338,51 @@ def test_with_a_delay_a_pipeline_briefly_late_sends_every_frame(delay, monkeypat
         assert len(missing) >= 5, "the control: without a delay, the newest frame wins"
     for out, r in zip(backend.frames, reports):
         assert r.obscured_all or box_coverage(is_magenta(out, tol=0), (140, 60, 180, 100)) >= 0.7
+
+
+class HeldUpDetector(LateDetector):
+    """Finds the face from frame ``found`` on, but a detection of such a frame waits for ``go``: livecam
+    is stopped while the face's first detection is still running."""
+
+    def __init__(self, found: int):
+        super().__init__(found)
+        self.go = threading.Event()
+
+    def find(self, frame: np.ndarray) -> Faces:
+        if int(frame[0, 0, 0]) >= self.found:
+            self.go.wait(10)
+        return super().find(frame)
+
+
+def test_stopping_with_a_delay_waits_for_the_newest_frames_detection_before_the_last_frames_leave():
+    """A face comes in during the last half second before livecam stops (--delay 1): the frames still
+    waiting leave only once the newest is detected, so the face is covered in each of them. Before,
+    they left at once, with the face bare."""
+    from livecam import replay
+    from livecam.effects import Effect
+    from livecam.settings import Settings
+    from livecam.sources import ReplaySource
+    from tests.conftest import box_coverage, is_magenta
+
+    frames = _late_face_frames(n=40, appears=30)
+    det = HeldUpDetector(30)
+    s = Settings(effect=Effect.SOLID, color=(255, 0, 255), delay_s=1.0, detect_hz=25.0, stale_ms=2000)
+    replay.RecordingBackend.instances.clear()
+    src = ReplaySource(frames, 25.0)
+    reports: list = []
+    pipe = replay.replay_pipeline(s, src, reports.append, make_detector=lambda: det)
+    backend = replay.RecordingBackend.instances[-1]
+    backend.keep = True
+    pipe.start()
+    deadline = time.monotonic() + 30
+    while src.index < len(frames) - 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    pipe.stop()
+    threading.Timer(0.2, det.go.set).start()  # the held-up detection ends after the stop was asked
+    assert pipe.wait(20) and pipe.error is None
+    late = [(out, r) for out, r in zip(backend.frames, reports) if r.index >= 30]
+    assert len(late) >= 5 and any(not r.obscured_all for _, r in late), "the last frames were sent, anonymized"
+    for out, r in late:
+        assert r.obscured_all or box_coverage(is_magenta(out, tol=0), (140, 60, 180, 100)) >= 0.7, f"frame {r.index}"
 

@@ -62,7 +62,6 @@ class LivePipeline:
                  clock: Callable[[], float] = time.monotonic, people: People | None = None,
                  recognizer: RecognitionWorker | None = None):
         self._grabber = grabber
-        grabber.backlog = capture_backlog(settings, fps)
         self._worker = worker
         self._sink = sink
         self._settings = settings
@@ -124,6 +123,7 @@ class LivePipeline:
         self._worker.prepare(sample)
 
     def start(self) -> LivePipeline:
+        self._grabber.backlog = capture_backlog(self._settings, self._fps)
         self._grabber.start()
         self._worker.start()
         if self._recognizer is not None:  # its process now when people are enrolled, else on "Keep me visible"
@@ -164,7 +164,7 @@ class LivePipeline:
         interval = 1.0 / self._fps
         while True:
             if not self._drain_commands():
-                self._send_due(everything=True)  # a recording keeps its last `delay` seconds
+                self._finish()
                 return
             oldest = self._window.oldest
             wait = interval if oldest is None else min(interval, max(0.0, oldest.t + self._settings.delay_s -
@@ -198,6 +198,23 @@ class LivePipeline:
                 last_sent = self._clock()
                 if self._on_frame is not None:
                     self._on_frame(FrameReport(0, -1, now, last_sent, True, Faces.empty(), self._status.reason))
+
+    def _finish(self) -> None:
+        """Stopping: the frames still waiting leave too (a recording keeps its last ``delay`` seconds), once
+        the newest of them has been detected, so that a face that came in during the last moments is
+        covered back to its first frame like any other. Waits at most the stale limit (wall clock); a
+        frame left without a detection it can trust leaves obscured, as always."""
+        newest = list(self._window)[-1] if len(self._window) else None
+        if newest is not None and self._settings.delay_s > 0:
+            cap, frame = newest.payload
+            self._worker.offer(cap if frame is cap.frame else replace(cap, frame=frame), urgent=True)
+            deadline = time.monotonic() + self._settings.stale_ms / 1000
+            while time.monotonic() < deadline and self._worker.load_error is None:
+                self._take_results()
+                if any(seq >= newest.seq for _, seq, _ in self._applied):
+                    break
+                time.sleep(0.005)
+        self._send_due(everything=True)
 
     def _send_due(self, everything: bool = False) -> float:
         """Send every waiting frame whose delay is up (``everything``: all of them, when stopping), oldest
