@@ -141,3 +141,19 @@ def test_time_must_not_go_backwards():
 def test_params_validated(kw, error):
     with pytest.raises(ValueError, match=error):
         TrackerParams(**kw)
+
+
+def test_a_detection_of_part_of_a_confirmed_face_is_reported_with_the_prediction():
+    """One detection covers only the eyes and hair of a face tracked for a while (live beside an encoder it
+    left the mouth and chin bare for two frames): that frame reports the union of the detection and the
+    predicted box; a plausible detection next is reported as it is."""
+    tr = FaceTracker(TrackerParams(start_score=0.5))
+    full = np.array([100.0, 100.0, 140.0, 150.0])
+    for i in range(6):
+        tr.update(Faces(full[None].astype(np.float32), np.array([0.9], np.float32)), i / 30)
+    top = np.array([98.0, 100.0, 142.0, 122.0])  # the upper 44% of the face (IoU with the face 0.44 -> area 0.49)
+    got = tr.update(Faces(top[None].astype(np.float32), np.array([0.9], np.float32)), 6 / 30)
+    assert len(got) == 1
+    np.testing.assert_allclose(got.xyxy[0], [98, 100, 142, 150], atol=1.0)  # the face, chin included
+    got = tr.update(Faces(full[None].astype(np.float32), np.array([0.9], np.float32)), 7 / 30)
+    np.testing.assert_allclose(got.xyxy[0], full, atol=1e-3)
