@@ -46,11 +46,20 @@ ENROL_LIVE_MIN = 4
 """... and needs at least this many (one every ``people.ENROL_EVERY_S``)."""
 
 
+MAX_BACKLOG = 3
+"""Captured frames that may wait for the pipeline thread with a delay: enough for the moments it is late
+(beside an x264 encode), not for a machine that cannot keep up at all: there, the frames it cannot take
+are dropped as without a delay, and detection keeps its share of the CPU (measured: with up to half the
+delay's frames waiting, beside two busy processes, the output rose from 18 to 25-30 fps but detection
+starved and faces were bare for 3-7 frames)."""
+
+
 def capture_backlog(settings: Settings, fps: float) -> int:
     """How many captured frames may wait for the pipeline: only the newest without a delay (latest frame
-    wins); with one, up to half the delay's frames, since every frame waits in the window until its own
-    time anyway and a frame dropped here is a frame missing from the output (``livecam.mailbox``)."""
-    return max(1, int(settings.delay_s * fps / 2))
+    wins); with one, a few (``MAX_BACKLOG``, at most half the delay's frames), since every frame waits
+    in the window until its own time anyway and a frame dropped here is a frame missing from the output
+    (``livecam.mailbox``)."""
+    return max(1, min(MAX_BACKLOG, int(settings.delay_s * fps / 2)))
 
 
 class LivePipeline:
