@@ -388,3 +388,57 @@ def test_stopping_with_a_delay_waits_for_the_newest_frames_detection_before_the_
     for out, r in late:
         assert r.obscured_all or box_coverage(is_magenta(out, tol=0), (140, 60, 180, 100)) >= 0.7, f"frame {r.index}"
 
+
+def test_a_frame_long_after_the_one_before_starts_a_new_scene():
+    """The pipeline (or the camera) starved for 0.35 s (under the 0.4 s stale limit): the face walked two
+    face widths meanwhile, further than its box from before may grow. The frames after the gap are a new
+    scene: obscured until it is detected, then covered where the face is now. Before, they went out with
+    the old box and the face bare beside it."""
+    import cv2
+
+    from livecam import replay
+    from livecam.effects import Effect
+    from livecam.settings import Settings
+    from livecam.sources import ReplaySource
+    from tests.conftest import box_coverage, is_magenta
+
+    rng = np.random.default_rng(2)
+    bg = cv2.GaussianBlur((rng.random((180, 320, 3)) * 255).astype(np.uint8), (7, 7), 0)
+    before, after = (100, 60, 140, 100), (180, 60, 220, 100)
+    frames = []
+    for i in range(60):
+        f = bg.copy()
+        x1, y1, x2, y2 = before if i < 30 else after
+        f[y1:y2, x1:x2] = 230
+        f[0, 0] = i
+        frames.append(f)
+
+    class Slow(FakeModel):
+        def find(self, frame: np.ndarray) -> Faces:
+            i = int(frame[0, 0, 0])
+            if i >= 30:
+                time.sleep(0.15)  # the first detections after the gap take a while
+            return Faces(np.array([before if i < 30 else after], np.float32), np.array([0.9]))
+
+    class Gappy(ReplaySource):
+        def read(self):
+            if self.index + 1 == 30:
+                time.sleep(0.35)
+            return super().read()
+
+    s = Settings(effect=Effect.SOLID, color=(255, 0, 255), detect_hz=25.0)
+    replay.RecordingBackend.instances.clear()
+    src = Gappy(frames, 25.0)
+    reports: list = []
+    pipe = replay.replay_pipeline(s, src, reports.append, make_detector=Slow)
+    backend = replay.RecordingBackend.instances[-1]
+    backend.keep = True
+    pipe.start()
+    pipe.wait(len(frames) / 25 + 2)
+    pipe.stop()
+    assert pipe.wait(20) and pipe.error is None
+    late = [(out, r) for out, r in zip(backend.frames, reports) if r.index >= 30]
+    assert late and any(not r.obscured_all for _, r in late), "frames after the gap were sent, anonymized"
+    for out, r in late:
+        assert r.obscured_all or box_coverage(is_magenta(out, tol=0), after) >= 0.7, f"frame {r.index}"
+

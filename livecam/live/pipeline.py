@@ -46,6 +46,11 @@ ENROL_LIVE_MIN = 4
 """... and needs at least this many (one every ``people.ENROL_EVERY_S``)."""
 
 
+GAP_NEW_SCENE_S = 0.3
+"""A frame this long after the previous one taken (the pipeline thread or the camera starved for a
+moment, the frames between dropped) starts a new scene: faces may have moved further than a tracked box
+grows. Seen beside two busy processes: after gaps of 0.6 s, faces walking close to the camera were
+covered 54-68% by their boxes from before the gap."""
 MAX_BACKLOG = 3
 """Captured frames that may wait for the pipeline thread with a delay: enough for the moments it is late
 (beside an x264 encode), not for a machine that cannot keep up at all: there, the frames it cannot take
@@ -102,6 +107,7 @@ class LivePipeline:
         self._enrolling: tuple[str, float, list[np.ndarray]] | None = None  # "Keep me visible": name, until, views
         self._enrol_asked = -1e9
         self._in_shape: tuple[int, ...] | None = None
+        self._last_cap_t: float | None = None  # capture time of the frame taken before
         self._last_error: str | None = None
         self._det_times: deque[float] = deque(maxlen=64)
         self._det_ms: deque[float] = deque(maxlen=32)
@@ -246,8 +252,9 @@ class LivePipeline:
 
     def _follow(self, cap: Captured) -> np.ndarray:
         """The frame on the output's pixel grid (detection and painting share it), with the camera's
-        motion since the last frame measured. A cut, or a camera that came back at another size,
-        starts a new scene: nothing detected before it is trusted."""
+        motion since the last frame measured. A cut, a camera that came back at another size, or a frame
+        more than ``GAP_NEW_SCENE_S`` after the one before starts a new scene: nothing detected before
+        it is trusted."""
         frame = cap.frame
         resized = frame.shape[0] != self._out_h or frame.shape[1] != self._out_w
         if resized:
@@ -257,7 +264,9 @@ class LivePipeline:
             log.info("the camera now sends %dx%d: shown at %dx%d, as a new scene", cap.frame.shape[1],
                      cap.frame.shape[0], self._out_w, self._out_h)
         self._in_shape = cap.frame.shape
-        self._scene.see(cap.seq, frame, new_scene=new_size)
+        gap = self._last_cap_t is not None and cap.t - self._last_cap_t > GAP_NEW_SCENE_S
+        self._last_cap_t = cap.t
+        self._scene.see(cap.seq, frame, new_scene=new_size or gap)
         return frame
 
     def _show_preview(self, out: np.ndarray) -> None:
