@@ -137,14 +137,11 @@ def apply(frame: np.ndarray, faces: Faces, params: EffectParams) -> np.ndarray:
         if pad < MIN_FEATHER_PX:  # a small face: its mask copied as it is (a third of the cost of a blend)
             cv2.copyTo(repl, hard, roi)
             continue
-        if pad >= 1:
-            soft: np.ndarray = np.zeros_like(hard)
-            _draw(soft, (x1 - rx1 - pad / 2, y1 - ry1 - pad / 2, x2 - rx1 + pad / 2, y2 - ry1 + pad / 2), params.shape, 255)
-            k = int(pad) | 1
-            soft = cv2.blur(soft, (k, k))  # box filter: a linear ramp, same cost for any face size
-            alpha = np.maximum(hard, soft)
-        else:
-            alpha = hard
+        soft: np.ndarray = np.zeros_like(hard)
+        _draw(soft, (x1 - rx1 - pad / 2, y1 - ry1 - pad / 2, x2 - rx1 + pad / 2, y2 - ry1 + pad / 2), params.shape, 255)
+        k = int(pad) | 1
+        soft = cv2.blur(soft, (k, k))  # box filter: a linear ramp, same cost for any face size
+        alpha = np.maximum(hard, soft)
         # alpha 255 -> the replacement exactly, 0 -> the original exactly; OpenCV's SIMD blend is
         # 3-4x faster than the same arithmetic in numpy (the output thread's largest cost at 1080p)
         w = alpha.astype(np.float32) * (1 / 255)

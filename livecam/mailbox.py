@@ -6,8 +6,8 @@ wakes every waiter for good. The capture thread -> pipeline, pipeline -> detecti
 threshold, and the newest frame to detect), pipeline -> tray and pipeline -> preview window handovers are
 all this one rule.
 
-One exception, bounded: with a look-ahead delay the camera handover keeps up to ``depth`` frames (half
-the delay's; taken oldest first, the oldest dropped beyond that). Frames wait in the window until
+One exception, bounded: with a look-ahead delay the camera handover keeps up to ``depth`` frames (3, or
+half the delay's if fewer; taken oldest first, the oldest dropped beyond that). Frames wait in the window until
 their capture time plus the delay whatever happens here, so a frame the pipeline takes a few
 milliseconds late adds no latency; dropped, it is a frame missing from the output (beside an x264
 encode on 2 cores, 25 of 906 frames in 30 s).

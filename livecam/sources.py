@@ -297,11 +297,6 @@ class Grabber:
     def backlog(self, frames: int) -> None:
         self._frames.depth = frames
 
-    @property
-    def dropped(self) -> int:
-        """Frames captured and never taken by the pipeline."""
-        return self._frames.dropped
-
     def _run(self) -> None:
         while not self._stop.is_set():
             src = self._source
