@@ -11,7 +11,7 @@ import pytest
 from livecam.media import read_image
 
 from tests.conftest import DATA, box_coverage, is_magenta, load_boxes, needs_data
-from tests.helpers import audio_packets, livecam, make_video, read_video, ytf_tracks
+from tests.helpers import X264_REPEATABLE, audio_packets, livecam, make_video, read_video, ytf_tracks
 
 SOLID = ("--effect", "solid", "--color", "magenta")
 
@@ -227,7 +227,7 @@ def test_a_rotated_phone_video_is_anonymized_and_written_upright(tmp_path, split
     src = tmp_path / "phone.mp4"
     h, w = frames[0].shape[:2]
     with av.open(str(src), "w") as out:
-        v = out.add_stream("libx264", rate=25)
+        v = out.add_stream("libx264", rate=25, options=X264_REPEATABLE)
         v.width, v.height, v.pix_fmt = h, w, "yuv420p"  # stored sideways...
         v.set_display_rotation(90)  # ...shown turned 90 degrees counter-clockwise: upright
         for i, f in enumerate(frames):
