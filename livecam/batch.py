@@ -412,11 +412,18 @@ def _run_pool(work_units: list[Unit], settings: Settings, opts: BatchOptions, wo
                         finished(work_units[u], rec)
             except BaseException:  # Ctrl+C, SIGTERM: stop the workers
                 procs = list(getattr(pool, "_processes", {}).values())
+                manager = getattr(pool, "_executor_manager_thread", None)
                 pool.shutdown(wait=False, cancel_futures=True)
                 for p in procs:
                     p.terminate()
                 for p in procs:
                     p.join(timeout=5)
+                # shutdown(wait=False) forgets the pool's manager thread, which then closes its wake-up pipe
+                # while the interpreter's exit hook writes to it: 'OSError: [Errno 9] Bad file descriptor'
+                # with a traceback after "stopped by SIGTERM" (seen once in CI; the thread was still running
+                # after the pool's block in 3 of 10 tries of this pattern). Wait for it to finish.
+                if manager is not None:
+                    manager.join(timeout=5)
                 raise  # batch.run removes what they were writing
             if broken:
                 log.warning("a worker process died; retrying its %d file(s) or part(s) in a new pool", len(pending))

@@ -298,3 +298,30 @@ def test_sigterm_stops_every_worker_and_leaves_nothing_half_written(clips, tmp_p
     time.sleep(1)
     assert not [w for w in workers if Path(f"/proc/{w}").exists()
                 and "Z" not in Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+
+
+@needs_data
+def test_a_stopped_pool_leaves_no_thread_running_into_the_interpreters_exit(clips, tmp_path, monkeypatch):
+    """Python 3.11's process pool, shut down without waiting, forgets its manager thread, which then closes its
+    wake-up pipe while the exit hook writes to it ('OSError: Bad file descriptor' after "stopped by SIGTERM",
+    once in CI). The stop (Ctrl+C here, on the pool's first progress check) waits for it."""
+    import threading
+    from concurrent.futures import process
+
+    from livecam import batch
+    from livecam.anonymize import plan
+    from livecam.settings import Settings
+
+    calls = []
+
+    def stop(progress, bar):
+        calls.append(1)
+        if len(calls) == 3:  # the workers are running their files
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "_drain", stop)
+    jobs = plan([clips / "in"], f"{tmp_path}/out/")
+    with pytest.raises(KeyboardInterrupt):
+        batch.run(jobs, Settings(), batch.BatchOptions(jobs=2, progress=False, chunk_s=0))
+    assert not [t for t in threading.enumerate() if isinstance(t, process._ExecutorManagerThread) and t.is_alive()]
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()], "nothing half-written stays"
