@@ -442,3 +442,40 @@ def test_a_frame_long_after_the_one_before_starts_a_new_scene():
     for out, r in late:
         assert r.obscured_all or box_coverage(is_magenta(out, tol=0), after) >= 0.7, f"frame {r.index}"
 
+
+
+class StallingDetector(LateDetector):
+    """Finds the face from frame ``found`` on; its first detection of a frame from ``stall`` on takes
+    ``seconds`` (the detector starved beside other work)."""
+
+    def __init__(self, found: int, stall: int, seconds: float):
+        super().__init__(found)
+        self.stall, self.seconds, self.stalled = stall, seconds, False
+
+    def find(self, frame: np.ndarray) -> Faces:
+        if int(frame[0, 0, 0]) >= self.stall and not self.stalled:
+            self.stalled = True
+            time.sleep(self.seconds)
+        return super().find(frame)
+
+
+@pytest.mark.parametrize("delay", [0.5, 1.0])
+def test_with_a_delay_a_frame_no_later_detection_reached_in_time_is_not_trusted_on_an_old_one(delay):
+    """A face walks in (frame 30) while the detector is stalled for 1.5 s (from frame 26, beside two busy
+    processes at start-up): the frames after the last detection go out before any detection of them or of a
+    later frame arrives. Before, those within the stale limit (0.4 s) went out on the old boxes with the
+    face bare (frames 30-35); now a frame judged only by an earlier detection is trusted for
+    ``blind_limit_ms`` (0.1 s) at these delays: obscured, or covered once later detections arrive."""
+    from livecam.effects import Effect
+    from livecam.settings import Settings
+    from tests.conftest import box_coverage, is_magenta
+    from tests.test_live import _run
+
+    frames = _late_face_frames(n=100, appears=30)
+    s = Settings(effect=Effect.SOLID, color=(255, 0, 255), delay_s=delay, detect_hz=25.0)
+    backend, reports, _ = _run(frames, s, make_detector=lambda: StallingDetector(30, 26, 1.5),
+                               seconds=len(frames) / 25 + delay + 1)
+    late = [(out, r) for out, r in zip(backend.frames, reports) if r.index >= 30]
+    assert any(not r.obscured_all for _, r in late), "frames with the face were sent, anonymized"
+    for out, r in late:
+        assert r.obscured_all or box_coverage(is_magenta(out, tol=0), (140, 60, 180, 100)) >= 0.7, f"frame {r.index}"

@@ -19,7 +19,7 @@ from livecam.errors import LivecamError
 from livecam.faces import Faces
 from livecam.live.commands import STOP, Command, FrameReport, Mode, Status, reason_kind
 from livecam.hindsight import Hindsight, Held
-from livecam.live.gate import Evidence, distrust
+from livecam.live.gate import Evidence, blind_limit_ms, distrust
 from livecam.live.worker import DetectionWorker
 from livecam.people import (ENROL_EVERY_S, INSTALL_HINT, LIVE_CHECKS_PER_S, CheckRequest, KeepGate, KeepParams,
                             People, PeopleError,
@@ -440,15 +440,20 @@ class LivePipeline:
         detection of its own scene nearest to it in time (with a delay, that may be a later one)."""
         same = [(abs(t - held.t), seq, t) for epoch, seq, t in self._applied if epoch == held.epoch]
         det_t: float | None = None
+        before_only = False
         if same:
             _, seq, det_t = min(same)
             det_view, in_scene = self._scene.remembered(seq), True
+            before_only = all(s < held.seq for _, s, _ in self._applied)  # a stall, not a cut since
         else:
             det_t = self._applied[-1][2] if self._applied else None
             det_view, in_scene = None, False
         ev = Evidence(load_error=self._worker.load_error, detector_error=self._last_error,
-                      model_ready=self._worker.ready, last_ok_t=det_t, det_view=det_view, det_in_scene=in_scene)
-        return distrust(ev, held.t, self._scene.view(held.seq), self._scene.scale, self._settings.stale_ms)
+                      model_ready=self._worker.ready, last_ok_t=det_t, det_view=det_view, det_in_scene=in_scene,
+                      before_only=before_only)
+        s = self._settings
+        return distrust(ev, held.t, self._scene.view(held.seq), self._scene.scale, s.stale_ms,
+                        blind_limit_ms(s.stale_ms, s.delay_s))
 
     def _render(self, frame: np.ndarray, held: Held, faces: Faces) -> tuple[np.ndarray, Faces, str | None]:
         s = self._settings
