@@ -29,20 +29,23 @@ def ytf_tracks() -> dict[str, list[dict]]:
 
 
 X264_REPEATABLE = {"x264-params": "mbtree=0"}
-"""x264 as the tests run it: with macroblock-tree rate control (on in its default preset) the wheel's x264 wrote
-other pixels from the same frames from run to run (6 different encodes of one clip in 10, whatever the thread
-count; with it off, 8 in 8 equal), so a face at the edge of a test's limit passed or failed by chance."""
+"""x264 for a test whose input must be the same every run: with macroblock-tree rate control (on in its default
+preset) the wheel's x264 wrote other pixels from the same frames from run to run (6 different encodes of one
+clip in 10, whatever the thread count; with it off, 8 in 8 equal), so a face at the edge of a test's limit passed
+or failed by chance. Not the default: it also changes the picture's quality (the ``--keep`` command-line test's
+kept person is visible in 50 of 50 frames with x264's defaults, 27 with this; a finding of its own)."""
 
 
 def make_video(frames: list[np.ndarray], path: Path, fps: int = 25, audio_seconds: float | None = None,
-               options: dict | None = None, times_ms: list[int] | None = None) -> None:
+               options: dict | None = None, times_ms: list[int] | None = None, repeatable: bool = False) -> None:
     """Encode BGR frames as H.264 with B-frames (x264's defaults), and optionally a 440 Hz AAC tone, with
-    PyAV; ``times_ms``: each frame's time in milliseconds (default: ``fps`` frames a second)."""
+    PyAV; ``times_ms``: each frame's time in milliseconds (default: ``fps`` frames a second); ``repeatable``: the
+    same bytes every run (``X264_REPEATABLE``)."""
     import av
 
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w", options=options or {}) as out:
-        v = out.add_stream("libx264", rate=fps, options=X264_REPEATABLE)
+        v = out.add_stream("libx264", rate=fps, options=X264_REPEATABLE if repeatable else {})
         v.width, v.height, v.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
         a = None
         if audio_seconds:

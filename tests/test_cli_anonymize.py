@@ -56,7 +56,7 @@ def ytf_videos(tmp_path_factory):
     for i, (clip, track) in enumerate(sorted(ytf_tracks().items())):
         frames = [read_image(DATA / "ytf-clips-dev" / t["frame"]) for t in track]
         path = folder / f"{clip}.mp4"
-        make_video(frames, path, audio_seconds=len(frames) / 25 if i == 0 else None)
+        make_video(frames, path, audio_seconds=len(frames) / 25 if i == 0 else None, repeatable=True)
         videos[clip] = (path, track, frames[0].shape)
     return videos
 
