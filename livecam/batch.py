@@ -420,8 +420,8 @@ def _run_pool(work_units: list[Unit], settings: Settings, opts: BatchOptions, wo
                     p.join(timeout=5)
                 # shutdown(wait=False) forgets the pool's manager thread, which then closes its wake-up pipe
                 # while the interpreter's exit hook writes to it: 'OSError: [Errno 9] Bad file descriptor'
-                # with a traceback after "stopped by SIGTERM" (seen once in CI; the thread was still running
-                # after the pool's block in 3 of 10 tries of this pattern). Wait for it to finish.
+                # with a traceback after "stopped by SIGTERM" (seen once in a clean-clone test run; the thread
+                # was still running after the pool's block in 3 of 10 tries of this pattern). Wait for it.
                 if manager is not None:
                     manager.join(timeout=5)
                 raise  # batch.run removes what they were writing

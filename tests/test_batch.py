@@ -304,7 +304,7 @@ def test_sigterm_stops_every_worker_and_leaves_nothing_half_written(clips, tmp_p
 def test_a_stopped_pool_leaves_no_thread_running_into_the_interpreters_exit(clips, tmp_path, monkeypatch):
     """Python 3.11's process pool, shut down without waiting, forgets its manager thread, which then closes its
     wake-up pipe while the exit hook writes to it ('OSError: Bad file descriptor' after "stopped by SIGTERM",
-    once in CI). The stop (Ctrl+C here, on the pool's first progress check) waits for it."""
+    once in a clean-clone run). The stop (Ctrl+C here, on the pool's third progress check) waits for it."""
     import threading
     from concurrent.futures import process
 

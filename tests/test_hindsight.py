@@ -443,7 +443,6 @@ def test_a_frame_long_after_the_one_before_starts_a_new_scene():
         assert r.obscured_all or box_coverage(is_magenta(out, tol=0), after) >= 0.7, f"frame {r.index}"
 
 
-
 class StallingDetector(LateDetector):
     """Finds the face from frame ``found`` on; its first detection of a frame from ``stall`` on takes
     ``seconds`` (the detector starved beside other work)."""

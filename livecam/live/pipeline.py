@@ -226,7 +226,7 @@ class LivePipeline:
             deadline = time.monotonic() + self._settings.stale_ms / 1000
             while time.monotonic() < deadline and self._worker.load_error is None:
                 self._take_results()
-                if any(seq >= newest.seq for _, seq, _ in self._applied):
+                if self._detected_since(newest.seq):
                     break
                 time.sleep(0.005)
         self._send_due(everything=True)
@@ -435,6 +435,10 @@ class LivePipeline:
             self._status = replace(self._status, detect_hz=hz, detector_ms=float(np.median(self._det_ms)),
                                    detect_size=self._worker.detect_size)
 
+    def _detected_since(self, seq: int) -> bool:
+        """A detection of frame ``seq`` or of a later frame (of any scene) has been applied."""
+        return any(s >= seq for _, s, _ in self._applied)
+
     def _distrust(self, held: Held) -> str | None:
         """Why the face boxes for the waiting frame ``held`` cannot be trusted, or None: judged by the
         detection of its own scene nearest to it in time (with a delay, that may be a later one)."""
@@ -444,7 +448,7 @@ class LivePipeline:
         if same:
             _, seq, det_t = min(same)
             det_view, in_scene = self._scene.remembered(seq), True
-            before_only = all(s < held.seq for _, s, _ in self._applied)  # a stall, not a cut since
+            before_only = not self._detected_since(held.seq)  # a stall, not a cut since
         else:
             det_t = self._applied[-1][2] if self._applied else None
             det_view, in_scene = None, False
