@@ -10,6 +10,12 @@ person A, bystander B):
 * ``crossing``: B's face (cut out with some head) passes across A's face, in front of it;
 * ``closer``: B's face, 1.6x as tall as A's, beside A (a bystander closer than the streamer).
 
+And, where the folder has a sibling ``clips/`` with Intel's head-pose clips (CC BY 4.0): a woman and a
+man each filmed alone at a webcam's distance (enrolment, from the whole clip) and then side by side in
+another recording (the test: ``WEBCAM``; faces 67-86 px tall there): what ``--keep`` is for. Those clips are
+unlabelled: their boxes are the detector's at full size (score >= 0.5), the largest face in each half of the
+picture (she sits on the left, he on the right).
+
 Counted per labelled face-frame, with the file-mode engine and ``--keep A``: A visible (less than
 ``VISIBLE`` of the box obscured; the first second and the frames where B's face hides A's left out),
 the time until A is first visible, and **bystanders revealed**: B's face-frames where a face that
@@ -45,6 +51,9 @@ FRAMES = 100
 FPS = 25.0
 VISIBLE = 0.3  # a kept face counts as visible when less than this share of its box is obscured
 SCENARIOS = ("side by side", "crossing", "closer")
+WEBCAM = "two at a webcam"
+WEBCAM_ALONE = {"woman": "head-pose-face-detection-female.gif", "man": "head-pose-face-detection-male.gif"}
+WEBCAM_BOTH = "head-pose-face-detection-female-and-male.gif"  # she on the left, he on the right
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,46 @@ def load_people_clips(data: Path) -> tuple[list[Person], list[Person]]:
     if len(test) < 2:
         raise LivecamError(f"{data}: --people needs clips of at least two people")
     return enrol, test
+
+
+def _webcam_box(faces: Faces, half: str | None, width: int) -> np.ndarray | None:
+    """The largest face found with confidence (score >= 0.5) in the picture (``half`` None), or in its
+    left / right half."""
+    faces = faces[faces.score >= 0.5]
+    if half is not None and len(faces):
+        cx = (faces.xyxy[:, 0] + faces.xyxy[:, 2]) / 2
+        faces = faces[cx < width / 2] if half == "left" else faces[cx >= width / 2]
+    return faces.xyxy[int(np.argmax(faces.height))].astype(np.float32) if len(faces) else None
+
+
+def load_webcam_people(clips: Path, detect: Callable[[np.ndarray], Faces]) -> tuple[list[Person], list[Person]] | None:
+    """``(enrolment, test)`` from Intel's head-pose clips in ``clips`` (``WEBCAM_ALONE``, ``WEBCAM_BOTH``), or
+    None where they are not there. Frames of the two-person clip where either face is not found are left out."""
+    if not all((clips / f).is_file() for f in (*WEBCAM_ALONE.values(), WEBCAM_BOTH)):
+        return None
+    enrol = []
+    for name, file in WEBCAM_ALONE.items():
+        frames = [f for f, _ in media.iter_video(clips / file)]
+        boxes = [_webcam_box(detect(f), None, f.shape[1]) for f in frames]
+        enrol.append(Person(name, [f for f, b in zip(frames, boxes) if b is not None],
+                            np.array([b for b in boxes if b is not None], np.float32)))
+    both = [f for f, _ in media.iter_video(clips / WEBCAM_BOTH)]
+    found = [(f, _webcam_box(faces, "left", f.shape[1]), _webcam_box(faces, "right", f.shape[1]))
+             for f in both for faces in [detect(f)]]
+    found = [(f, a, b) for f, a, b in found if a is not None and b is not None]
+    if len(found) < len(both) // 2:
+        raise LivecamError(f"{clips / WEBCAM_BOTH}: the two faces were found in {len(found)} of {len(both)} frames")
+    test = [Person("woman", [f for f, _, _ in found], np.array([a for _, a, _ in found])),
+            Person("man", [f for f, _, _ in found], np.array([b for _, _, b in found]))]
+    return enrol, test
+
+
+def webcam_clip(kept: Person, other: Person, length: int = FRAMES) -> PeopleClip:
+    """The two-person recording as it is (``kept`` and ``other`` are its two faces), played forwards then
+    backwards to ``length`` frames."""
+    order = pingpong_order(len(kept.frames), length)
+    return PeopleClip(WEBCAM, kept.name, other.name, [kept.frames[i] for i in order],
+                      [kept.boxes[i] for i in order], [other.boxes[i] for i in order])
 
 
 def _crop(p: Person, i: int, grow: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +294,16 @@ def run_cli(settings: Settings, data: Path, params: KeepParams | None = None, pa
             rows.append(run_clip(build_clip(scenario, a, b), keep, settings, detector))
             log.info("%s", rows[-1])
     same, other = distances(people, test, photo.detect_photo, describer)
-    return format_report(rows, people, same, other, params or KeepParams())
+    report = format_report(rows, people, same, other, params or KeepParams())
+    webcam = load_webcam_people(data.parent / "clips", photo.detect_photo)
+    if webcam is None:
+        return report + f"\n\n({WEBCAM}: Intel's head-pose clips are not in {data.parent / 'clips'}: left out)"
+    w_enrol, w_test = webcam
+    w_people = enrol_people(w_enrol, photo.detect_photo, describer)
+    w_rows = [run_clip(webcam_clip(a, b), InlineKeep(KeepGate(w_people, [a.name], params), describer), settings,
+                       detector) for a in w_test for b in w_test if a.name != b.name]
+    w_same, w_other = distances(w_people, w_test, photo.detect_photo, describer)
+    return report + "\n\n" + format_report(w_rows, w_people, w_same, w_other, params or KeepParams())
 
 
 def format_report(rows: Sequence[PeopleRow], people: People, same: list[float], other: list[float],
@@ -257,9 +315,9 @@ def format_report(rows: Sequence[PeopleRow], people: People, same: list[float], 
              "", "| scenario | clips | kept person visible (after 1 s) | time to reveal p50 / max | "
                  "bystanders revealed (face-frames) | bystander face-frames bare for any reason |",
              "|---|---:|---:|---:|---:|---:|"]
-    for scenario in SCENARIOS + ("all",):
+    for scenario in SCENARIOS + (WEBCAM, "all"):
         rs = [r for r in rows if scenario in ("all", r.scenario)]
-        if not rs:
+        if not rs or (scenario == "all" and len({r.scenario for r in rows}) < 2):
             continue
         kn, kv = sum(r.kept_frames for r in rs), sum(r.kept_visible for r in rs)
         times = [r.reveal_s if r.reveal_s is not None else float("inf") for r in rs]

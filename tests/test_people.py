@@ -178,6 +178,33 @@ def test_keep_in_files_reveals_the_kept_person_and_nobody_else(clips, scenario, 
 
 
 @needs_data
+def test_keep_at_a_webcam_reveals_the_person_enrolled_from_another_recording_and_nobody_else():
+    """What --keep is for: two people at a webcam's distance (Intel's head-pose clips, faces 67-86 px tall),
+    each enrolled from a clip of their own, then filmed side by side: whoever is kept is visible (after the
+    first second), the other never; their descriptors keep a margin (same person vs the other)."""
+    from livecam.engine import load_settings_detector, make_anonymizer
+    from livecam.people import Describer, InlineKeep
+
+    s = Settings()
+    det = load_settings_detector(s)
+    photo = make_anonymizer(s, detector=det)
+    webcam = peopleeval.load_webcam_people(DATA / "clips", photo.detect_photo)
+    assert webcam is not None, "Intel's head-pose clips are part of ../shared/data/clips"
+    enrol, test = webcam
+    people = peopleeval.enrol_people(enrol, photo.detect_photo, Describer())
+    assert len(test[0].frames) >= 50 and min(float(b[3] - b[1]) for p in test for b in p.boxes) >= 60
+    for kept, other in ((0, 1), (1, 0)):
+        clip = peopleeval.webcam_clip(test[kept], test[other])
+        row = peopleeval.run_clip(clip, InlineKeep(KeepGate(people, [test[kept].name]), Describer()), s, det)
+        print(row)
+        assert row.other_revealed == 0 and row.other_bare == 0, row
+        assert row.kept_frames >= 70 and row.kept_visible >= 0.95 * row.kept_frames, row
+    same, diff = peopleeval.distances(people, test, photo.detect_photo, Describer(), every=5)
+    print(f"same person max {max(same):.3f}, other min {min(diff):.3f}")
+    assert max(same) < KeepParams().match < min(diff)  # measured: same <= 0.46, other >= 0.65
+
+
+@needs_data
 def test_people_and_anonymize_keep_from_the_command_line(tmp_path, clips):
     """`livecam people add` from a video of one person; a photo with several faces is refused by name;
     `livecam anonymize --keep` leaves that person visible and covers the other (checked in the pixels)."""
