@@ -334,12 +334,13 @@ class RecognitionWorker:
     the pipeline thread to 6 fps in ``livecam bench --keep`` when it ran in a thread. A thread here only
     hands crops to the process and waits (without the GIL). ``make_describer`` is called in the process
     (it must be picklable: a module-level class or function); the process starts with the pipeline and
-    runs at ``niceness`` (the lowest: a late check only keeps a face covered longer; beside the street clip
-    with two people kept, nice 19 added +1.5-3.8 ms to the p95 latency, nice 10 +3.5-5.0). If
+    runs at ``niceness`` (below the detection thread: a late check only keeps a face covered longer; beside
+    the street clip with two people kept, nice 10 added +3.5 to +8.8 ms to the p95 latency, nice 19 +1.0 to
+    +5.6 in pairs of runs: within the noise, and a busier machine would starve it and delay every reveal). If
     it fails or dies, every pending check is an error (the pipeline covers every face) and it is started
     again for the next request."""
 
-    def __init__(self, make_describer: Callable[[], Any] = Describer, niceness: int = 19):
+    def __init__(self, make_describer: Callable[[], Any] = Describer, niceness: int = 10):
         check_installed(make_describer)
         self._make = make_describer
         self._niceness = niceness

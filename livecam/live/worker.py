@@ -28,6 +28,7 @@ class DetResult:
     faces: Faces | None      # None when the detector raised
     error: str | None
     ms: float
+    frame: np.ndarray | None = None  # the frame it ran on (identity checks describe the faces it found there)
 
 
 # Detector widths tried by the automatic choice, largest first. The last two are for a machine
@@ -215,7 +216,7 @@ class DetectionWorker:
                 faces, error = None, f"{type(e).__name__}: {e}"
             ms = (time.perf_counter() - t0) * 1000
             with self._lock:
-                self._results.append(DetResult(cap.seq, cap.t, faces, error, ms))
+                self._results.append(DetResult(cap.seq, cap.t, faces, error, ms, cap.frame))
             if error is None:
                 self._follow_load(ms, urgent)
 
