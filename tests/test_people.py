@@ -264,27 +264,38 @@ def _pingpong(n: int, index: int) -> int:
     return cycle[index % len(cycle)]
 
 
+def _kept_and_other(reports, settings, frames, kept_box, other_box) -> tuple[float | None, int, int]:
+    """Live reports of ``frames`` played forwards then backwards: the other face is covered in every frame
+    sent (asserted); returns (seconds until the kept face was first visible, frames it was visible in after
+    the first 2 s, frames sent after the first 2 s)."""
+    shape = frames[0].shape[:2]
+    t0 = reports[0].capture_t
+    first_visible, visible, after = None, 0, 0
+    for r in reports:
+        if r.index < 0 or r.obscured_all:
+            continue
+        k = _pingpong(len(frames), r.index)
+        mask = effects.coverage_mask(shape, r.faces, settings.effect_params()) > 0
+        assert box_coverage(mask, other_box[k]) >= 0.7, f"bystander revealed in frame {r.index}"
+        shown = box_coverage(mask, kept_box[k]) < 0.3
+        if shown and first_visible is None:
+            first_visible = r.capture_t - t0
+        if r.capture_t - t0 > 2.0:
+            after += 1
+            visible += shown
+    assert after > 0
+    return first_visible, visible, after
+
+
 @needs_data
 def test_live_keep_reveals_the_kept_person_and_never_the_bystander(clips):
     people, test = clips
     clip = peopleeval.build_clip("closer", test["Albert_Brooks0"], test["Agbani_Darego0"], length=90)
     s = Settings(keep=("Albert_Brooks0",), effect=effects.Effect.SOLID, color=(255, 0, 255))
     reports, _, kept_up = _live(clip.frames, s, people, seconds=8)
-    shape = clip.frames[0].shape[:2]
-    visible, after = 0, 0
-    t0 = reports[0].capture_t
-    for r in reports:
-        if r.index < 0 or r.obscured_all:
-            continue
-        k = _pingpong(len(clip.frames), r.index)
-        mask = effects.coverage_mask(shape, r.faces, s.effect_params()) > 0
-        assert box_coverage(mask, clip.other_box[k]) >= 0.7, f"bystander revealed in frame {r.index}"
-        if r.capture_t - t0 > 2.0:
-            after += 1
-            visible += box_coverage(mask, clip.kept_box[k]) < 0.3
-    assert after > 0
+    _, visible, after = _kept_and_other(reports, s, clip.frames, clip.kept_box, clip.other_box)
     if kept_up:  # on a busy machine only what must hold at any speed: the bystander covered in every frame
-        assert visible >= 0.4 * after, (visible, after)
+        assert visible >= 0.5 * after, (visible, after)
 
 
 @needs_data
@@ -305,23 +316,8 @@ def test_live_keep_at_a_webcam_reveals_the_kept_person_and_never_the_other():
     people = peopleeval.enrol_people(enrol, photo.detect_photo, Describer())
     s = Settings(keep=("woman",), effect=effects.Effect.SOLID, color=(255, 0, 255))
     reports, _, kept_up = _live(woman.frames, s, people, seconds=6)
-    shape = woman.frames[0].shape[:2]
-    t0 = reports[0].capture_t
-    first_visible, visible, after = None, 0, 0
-    for r in reports:
-        if r.index < 0 or r.obscured_all:
-            continue
-        k = _pingpong(len(woman.frames), r.index)
-        mask = effects.coverage_mask(shape, r.faces, s.effect_params()) > 0
-        assert box_coverage(mask, man.boxes[k]) >= 0.7, f"the other person revealed in frame {r.index}"
-        shown = box_coverage(mask, woman.boxes[k]) < 0.3
-        if shown and first_visible is None:
-            first_visible = r.capture_t - t0
-        if r.capture_t - t0 > 2.0:
-            after += 1
-            visible += shown
+    first_visible, visible, after = _kept_and_other(reports, s, woman.frames, woman.boxes, man.boxes)
     print(f"kept person first visible after {first_visible} s; visible in {visible} of {after} frames after 2 s")
-    assert after > 0
     if kept_up:  # on a busy machine only what must hold at any speed: the other person covered in every frame
         assert first_visible is not None and first_visible <= 1.5, first_visible
         assert visible >= 0.4 * after, (visible, after)
