@@ -128,3 +128,34 @@ def test_bench_memory_growth_is_the_second_halfs_slope():
     leaking = [(t, 1000.0 + t * 0.5) for t in range(5, 65, 5)]  # 0.5 MB/s
     assert growth(leaking) == pytest.approx(30.0)
     assert growth([(5.0, 1000.0), (10.0, 1001.0)]) is None  # too short to tell
+
+
+def test_a_width_chosen_beside_a_busy_start_is_timed_again_and_raised_when_the_machine_has_room():
+    """The start-up choice is timed under whatever runs then: chosen beside a busy start (320 px), the
+    width stayed there for good. Now, after 30 s at the top level with room, one fast pass at the next
+    width up is timed; within the start-up budget it becomes the top level (and back down as before)."""
+    gov = LoadGovernor.for_stale_limit(load_levels(320, AUTO_SIZES, tiles=True), stale_ms=400, widths=AUTO_SIZES,
+                                       tiles=True)
+    _, t = _feed(gov, 40.0, 100, 0.0)                 # 10 s: room, but not for long enough
+    assert gov.probe_width(t) is None
+    _, t = _feed(gov, 40.0, 250, t)                   # 35 s
+    assert gov.probe_width(t) == 416
+    assert gov.probe_width(t + 1) is None, "at most one probe per 30 s"
+    assert gov.probed(416, 35.0, fit_ms=27.0, now=t) is None, "too slow for the start-up budget: stays"
+    assert gov.level == Level(320, 1)
+    _, t = _feed(gov, 40.0, 310, t)                   # 31 s later
+    width = gov.probe_width(t)
+    assert width == 416 and gov.probed(width, 20.0, fit_ms=27.0, now=t) == Level(416, 1)
+    assert gov.levels == load_levels(416, AUTO_SIZES, tiles=True), "every level below it is still there"
+    down, t = _feed(gov, 150.0, 30, t)                # busy again: down as before, one step per 2 s
+    assert down == [Level(416, 2)]
+    assert gov.probe_width(t + 100) is None, "only from the top level"
+
+
+def test_no_probe_while_detection_is_slow_or_at_the_widest():
+    gov = LoadGovernor.for_stale_limit(load_levels(320, AUTO_SIZES, tiles=False), stale_ms=400, widths=AUTO_SIZES)
+    _, t = _feed(gov, 80.0, 400, 0.0)                 # inside the band, no room
+    assert gov.probe_width(t) is None
+    top = LoadGovernor.for_stale_limit(load_levels(1024, AUTO_SIZES, tiles=False), stale_ms=400, widths=AUTO_SIZES)
+    _, t = _feed(top, 20.0, 400, 0.0)
+    assert top.probe_width(t) is None

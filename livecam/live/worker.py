@@ -60,7 +60,9 @@ def load_levels(start_width: int, widths: tuple[int, ...], tiles: bool) -> tuple
 class LoadGovernor:
     """Steps detection down when detections take too long for the stale limit (the machine got
     busy: an encoder, a game), and back up when there is room again: one level at a time, at most
-    one step per ``cooldown_s``, never above the start-up choice. Pure bookkeeping: the worker
+    one step per ``cooldown_s``, up to the start-up choice. Above it only by the start-up's own rule,
+    timed again (``probe_width``, ``probed``): the start-up choice is timed under whatever load runs
+    then, and a width chosen beside a busy start stayed low for good. Pure bookkeeping: the worker
     applies the level. ``slow_ms`` / ``room_ms``: the mean of the last ``window`` detections above
     / below which it steps down / up (the mean: a detection with the small-face tile costs ~3x one without)."""
 
@@ -72,15 +74,42 @@ class LoadGovernor:
     retry_s: float = 30.0
     """A level left for being too slow is not tried again for this long (no see-saw in the log)."""
     window: int = 5
+    widths: tuple[int, ...] = ()
+    """Every width the automatic choice may use, largest first (``probe_width`` looks above the top level)."""
+    tiles: bool = False  # the levels have small-face tiles (``load_levels``)
     _ms: list[float] = field(default_factory=list)
     _last_change: float = -1e9
+    _last_probe: float = -1e9
+    _first: float | None = None  # the first detection's time
     _blocked_until: dict[int, float] = field(default_factory=dict)
 
     @classmethod
-    def for_stale_limit(cls, levels: tuple[Level, ...], stale_ms: float) -> LoadGovernor:
+    def for_stale_limit(cls, levels: tuple[Level, ...], stale_ms: float, widths: tuple[int, ...] = (),
+                        tiles: bool = False) -> LoadGovernor:
         """Detections should take at most a quarter of the stale limit (100 ms of 400): the gap between
         two results is the rate's interval plus one detection, and a busy scheduler adds to both."""
-        return cls(levels, slow_ms=0.25 * stale_ms, room_ms=0.15 * stale_ms)
+        return cls(levels, slow_ms=0.25 * stale_ms, room_ms=0.15 * stale_ms, widths=widths, tiles=tiles)
+
+    def probe_width(self, now: float) -> int | None:
+        """The next width above the top level, to time one fast pass at now, or None: only at the top
+        level, after ``retry_s`` there inside the band with room (mean below ``room_ms``), at most once per
+        ``retry_s``."""
+        wider = [w for w in self.widths if w > self.levels[0].width]
+        since = max(self._last_change, self._first if self._first is not None else now)
+        if (not wider or self.index != 0 or len(self._ms) < self.window or now - since < self.retry_s
+                or now - self._last_probe < self.retry_s or float(np.mean(self._ms)) >= self.room_ms):
+            return None
+        self._last_probe = now
+        return wider[-1]
+
+    def probed(self, width: int, ms: float, fit_ms: float, now: float) -> Level | None:
+        """A fast pass at ``width`` took ``ms``: within ``fit_ms`` (the start-up choice's budget) it is the
+        new top level, and the level now; else None (tried again after ``retry_s``)."""
+        if ms > fit_ms:
+            return None
+        self.levels = load_levels(width, self.widths, self.tiles)
+        self.index, self._ms, self._last_change, self._blocked_until = 0, [], now, {}
+        return self.level
 
     @property
     def level(self) -> Level:
@@ -89,6 +118,7 @@ class LoadGovernor:
     def record(self, ms: float, now: float) -> Level | None:
         """A detection took ``ms``; returns the new level when it should change, else None."""
         self._ms = (self._ms + [ms])[-self.window:]
+        self._first = now if self._first is None else self._first
         if len(self._ms) < self.window or now - self._last_change < self.cooldown_s:
             return None
         mean = float(np.mean(self._ms))  # the mean: with a tile every k-th detection, the median misses it
@@ -130,6 +160,7 @@ class DetectionWorker:
         self.governor: LoadGovernor | None = None  # automatic width only: follows the load
         self._stale_ms = settings.stale_ms
         self._tile_every = 1
+        self._fit_ms = 0.0  # the start-up choice's budget for one fast pass (``_choose_size``)
         self._thread = threading.Thread(target=self._run, name="livecam-detect", daemon=True)
 
     def start(self) -> DetectionWorker:
@@ -205,11 +236,13 @@ class DetectionWorker:
             last_start = self._clock()
             if (threshold := self._threshold.take(0)) is not None:
                 self.policy = replace(self.policy, threshold=threshold)
+            probe = self.governor.probe_width(last_start) if self.governor is not None and not urgent else None
             t0 = time.perf_counter()
             try:
                 n += 1
-                with_tile = not urgent and self._tile_every and n % self._tile_every == 0
-                faces = self.policy.live(det, cap.frame, tile if with_tile else None)  # a tile: round robin
+                with_tile = not urgent and probe is None and self._tile_every and n % self._tile_every == 0
+                policy = self.policy if probe is None else replace(self.policy, width=probe)  # a fast pass, timed
+                faces = policy.live(det, cap.frame, tile if with_tile else None)  # a tile: round robin
                 tile += bool(with_tile)
                 error = None
             except Exception as e:  # reported to the pipeline, which fails closed
@@ -217,8 +250,24 @@ class DetectionWorker:
             ms = (time.perf_counter() - t0) * 1000
             with self._lock:
                 self._results.append(DetResult(cap.seq, cap.t, faces, error, ms, cap.frame))
-            if error is None:
+            if error is None and probe is not None:
+                self._probed(probe, ms)
+            elif error is None:
                 self._follow_load(ms, urgent)
+
+    def _probed(self, width: int, ms: float) -> None:
+        """A fast pass at a width above the top level took ``ms``: the start-up rule decides whether
+        detection moves up to it."""
+        assert self.governor is not None
+        level = self.governor.probed(width, ms, self._fit_ms, self._clock())
+        if level is None:
+            log.debug("detector at width %d: %.1f ms (over %.0f ms): staying at %d px", width, ms, self._fit_ms,
+                      self.policy.width or 0)
+            return
+        self.policy = replace(self.policy, width=level.width)
+        self._tile_every = level.tile_every
+        log.info("the machine has room again: a detection at %d px takes %.0f ms; now %d px, %s", width, ms,
+                 level.width, _tiles_text(level))
 
     def _follow_load(self, ms: float, urgent: bool) -> None:
         """Step detection down (or back up) when detections no longer fit the stale limit: the
@@ -231,12 +280,10 @@ class DetectionWorker:
             return
         self.policy = replace(self.policy, width=level.width)
         self._tile_every = level.tile_every
-        tiles = {0: "no small-face tile", 1: "a small-face tile each"}.get(level.tile_every,
-                                                                          f"a small-face tile every {level.tile_every}")
         if self.governor.index > before:  # a step down: say why, in the user's words
-            log.info("machine busy: detections take %.0f ms; now %d px, %s", ms, level.width, tiles)
+            log.info("machine busy: detections take %.0f ms; now %d px, %s", ms, level.width, _tiles_text(level))
         else:
-            log.info("detections take %.0f ms again: back to %d px, %s", ms, level.width, tiles)
+            log.info("detections take %.0f ms again: back to %d px, %s", ms, level.width, _tiles_text(level))
 
     def _choose_size(self, det: Detector, frame: np.ndarray) -> None:
         """Pick the detector width from measured times, unless the user set one."""
@@ -265,9 +312,16 @@ class DetectionWorker:
                 chosen = size
                 break
         self.policy = replace(self.policy, width=chosen)
-        self.governor = LoadGovernor.for_stale_limit(load_levels(chosen, tuple(allowed), self.policy.small_faces_s > 0),
-                                                     self._stale_ms)
+        tiles = self.policy.small_faces_s > 0
+        self._fit_ms = budget
+        self.governor = LoadGovernor.for_stale_limit(load_levels(chosen, tuple(allowed), tiles), self._stale_ms,
+                                                     widths=tuple(allowed), tiles=tiles)
         log.info("detector width %d px (chosen for <= %.0f ms per detection)", chosen, budget)
+
+
+def _tiles_text(level: Level) -> str:
+    return {0: "no small-face tile", 1: "a small-face tile each"}.get(level.tile_every,
+                                                                    f"a small-face tile every {level.tile_every}")
 
 
 def _use_live_cpu_threads() -> None:
