@@ -135,7 +135,7 @@ def test_a_width_chosen_beside_a_busy_start_is_timed_again_and_raised_when_the_m
     width stayed there for good. Now, after 30 s at the top level with room, one fast pass at the next
     width up is timed; within the start-up budget it becomes the top level (and back down as before)."""
     gov = LoadGovernor.for_stale_limit(load_levels(320, AUTO_SIZES, tiles=True), stale_ms=400, widths=AUTO_SIZES,
-                                       tiles=True)
+                                       tiles=True, timed_at=0.0)  # the start-up choice timed at 0 s
     _, t = _feed(gov, 40.0, 100, 0.0)                 # 10 s: room, but not for long enough
     assert gov.probe_width(t) is None
     _, t = _feed(gov, 40.0, 250, t)                   # 35 s
@@ -153,9 +153,11 @@ def test_a_width_chosen_beside_a_busy_start_is_timed_again_and_raised_when_the_m
 
 
 def test_no_probe_while_detection_is_slow_or_at_the_widest():
-    gov = LoadGovernor.for_stale_limit(load_levels(320, AUTO_SIZES, tiles=False), stale_ms=400, widths=AUTO_SIZES)
+    gov = LoadGovernor.for_stale_limit(load_levels(320, AUTO_SIZES, tiles=False), stale_ms=400, widths=AUTO_SIZES,
+                                       timed_at=0.0)
     _, t = _feed(gov, 80.0, 400, 0.0)                 # inside the band, no room
     assert gov.probe_width(t) is None
-    top = LoadGovernor.for_stale_limit(load_levels(1024, AUTO_SIZES, tiles=False), stale_ms=400, widths=AUTO_SIZES)
+    top = LoadGovernor.for_stale_limit(load_levels(1024, AUTO_SIZES, tiles=False), stale_ms=400, widths=AUTO_SIZES,
+                                       timed_at=0.0)
     _, t = _feed(top, 20.0, 400, 0.0)
     assert top.probe_width(t) is None

@@ -177,21 +177,32 @@ def test_keep_in_files_reveals_the_kept_person_and_nobody_else(clips, scenario, 
         assert row.kept_visible >= visible * row.kept_frames, row
 
 
+@pytest.fixture(scope="module")
+def webcam():
+    """Intel's head-pose clips: the two people enrolled from their own clips, and their faces in the clip of
+    both (``peopleeval.load_webcam_people``)."""
+    from livecam.engine import make_anonymizer
+    from livecam.people import Describer
+
+    photo = make_anonymizer(Settings())
+    found = peopleeval.load_webcam_people(DATA / "clips", photo.detect_photo)
+    assert found is not None, "Intel's head-pose clips are part of ../shared/data/clips"
+    enrol, test = found
+    return peopleeval.enrol_people(enrol, photo.detect_photo, Describer()), test
+
+
 @needs_data
-def test_keep_at_a_webcam_reveals_the_person_enrolled_from_another_recording_and_nobody_else():
+def test_keep_at_a_webcam_reveals_the_person_enrolled_from_another_recording_and_nobody_else(webcam):
     """What --keep is for: two people at a webcam's distance (Intel's head-pose clips, faces 67-86 px tall),
     each enrolled from a clip of their own, then filmed side by side: whoever is kept is visible (after the
     first second), the other never; their descriptors keep a margin (same person vs the other)."""
     from livecam.engine import load_settings_detector, make_anonymizer
     from livecam.people import Describer, InlineKeep
 
+    people, test = webcam
     s = Settings()
     det = load_settings_detector(s)
     photo = make_anonymizer(s, detector=det)
-    webcam = peopleeval.load_webcam_people(DATA / "clips", photo.detect_photo)
-    assert webcam is not None, "Intel's head-pose clips are part of ../shared/data/clips"
-    enrol, test = webcam
-    people = peopleeval.enrol_people(enrol, photo.detect_photo, Describer())
     assert len(test[0].frames) >= 50 and min(float(b[3] - b[1]) for p in test for b in p.boxes) >= 60
     for kept, other in ((0, 1), (1, 0)):
         clip = peopleeval.webcam_clip(test[kept], test[other])
@@ -299,21 +310,14 @@ def test_live_keep_reveals_the_kept_person_and_never_the_bystander(clips):
 
 
 @needs_data
-def test_live_keep_at_a_webcam_reveals_the_kept_person_and_never_the_other():
+def test_live_keep_at_a_webcam_reveals_the_kept_person_and_never_the_other(webcam):
     """Live, two people at a webcam's distance, each enrolled from a recording of their own: the kept one is
     revealed soon after the first frame (4 checks over 0.75 s) and mostly stays visible; the other is covered
     in every frame sent. Checks on the detector's boxes (this version, 7 runs): first visible after 1.08-1.16 s,
     visible in 52-101 of ~101 frames after 2 s; on predicted boxes (before: the kept person 0.38-0.69 from her
     own views against 0.39-0.46) 1.36-4.0 s and 5-100 (5 runs). What varies: the clip's tilted heads get a
     second, overlapping box now and then, which counts as a crossing and starts the checks again."""
-    from livecam.engine import make_anonymizer
-    from livecam.people import Describer
-
-    photo = make_anonymizer(Settings())
-    webcam = peopleeval.load_webcam_people(DATA / "clips", photo.detect_photo)
-    assert webcam is not None, "Intel's head-pose clips are part of ../shared/data/clips"
-    enrol, (woman, man) = webcam
-    people = peopleeval.enrol_people(enrol, photo.detect_photo, Describer())
+    people, (woman, man) = webcam
     s = Settings(keep=("woman",), effect=effects.Effect.SOLID, color=(255, 0, 255))
     reports, _, kept_up = _live(woman.frames, s, people, seconds=6)
     first_visible, visible, after = _kept_and_other(reports, s, woman.frames, woman.boxes, man.boxes)

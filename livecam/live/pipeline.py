@@ -385,7 +385,9 @@ class LivePipeline:
         the detector's boxes.)"""
         if r.frame is None or (self._gate is None and self._enrolling is None):
             return
-        faces = self._scene.faces(r.seq, self._scene.det_t or r.t, tentative=True)  # just applied: at its time
+        det_t = self._scene.det_t  # set by the detection just applied (its time, or the tracker's if later)
+        assert det_t is not None
+        faces = self._scene.faces(r.seq, det_t, tentative=True)
         faces = faces[np.isin(faces.track_id, self._scene.detected_ids)]
         if self._enrolling is not None:
             self._enrol_step(r.t, r.frame, faces)

@@ -79,27 +79,27 @@ class LoadGovernor:
     tiles: bool = False  # the levels have small-face tiles (``load_levels``)
     _ms: list[float] = field(default_factory=list)
     _last_change: float = -1e9
-    _last_probe: float = -1e9
-    _first: float | None = None  # the first detection's time
+    timed_at: float = -1e9
+    """When the widths were last timed: the start-up choice, then each ``probe_width``."""
     _blocked_until: dict[int, float] = field(default_factory=dict)
 
     @classmethod
     def for_stale_limit(cls, levels: tuple[Level, ...], stale_ms: float, widths: tuple[int, ...] = (),
-                        tiles: bool = False) -> LoadGovernor:
+                        tiles: bool = False, timed_at: float = -1e9) -> LoadGovernor:
         """Detections should take at most a quarter of the stale limit (100 ms of 400): the gap between
         two results is the rate's interval plus one detection, and a busy scheduler adds to both."""
-        return cls(levels, slow_ms=0.25 * stale_ms, room_ms=0.15 * stale_ms, widths=widths, tiles=tiles)
+        return cls(levels, slow_ms=0.25 * stale_ms, room_ms=0.15 * stale_ms, widths=widths, tiles=tiles,
+                   timed_at=timed_at)
 
     def probe_width(self, now: float) -> int | None:
         """The next width above the top level, to time one fast pass at now, or None: only at the top
         level, after ``retry_s`` there inside the band with room (mean below ``room_ms``), at most once per
-        ``retry_s``."""
+        ``retry_s`` since the widths were last timed."""
         wider = [w for w in self.widths if w > self.levels[0].width]
-        since = max(self._last_change, self._first if self._first is not None else now)
-        if (not wider or self.index != 0 or len(self._ms) < self.window or now - since < self.retry_s
-                or now - self._last_probe < self.retry_s or float(np.mean(self._ms)) >= self.room_ms):
+        if (not wider or self.index != 0 or len(self._ms) < self.window or now - self._last_change < self.retry_s
+                or now - self.timed_at < self.retry_s or float(np.mean(self._ms)) >= self.room_ms):
             return None
-        self._last_probe = now
+        self.timed_at = now
         return wider[-1]
 
     def probed(self, width: int, ms: float, fit_ms: float, now: float) -> Level | None:
@@ -118,7 +118,6 @@ class LoadGovernor:
     def record(self, ms: float, now: float) -> Level | None:
         """A detection took ``ms``; returns the new level when it should change, else None."""
         self._ms = (self._ms + [ms])[-self.window:]
-        self._first = now if self._first is None else self._first
         if len(self._ms) < self.window or now - self._last_change < self.cooldown_s:
             return None
         mean = float(np.mean(self._ms))  # the mean: with a tile every k-th detection, the median misses it
@@ -264,8 +263,7 @@ class DetectionWorker:
             log.debug("detector at width %d: %.1f ms (over %.0f ms): staying at %d px", width, ms, self._fit_ms,
                       self.policy.width or 0)
             return
-        self.policy = replace(self.policy, width=level.width)
-        self._tile_every = level.tile_every
+        self._use(level)
         log.info("the machine has room again: a detection at %d px takes %.0f ms; now %d px, %s", width, ms,
                  level.width, _tiles_text(level))
 
@@ -278,12 +276,16 @@ class DetectionWorker:
         level = self.governor.record(ms, self._clock())
         if level is None:
             return
-        self.policy = replace(self.policy, width=level.width)
-        self._tile_every = level.tile_every
+        self._use(level)
         if self.governor.index > before:  # a step down: say why, in the user's words
             log.info("machine busy: detections take %.0f ms; now %d px, %s", ms, level.width, _tiles_text(level))
         else:
             log.info("detections take %.0f ms again: back to %d px, %s", ms, level.width, _tiles_text(level))
+
+    def _use(self, level: Level) -> None:
+        """Detect at ``level`` from the next detection on."""
+        self.policy = replace(self.policy, width=level.width)
+        self._tile_every = level.tile_every
 
     def _choose_size(self, det: Detector, frame: np.ndarray) -> None:
         """Pick the detector width from measured times, unless the user set one."""
@@ -315,7 +317,7 @@ class DetectionWorker:
         tiles = self.policy.small_faces_s > 0
         self._fit_ms = budget
         self.governor = LoadGovernor.for_stale_limit(load_levels(chosen, tuple(allowed), tiles), self._stale_ms,
-                                                     widths=tuple(allowed), tiles=tiles)
+                                                     widths=tuple(allowed), tiles=tiles, timed_at=self._clock())
         log.info("detector width %d px (chosen for <= %.0f ms per detection)", chosen, budget)
 
 
