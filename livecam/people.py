@@ -156,14 +156,14 @@ class Describer:
 class KeepParams:
     """The reveal rule's numbers; chosen on ``livecam eval --people`` (README "Keep people visible")."""
 
-    every_s: float = 0.25      # a face not (yet) revealed is checked this often ...
-    failed_every_s: float = 2.0  # ... one whose checks keep failing (a stranger): 0.5 s, 1 s, then every 2 s
+    every_s: float = 1 / 6     # a face not (yet) revealed is checked this often ...
+    failed_every_s: float = 2.0  # ... one whose checks keep failing (a stranger): 1/3 s, 2/3 s, 4/3 s, then 2 s
     revealed_every_s: float = 0.5  # a revealed face is checked again this often
     min_height: float = 32.0   # smaller faces (pixels) are never checked, never revealed: too small to tell apart
     per_s: float | None = None  # at most this many checks a second, faces about to be revealed first (None: all
     # that are due; live: ``LIVE_CHECKS_PER_S``)
     checks: int = 4            # consecutive matches of one person needed to reveal ...
-    span_s: float = 0.75       # ... spanning at least this long
+    span_s: float = 0.5        # ... spanning at least this long
     match: float = 0.6         # each of them this close to the person's nearest enrolled view
     mean: float = 0.53         # and on average this close
     stale_s: float = 1.5       # a face whose last check is older than this is covered again (a stall)

@@ -60,7 +60,10 @@ def test_reveal_needs_several_matching_checks_over_time():
         seen.append(bool(gate.visible(ONE, t)[0]))
     first = seen.index(True)
     p = KeepParams()
-    assert p.span_s <= first * 0.04 <= p.span_s + 0.1  # four checks, 0.25 s apart
+    assert p.span_s <= first * 0.04 <= p.span_s + 0.1  # four checks, 1/6 s apart (0.2 s at 25 fps)
+    # shown within 0.6 s of the first check: live, with a detection's and a check's latency, within 1 s (4 checks
+    # over 0.75 s, the rule before, showed the kept person 1.08-1.16 s after the first frame)
+    assert first * 0.04 <= 0.6
     assert all(seen[first:])
 
 
@@ -312,11 +315,12 @@ def test_live_keep_reveals_the_kept_person_and_never_the_bystander(clips):
 @needs_data
 def test_live_keep_at_a_webcam_reveals_the_kept_person_and_never_the_other(webcam):
     """Live, two people at a webcam's distance, each enrolled from a recording of their own: the kept one is
-    revealed soon after the first frame (4 checks over 0.75 s) and mostly stays visible; the other is covered
-    in every frame sent. Checks on the detector's boxes (this version, 7 runs): first visible after 1.08-1.16 s,
-    visible in 52-101 of ~101 frames after 2 s; on predicted boxes (before: the kept person 0.38-0.69 from her
-    own views against 0.39-0.46) 1.36-4.0 s and 5-100 (5 runs). What varies: the clip's tilted heads get a
-    second, overlapping box now and then, which counts as a crossing and starts the checks again."""
+    revealed soon after the first frame (4 checks over 0.5 s) and mostly stays visible; the other is covered
+    in every frame sent. This version (4 runs): first visible after 0.84-0.96 s, visible in 58-102 of ~101 frames
+    after 2 s; with 4 checks over 0.75 s, 1.08-1.16 s and 52-101 (7 runs); on predicted boxes (before: the kept
+    person 0.38-0.69 from her own views against 0.39-0.46) 1.36-4.0 s and 5-100 (5 runs). What varies: the
+    clip's tilted heads get a second, low-score box (0.1-0.16) overlapping the face now and then, which counts
+    as a crossing and starts the checks again."""
     people, (woman, man) = webcam
     s = Settings(keep=("woman",), effect=effects.Effect.SOLID, color=(255, 0, 255))
     reports, _, kept_up = _live(woman.frames, s, people, seconds=6)
