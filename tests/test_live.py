@@ -83,11 +83,12 @@ def test_labelled_face_covered_in_every_frame_sent(clip):
     assert backend.fmt is pyvirtualcam.PixelFormat.BGR
     assert all(f.shape == frames[0].shape and f.dtype == np.uint8 for f in backend.frames)
     assert backend.closed == 1
-    anonymized = 0
+    anonymized = clip_frames = 0
     for out, r in zip(backend.frames, reports):
         if r.index < 0:  # the clip ended: "camera lost" frames
             assert r.obscured_all and r.reason.startswith("camera lost")
             continue
+        clip_frames += 1
         box = track[r.index]["box"]
         if r.obscured_all:
             assert retained_detail(_source_frame(frames, r), out) < 0.05
@@ -95,10 +96,13 @@ def test_labelled_face_covered_in_every_frame_sent(clip):
             anonymized += 1
             assert box_coverage(is_magenta(out, tol=0), box) >= 0.7, f"frame {r.index}: labelled face not covered"
     # the YouTube Faces clips are heavily compressed and jumpy: the scene-change gate obscures a few
-    # frames (the safe side), but most frames must be anonymized, not failing closed - when the
-    # machine let detection keep up (a busy machine rightly fails closed more: that is the safe side)
+    # frames (the safe side), but most of the clip's frames must be anonymized, not failing closed - when
+    # the machine let detection keep up (a busy machine rightly fails closed more: that is the safe side).
+    # Counted over the clip's frames: the ~1 s of "camera lost" frames after it ended (17 of Aishwarya_Rai0's
+    # 93 frames sent) are obscured by design (idle: 73 of its 76 frames anonymized; beside two busy processes
+    # with detection keeping up 69, which failed when the camera-lost frames were counted as failures)
     if _kept_up(pipe, reports):
-        assert anonymized >= 0.75 * len(reports), "should be anonymizing (not failing closed) most of the time"
+        assert anonymized >= 0.8 * clip_frames, "should be anonymizing (not failing closed) most of the time"
 
 
 class Raising(FakeModel):
