@@ -20,7 +20,7 @@ from livecam.sources import ReplaySource, pingpong_order
 
 from tests.conftest import DATA, box_coverage, is_magenta, needs_data
 from tests.helpers import livecam, make_video, read_video
-from tests.test_live import _kept_up, _run
+from tests.test_live import Raising, _kept_up, _run
 
 ALICE = np.zeros(128, np.float32)
 BOB = np.full(128, 0.1, np.float32)  # 1.13 from ALICE
@@ -369,6 +369,26 @@ def test_keep_me_visible_enrols_the_face_in_view_and_keeps_it(clips, tmp_path, m
     assert min(covered[:10]) >= 0.7, "covered before enrolment"
     if kept_up:
         assert sum(c < 0.3 for c in covered[-50:]) >= 25, "visible once enrolled and recognised"
+
+
+def test_keep_me_visible_ends_and_says_so_when_the_detector_fails(tmp_path, monkeypatch, caplog):
+    """"Keep me visible" while the detector fails: no view can come, and enrolling still ends on time with
+    one line saying why (its end used to be checked only when a detection arrived, so it stayed open for as
+    long as the detector failed). Every frame sent meanwhile is wholly obscured."""
+    import logging
+
+    from livecam import live
+    from livecam.live import pipeline
+
+    monkeypatch.setenv("LIVECAM_CONFIG", str(tmp_path / "settings.toml"))
+    monkeypatch.setattr(pipeline, "ENROL_START_S", 1.0)  # the wait for a first view (30 s by default)
+    frames = [np.full((120, 160, 3), 128, np.uint8)] * 10
+    with caplog.at_level(logging.WARNING, logger="livecam"):
+        _, reports, pipe = _run(frames, Settings(), make_detector=lambda: Raising(), seconds=3.5, loop=True,
+                                people=People(), commands=[(0.5, live.keep_me_visible("me"))])
+    assert any("could not keep me visible: 0 clear views" in r.getMessage() for r in caplog.records), caplog.text
+    assert "me" not in pipe.settings.keep and not (tmp_path / "people.json").exists()
+    assert all(r.obscured_all for r in reports)
 
 
 def test_keep_an_unknown_name_is_one_line_naming_it(tmp_path):

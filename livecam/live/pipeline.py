@@ -186,6 +186,8 @@ class LivePipeline:
                                                                          self._clock()))
             cap = self._grabber.take(timeout=wait)
             self._take_results()
+            if self._enrolling is not None:
+                self._end_enrolment()
             if cap is not None:
                 last_capture = cap.t
                 frame = self._follow(cap)
@@ -337,34 +339,40 @@ class LivePipeline:
         self._enrolling = (name, self._clock() + ENROL_START_S, [])  # until the first view: then ENROL_LIVE_S
 
     def _enrol_step(self, t: float, frame: np.ndarray, faces: Faces) -> None:
-        """While enrolling: a view of the face that dominates the picture every ``ENROL_EVERY_S``; at the
-        end, the views are saved (``livecam people``) and the person kept."""
+        """While enrolling, on each detection: a view of the face that dominates the picture every
+        ``ENROL_EVERY_S``."""
         assert self._enrolling is not None and self._recognizer is not None
-        name, until, views = self._enrolling
-        if self._clock() >= until:
-            self._enrolling = None
-            if len(views) < ENROL_LIVE_MIN:
-                log.warning("could not keep %s visible: %d clear views of one face in %.0f s (need %d); try again "
-                            "alone in front of the camera", name, len(views), ENROL_LIVE_S, ENROL_LIVE_MIN)
-                return
-            try:
-                people = load_people().adding(name, views)
-                path = save_people(people)
-            except (PeopleError, OSError) as e:
-                log.warning("could not save %s's views: %s", name, e)
-                return
-            self._people = people
-            self._gate = None
-            self._settings = self._settings.replace(keep=[*[k for k in self._settings.keep if k != name], name])
-            self._status = replace(self._status, people=people.names)
-            log.info("enrolled %s (%d views, %s); kept visible", name, len(people.views[name]), path)
-            self._notify()
-            return
         tracked = faces[faces.track_id >= 0]
         i = dominant(tracked)
         if i is not None and t - self._enrol_asked >= ENROL_EVERY_S:
             self._enrol_asked = t
             self._recognizer.ask(CheckRequest(t, frame, tracked[i], enrol=True))
+
+    def _end_enrolment(self) -> None:
+        """When enrolling's time is up (checked every turn of the loop, not on detections: a detector that
+        failed or stalled must not leave it open), the views are saved (``livecam people``) and the person
+        kept, or the log says why not."""
+        assert self._enrolling is not None
+        name, until, views = self._enrolling
+        if self._clock() < until:
+            return
+        self._enrolling = None
+        if len(views) < ENROL_LIVE_MIN:
+            log.warning("could not keep %s visible: %d clear views of one face in %.0f s (need %d); try again "
+                        "alone in front of the camera", name, len(views), ENROL_LIVE_S, ENROL_LIVE_MIN)
+            return
+        try:
+            people = load_people().adding(name, views)
+            path = save_people(people)
+        except (PeopleError, OSError) as e:
+            log.warning("could not save %s's views: %s", name, e)
+            return
+        self._people = people
+        self._gate = None
+        self._settings = self._settings.replace(keep=[*[k for k in self._settings.keep if k != name], name])
+        self._status = replace(self._status, people=people.names)
+        log.info("enrolled %s (%d views, %s); kept visible", name, len(people.views[name]), path)
+        self._notify()
 
     def _follow_identities(self, t: float, faces: Faces, new_scene: bool) -> None:
         """Keep the identity gate in step with the newest frame (tracks ended or crossing: checked afresh)."""
