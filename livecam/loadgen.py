@@ -4,8 +4,9 @@
   setting), through PyAV's own FFmpeg, of moving picture content, written nowhere;
 * ``cpu:N``: N processes that keep a core busy each (a game, a browser, a compile).
 
-Each load is a child process group started by ``start(kind)`` and ended by ``stop()``; run as
-``python -m livecam.loadgen KIND`` it is the load itself, until killed.
+Each load is a child process group started by ``Load(kind)`` and ended by ``stop()``; run as
+``python -m livecam.loadgen KIND`` it is the load itself, until killed or until the process that started
+it (the benchmark) is gone: a benchmark killed outright leaves no encoder running.
 """
 
 from __future__ import annotations
@@ -99,5 +100,21 @@ def _cpu() -> None:
         x = (x * 1103515245 + 12345) & 0x7FFFFFFF
 
 
+def _end_with_parent() -> None:
+    """Exit this process once the process that started it is gone (its parent changes: checked twice a
+    second, in a thread)."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 if __name__ == "__main__":
+    _end_with_parent()
     {"x264": _x264, "cpu": _cpu}[sys.argv[1]]()

@@ -1,4 +1,5 @@
-"""A busy machine: detection steps down with the load and back up (numpy only, no video)."""
+"""A busy machine: detection steps down with the load and back up (numpy only, no video); the benchmark's
+loads end with it."""
 
 from __future__ import annotations
 
@@ -161,3 +162,46 @@ def test_no_probe_while_detection_is_slow_or_at_the_widest():
                                        timed_at=0.0)
     _, t = _feed(top, 20.0, 400, 0.0)
     assert top.probe_width(t) is None
+
+
+def test_a_benchmark_killed_outright_leaves_no_load_running(tmp_path):
+    """``livecam bench --load`` started a load that outlived a benchmark killed by SIGKILL (an x264 encode
+    burning a core until someone found it); the load now ends with the process that started it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    bench = subprocess.Popen([sys.executable, "-c", "import time\nfrom livecam.loadgen import Load\n"
+                              "load = Load('cpu:1')\nprint(load._procs[0].pid, flush=True)\ntime.sleep(600)"],
+                             stdout=subprocess.PIPE, text=True)
+    assert bench.stdout is not None
+    child = int(bench.stdout.readline())
+    try:
+        os.kill(bench.pid, signal.SIGKILL)
+        bench.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _running(child):
+            time.sleep(0.1)
+        assert not _running(child), "the load is still running after the benchmark was killed"
+    finally:
+        if _running(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Process ``pid`` exists and is not a zombie (where there is no /proc: exists)."""
+    import os
+
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        if os.path.isdir("/proc"):
+            return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
