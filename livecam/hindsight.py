@@ -14,7 +14,12 @@ camera). ``Hindsight`` holds the last frames in a buffer; each frame leaves cove
   back in time, in camera-stabilised coordinates (so it follows the camera's motion), along the
   track's own early velocity, grown by ``grow_per_s`` face sizes per second (capped at
   ``max_grow``) for what that motion cannot explain. Carried back out of the picture, it covers
-  nothing: it stops where the face entered.
+  nothing: it stops where the face entered;
+* for a face that moved too far between two detections for the tracker to link them (a fast face, a
+  slow detector on a busy machine: a new track per detection, each with no velocity of its own): the
+  line from one track's last detection to the next track's first (``link_s``, ``link_reach``), and
+  a track detected once is also carried back along that line's velocity. These boxes are added to
+  the others, never instead of them.
 
 Boxes are given in frame coordinates together with each frame's camera offset (the frame's
 position in the scene's stabilised coordinates: ``livecam.motion``); the buffer does the rest.
@@ -61,6 +66,13 @@ class HindsightParams:
     """Cover a frame between two detections of a track by the line between them (see the module
     docstring); False: by the tracker's prediction from the past. Off by default: the growing boxes
     also cover undetected faces beside a tracked one (``Settings.bridge_gaps``; README, "Look-ahead")."""
+    link_s: float = 0.5
+    """A face the tracker lost to a new track (it moved too far between two detections for their boxes to
+    overlap: a fast face and a slow detector on a busy machine) is covered in the frames between the old
+    track's last detection and the new one's first, at most this far apart, on the line between them as
+    with ``bridge`` (added to what covers those frames, never instead)."""
+    link_reach: float = 12.0
+    """... when the new one lies within this many face sizes a second (plus one) of the old one."""
     bridge_accel: float = 3.0
     """A bridged box grows by the most a face accelerating this many face sizes per second squared
     can leave that line (``accel * t0 * t1 / 2`` face sizes each side, ``t0``/``t1`` the time to the
@@ -74,7 +86,8 @@ class Hindsight(Generic[P]):
         self.params = params or HindsightParams()
         self._held: deque[Held[P]] = deque()
         self._confirmed: set[int] = set()
-        self._detected: dict[int, tuple[float, np.ndarray]] = {}  # id -> its latest detection that left (t, box)
+        self._detected: dict[int, tuple[float, np.ndarray, int]] = {}  # id -> its latest detection that left (t, box, epoch)
+        self._left: deque[tuple[float, int]] = deque()  # (t, id) of the detections that left in the last ``link_s``
 
     def __len__(self) -> int:
         return len(self._held)
@@ -113,7 +126,10 @@ class Hindsight(Generic[P]):
         faces = self.cover(held)
         for box, tid in zip(held.boxes.xyxy, held.boxes.track_id.tolist()):
             if tid in held.detected:
-                self._detected[tid] = (held.t, box)
+                self._detected[tid] = (held.t, box, held.epoch)
+                self._left.append((held.t, tid))
+        while self._left and held.t - self._left[0][0] > self.params.link_s:
+            self._left.popleft()
         if len(self._confirmed) + len(self._detected) > 4096:  # ids only grow: those below every waiting frame's are done
             low = min((int(h.boxes.track_id.min()) for h in self._held if len(h.boxes)), default=0)
             self._confirmed = {i for i in self._confirmed if i >= low}
@@ -141,15 +157,35 @@ class Hindsight(Generic[P]):
                           if later.epoch == held.epoch and tid in later.detected), None)
             if after is None:
                 continue
-            (t0, b0), (t1, b1) = self._detected[tid], after
+            (t0, b0, _), (t1, b1) = self._detected[tid], after
             if not t0 < held.t < t1:
                 continue
-            a = (held.t - t0) / (t1 - t0)
-            box = b0 + a * (b1 - b0)
-            size = float(np.sqrt(max(1.0, (box[2] - box[0]) * (box[3] - box[1]))))
-            grow = size * min(self.params.max_grow, self.params.bridge_accel * (held.t - t0) * (t1 - held.t) / 2)
-            boxes[k] = box + np.array([-grow, -grow, grow, grow], np.float32)
+            boxes[k] = self._between(held.t, t0, b0, t1, b1)
         return Faces(boxes, own.score, own.track_id)
+
+    def _between(self, t: float, t0: float, b0: np.ndarray, t1: float, b1: np.ndarray) -> np.ndarray:
+        """The box at ``t`` on the line from detection ``b0`` at ``t0`` to ``b1`` at ``t1``, grown by the most
+        a face accelerating ``bridge_accel`` face sizes/s^2 can leave it."""
+        a = (t - t0) / (t1 - t0)
+        box = b0 + a * (b1 - b0)
+        size = float(np.sqrt(max(1.0, (box[2] - box[0]) * (box[3] - box[1]))))
+        grow = size * min(self.params.max_grow, self.params.bridge_accel * (t - t0) * (t1 - t) / 2)
+        return np.asarray(box + np.array([-grow, -grow, grow, grow], np.float32), np.float32)
+
+    def _ended_before(self, held: Held[P]) -> list[tuple[float, np.ndarray]]:
+        """The last detections (``t``, stabilised box) of confirmed tracks of ``held``'s scene, made at most
+        ``link_s`` before it, that no frame from ``held`` on detects again: faces a later track may have taken
+        over (``_carried_back``)."""
+        again = set(held.detected).union(*(later.detected for later in self._held))
+        out = []
+        for t, tid in self._left:
+            if (last := self._detected.get(tid)) is None:  # forgotten (ids only grow)
+                continue
+            t0, b0, epoch = last
+            if t0 == t and epoch == held.epoch and held.t - t0 <= self.params.link_s and tid in self._confirmed \
+                    and tid not in again:
+                out.append((t0, b0))
+        return out
 
     def _carried_back(self, held: Held[P], present: set[int]) -> Faces:
         """Confirmed tracks first seen in a later frame of ``held``'s scene, carried back to ``held.t``."""
@@ -165,20 +201,68 @@ class Hindsight(Generic[P]):
                     seen.append((later.t, box, score))
         if not first:
             return Faces.empty()
+        ended = self._ended_before(held)
+        detections: dict[int, list[tuple[float, np.ndarray]]] = {}  # id -> its detections in the window
+        for later in self._held:
+            if later.seq > held.seq and later.epoch == held.epoch:
+                for box, tid in zip(later.boxes.xyxy, later.boxes.track_id.tolist()):
+                    if tid in later.detected and tid in first:
+                        detections.setdefault(tid, []).append((later.t, box))
         boxes, scores, ids = [], [], []
         for tid, seen in first.items():
             t0, box0, score0 = seen[0]
             c0 = (box0[:2] + box0[2:]) / 2
             half = (box0[2:] - box0[:2]) / 2
-            v = _velocity(seen)
+            velocities = [_velocity(seen)]
+            if len(own := detections.get(tid, [])) == 1 and (onwards := self._onwards(tid, own[0], first)) is not None:
+                velocities.append(onwards)  # detected once: also carried back along where it went next
             dt = t0 - held.t
             size = float(np.sqrt(max(1.0, 4 * half[0] * half[1])))
             grow = size * min(self.params.max_grow, self.params.grow_per_s * dt)
-            c = c0 - v * dt
-            boxes.append(np.concatenate([c - half - grow, c + half + grow]))
-            scores.append(score0)
-            ids.append(tid)
+            for v in velocities:
+                c = c0 - v * dt
+                boxes.append(np.concatenate([c - half - grow, c + half + grow]))
+                scores.append(score0)
+                ids.append(tid)
+            if (before := self._link(ended, t0, box0)) is not None:
+                boxes.append(self._between(held.t, before[0], before[1], t0, box0))
+                scores.append(score0)
+                ids.append(tid)
         return Faces(np.array(boxes, np.float32), np.array(scores, np.float32), np.array(ids, np.int64))
+
+    def _link(self, ended: list[tuple[float, np.ndarray]], t1: float, b1: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """Of the ``ended`` tracks' last detections, the nearest one the face of ``b1`` at ``t1`` could have
+        moved from (``_reach``), if any."""
+        near = [(d, k) for k, (t0, b0) in enumerate(ended) if (d := self._reach(t0, b0, t1, b1)) is not None]
+        return ended[min(near)[1]] if near else None
+
+    def _onwards(self, tid: int, detection: tuple[float, np.ndarray],
+                 first: dict[int, list[tuple[float, np.ndarray, float]]]) -> np.ndarray | None:
+        """The velocity (px/s) from track ``tid``'s one ``detection`` to the first box of the nearest later
+        track that may have taken its face over (``_reach``); None when none."""
+        tA, bA = detection
+        near = [(d, u) for u, seen in first.items() if u != tid
+                and (d := self._reach(tA, bA, seen[0][0], seen[0][1])) is not None]
+        if not near:
+            return None
+        tB, bB, _ = first[min(near)[1]][0]
+        return np.asarray(((bB[:2] + bB[2:]) - (bA[:2] + bA[2:])) / 2 / (tB - tA), np.float64)
+
+    def _reach(self, t0: float, b0: np.ndarray, t1: float, b1: np.ndarray) -> float | None:
+        """How far (face sizes) the face of detection ``b0`` at ``t0`` moved to be ``b1`` at ``t1``, when it
+        could have: at most ``link_s`` later, about its size, within ``link_reach`` face sizes a second (plus
+        one); else None."""
+        if not 0 < t1 - t0 <= self.params.link_s:
+            return None
+        size0 = float(np.sqrt(max(1.0, (b0[2] - b0[0]) * (b0[3] - b0[1]))))
+        size1 = float(np.sqrt(max(1.0, (b1[2] - b1[0]) * (b1[3] - b1[1]))))
+        if max(size0, size1) > LINK_SIZE * min(size0, size1):
+            return None
+        d = float(np.hypot(*((b1[:2] + b1[2:]) / 2 - (b0[:2] + b0[2:]) / 2))) / min(size0, size1)
+        return d if d <= self.params.link_reach * (t1 - t0) + 1.0 else None
+
+
+LINK_SIZE = 1.5  # a face linked across tracks keeps about its size (``Hindsight._link``)
 
 
 def _velocity(seen: list[tuple[float, np.ndarray, float]]) -> np.ndarray:
