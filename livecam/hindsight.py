@@ -190,6 +190,7 @@ class Hindsight(Generic[P]):
     def _carried_back(self, held: Held[P], present: set[int]) -> Faces:
         """Confirmed tracks first seen in a later frame of ``held``'s scene, carried back to ``held.t``."""
         first: dict[int, list[tuple[float, np.ndarray, float]]] = {}  # id -> [(t, box, score)] from its birth
+        detections: dict[int, list[tuple[float, np.ndarray]]] = {}  # id -> its detections in the window
         for later in self._held:
             if later.seq <= held.seq or later.epoch != held.epoch:
                 continue
@@ -199,23 +200,38 @@ class Hindsight(Generic[P]):
                 seen = first.setdefault(tid, [])
                 if not seen or later.t - seen[0][0] <= VELOCITY_S:
                     seen.append((later.t, box, score))
+                if tid in later.detected:
+                    detections.setdefault(tid, []).append((later.t, box))
         if not first:
             return Faces.empty()
+        tids = list(first)
+        t1 = np.array([first[u][0][0] for u in tids])
+        b1 = np.array([first[u][0][1] for u in tids], np.float32).reshape(-1, 4)
         ended = self._ended_before(held)
-        detections: dict[int, list[tuple[float, np.ndarray]]] = {}  # id -> its detections in the window
-        for later in self._held:
-            if later.seq > held.seq and later.epoch == held.epoch:
-                for box, tid in zip(later.boxes.xyxy, later.boxes.track_id.tolist()):
-                    if tid in later.detected and tid in first:
-                        detections.setdefault(tid, []).append((later.t, box))
+        before: list[int | None] = [None] * len(tids)  # the ended detection each track may have taken over
+        if ended:
+            d = self._reach(np.array([t for t, _ in ended])[:, None], np.array([b for _, b in ended])[:, None],
+                            t1[None], b1[None])
+            before = [int(k) if np.isfinite(d[k, j]) else None for j, k in enumerate(np.argmin(d, axis=0))]
+        once = [j for j, u in enumerate(tids) if len(detections.get(u, [])) == 1]
+        onwards: dict[int, np.ndarray] = {}  # track index -> the velocity to the later track that may have taken it over
+        if once and len(tids) > 1:
+            ta = np.array([detections[tids[j]][0][0] for j in once])
+            ba = np.array([detections[tids[j]][0][1] for j in once], np.float32)
+            d = self._reach(ta[:, None], ba[:, None], t1[None], b1[None])
+            for row, j in enumerate(once):
+                d[row, j] = np.inf
+                k = int(np.argmin(d[row]))
+                if np.isfinite(d[row, k]):
+                    onwards[j] = ((b1[k, :2] + b1[k, 2:]) - (ba[row, :2] + ba[row, 2:])) / 2 / (t1[k] - ta[row])
         boxes, scores, ids = [], [], []
-        for tid, seen in first.items():
+        for j, (tid, seen) in enumerate(first.items()):
             t0, box0, score0 = seen[0]
             c0 = (box0[:2] + box0[2:]) / 2
             half = (box0[2:] - box0[:2]) / 2
             velocities = [_velocity(seen)]
-            if len(own := detections.get(tid, [])) == 1 and (onwards := self._onwards(tid, own[0], first)) is not None:
-                velocities.append(onwards)  # detected once: also carried back along where it went next
+            if j in onwards:  # detected once: also carried back along where it went next
+                velocities.append(onwards[j])
             dt = t0 - held.t
             size = float(np.sqrt(max(1.0, 4 * half[0] * half[1])))
             grow = size * min(self.params.max_grow, self.params.grow_per_s * dt)
@@ -224,42 +240,25 @@ class Hindsight(Generic[P]):
                 boxes.append(np.concatenate([c - half - grow, c + half + grow]))
                 scores.append(score0)
                 ids.append(tid)
-            if (before := self._link(ended, t0, box0)) is not None:
-                boxes.append(self._between(held.t, before[0], before[1], t0, box0))
+            if (e := before[j]) is not None:
+                boxes.append(self._between(held.t, ended[e][0], ended[e][1], t0, box0))
                 scores.append(score0)
                 ids.append(tid)
         return Faces(np.array(boxes, np.float32), np.array(scores, np.float32), np.array(ids, np.int64))
 
-    def _link(self, ended: list[tuple[float, np.ndarray]], t1: float, b1: np.ndarray) -> tuple[float, np.ndarray] | None:
-        """Of the ``ended`` tracks' last detections, the nearest one the face of ``b1`` at ``t1`` could have
-        moved from (``_reach``), if any."""
-        near = [(d, k) for k, (t0, b0) in enumerate(ended) if (d := self._reach(t0, b0, t1, b1)) is not None]
-        return ended[min(near)[1]] if near else None
-
-    def _onwards(self, tid: int, detection: tuple[float, np.ndarray],
-                 first: dict[int, list[tuple[float, np.ndarray, float]]]) -> np.ndarray | None:
-        """The velocity (px/s) from track ``tid``'s one ``detection`` to the first box of the nearest later
-        track that may have taken its face over (``_reach``); None when none."""
-        tA, bA = detection
-        near = [(d, u) for u, seen in first.items() if u != tid
-                and (d := self._reach(tA, bA, seen[0][0], seen[0][1])) is not None]
-        if not near:
-            return None
-        tB, bB, _ = first[min(near)[1]][0]
-        return np.asarray(((bB[:2] + bB[2:]) - (bA[:2] + bA[2:])) / 2 / (tB - tA), np.float64)
-
-    def _reach(self, t0: float, b0: np.ndarray, t1: float, b1: np.ndarray) -> float | None:
-        """How far (face sizes) the face of detection ``b0`` at ``t0`` moved to be ``b1`` at ``t1``, when it
-        could have: at most ``link_s`` later, about its size, within ``link_reach`` face sizes a second (plus
-        one); else None."""
-        if not 0 < t1 - t0 <= self.params.link_s:
-            return None
-        size0 = float(np.sqrt(max(1.0, (b0[2] - b0[0]) * (b0[3] - b0[1]))))
-        size1 = float(np.sqrt(max(1.0, (b1[2] - b1[0]) * (b1[3] - b1[1]))))
-        if max(size0, size1) > LINK_SIZE * min(size0, size1):
-            return None
-        d = float(np.hypot(*((b1[:2] + b1[2:]) / 2 - (b0[:2] + b0[2:]) / 2))) / min(size0, size1)
-        return d if d <= self.params.link_reach * (t1 - t0) + 1.0 else None
+    def _reach(self, t0: np.ndarray, b0: np.ndarray, t1: np.ndarray, b1: np.ndarray) -> np.ndarray:
+        """How far (face sizes) the faces of detections ``b0`` (``(..., 4)``) at ``t0`` moved to be ``b1`` at
+        ``t1`` (broadcast against each other), where they could have: at most ``link_s`` later, about the
+        same size, within ``link_reach`` face sizes a second (plus one); inf elsewhere. ``Hindsight._carried_back``
+        links a track born in the window to one whose face it may have taken over."""
+        size0 = np.sqrt(np.maximum(1.0, (b0[..., 2] - b0[..., 0]) * (b0[..., 3] - b0[..., 1])))
+        size1 = np.sqrt(np.maximum(1.0, (b1[..., 2] - b1[..., 0]) * (b1[..., 3] - b1[..., 1])))
+        dt = t1 - t0
+        step = (b1[..., :2] + b1[..., 2:]) / 2 - (b0[..., :2] + b0[..., 2:]) / 2
+        move = np.hypot(step[..., 0], step[..., 1]) / np.minimum(size0, size1)
+        ok = ((dt > 0) & (dt <= self.params.link_s) & (np.maximum(size0, size1) <= LINK_SIZE * np.minimum(size0, size1))
+              & (move <= self.params.link_reach * dt + 1.0))
+        return np.where(ok, move, np.inf)
 
 
 LINK_SIZE = 1.5  # a face linked across tracks keeps about its size (``Hindsight._link``)
