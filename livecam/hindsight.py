@@ -229,21 +229,21 @@ class Hindsight(Generic[P]):
             t0, box0, score0 = seen[0]
             c0 = (box0[:2] + box0[2:]) / 2
             half = (box0[2:] - box0[:2]) / 2
-            velocities = [_velocity(seen)]
-            if j in onwards:  # detected once: also carried back along where it went next
-                velocities.append(onwards[j])
             dt = t0 - held.t
             size = float(np.sqrt(max(1.0, 4 * half[0] * half[1])))
             grow = size * min(self.params.max_grow, self.params.grow_per_s * dt)
-            for v in velocities:
-                c = c0 - v * dt
-                boxes.append(np.concatenate([c - half - grow, c + half + grow]))
-                scores.append(score0)
-                ids.append(tid)
-            if (e := before[j]) is not None:
-                boxes.append(self._between(held.t, ended[e][0], ended[e][1], t0, box0))
-                scores.append(score0)
-                ids.append(tid)
+            c = c0 - _velocity(seen) * dt
+            carried = [np.concatenate([c - half - grow, c + half + grow])]
+            if j in onwards:  # detected once: also carried back along where it went next
+                c1 = c0 - onwards[j] * dt
+                carried.append(np.concatenate([c1 - half - grow, c1 + half + grow]))
+            if (e := before[j]) is not None:  # on the line from the face it may have taken over
+                carried.append(self._between(held.t, ended[e][0], ended[e][1], t0, box0))
+            for k, box in enumerate(carried):  # the extra boxes only where they add more than a sliver
+                if k == 0 or np.hypot(*((box[:2] + box[2:]) / 2 - c)) > LINK_APART * size:
+                    boxes.append(box)
+                    scores.append(score0)
+                    ids.append(tid)
         return Faces(np.array(boxes, np.float32), np.array(scores, np.float32), np.array(ids, np.int64))
 
     def _reach(self, t0: np.ndarray, b0: np.ndarray, t1: np.ndarray, b1: np.ndarray) -> np.ndarray:
@@ -261,7 +261,8 @@ class Hindsight(Generic[P]):
         return np.where(ok, move, np.inf)
 
 
-LINK_SIZE = 1.5  # a face linked across tracks keeps about its size (``Hindsight._link``)
+LINK_SIZE = 1.5  # a face linked across tracks keeps about its size (``Hindsight._reach``)
+LINK_APART = 0.25  # a linked box this many face sizes or less from the carried-back one is not added
 
 
 def _velocity(seen: list[tuple[float, np.ndarray, float]]) -> np.ndarray:
