@@ -384,7 +384,7 @@ class RecognitionWorker:
                                  name="livecam-recognition", daemon=True)
         self._proc.start()
         child.close()
-        try:  # "ready" (or the error making the describer: then each check reports it)
+        try:  # "ready" (or the error making the describer: then each check reports it); later if it is slower
             if self._conn.poll(READY_S):
                 self._conn.recv()
         except (EOFError, OSError):
@@ -413,6 +413,8 @@ class RecognitionWorker:
                 start = time.perf_counter()
                 self._conn.send(crops)
                 answers = self._conn.recv()
+                while answers == "ready":  # it was still loading when ``_open_process`` stopped waiting
+                    answers = self._conn.recv()
                 log.debug("identity checks of %d faces: %.0f ms", len(crops), 1000 * (time.perf_counter() - start))
             except (OSError, EOFError) as e:  # the process died: start it again for the next request
                 self._close_process()

@@ -442,3 +442,38 @@ def test_recognition_runs_only_on_cpu_time_nothing_else_wants():
         worker.stop()
     assert results and results[0].descriptor is not None, results
     assert int(results[0].descriptor[0]) == os.SCHED_IDLE
+
+
+class SlowToLoad:
+    """A recogniser whose model takes longer to load than the worker waits for it at start-up (beside two busy
+    processes the recognition process, at the lowest priority, took over 30 s to load dlib's)."""
+
+    def __init__(self):
+        import time
+
+        time.sleep(2.0)
+
+    def describe(self, frame, box):
+        return np.zeros(128, np.float32)
+
+
+def test_checks_are_answered_when_the_recognition_process_was_slow_to_start(monkeypatch):
+    """Its "ready" came after the worker stopped waiting and was taken for the first check's answers: the
+    thread feeding the process died (``ValueError: not enough values to unpack``) and no face was checked
+    again, so a kept person stayed covered for the rest of the stream (seen beside two busy processes)."""
+    import time
+
+    from livecam import people
+    from livecam.people import CheckRequest, CheckResult, RecognitionWorker
+
+    monkeypatch.setattr(people, "READY_S", 0.2)
+    worker = RecognitionWorker(SlowToLoad).start()
+    try:
+        worker.ask(CheckRequest(0.0, np.zeros((120, 160, 3), np.uint8), _faces([40, 30, 90, 90])))
+        deadline, results = time.monotonic() + 60, list[CheckResult]()
+        while not results and time.monotonic() < deadline:
+            time.sleep(0.05)
+            results = worker.results()
+    finally:
+        worker.stop()
+    assert results and results[0].descriptor is not None and results[0].error is None, results
