@@ -86,7 +86,8 @@ class Hindsight(Generic[P]):
         self.params = params or HindsightParams()
         self._held: deque[Held[P]] = deque()
         self._confirmed: set[int] = set()
-        self._detected: dict[int, tuple[float, np.ndarray, int]] = {}  # id -> its latest detection that left (t, box, epoch)
+        # id -> its latest detection that left (t, box, epoch)
+        self._detected: dict[int, tuple[float, np.ndarray, int]] = {}
         self._left: deque[tuple[float, int]] = deque()  # (t, id) of the detections that left in the last ``link_s``
 
     def __len__(self) -> int:
@@ -214,7 +215,7 @@ class Hindsight(Generic[P]):
                             t1[None], b1[None])
             before = [int(k) if np.isfinite(d[k, j]) else None for j, k in enumerate(np.argmin(d, axis=0))]
         once = [j for j, u in enumerate(tids) if len(detections.get(u, [])) == 1]
-        onwards: dict[int, np.ndarray] = {}  # track index -> the velocity to the later track that may have taken it over
+        onwards: dict[int, np.ndarray] = {}  # track index -> velocity to the later track that may have taken it over
         if once and len(tids) > 1:
             ta = np.array([detections[tids[j]][0][0] for j in once])
             ba = np.array([detections[tids[j]][0][1] for j in once], np.float32)

@@ -424,14 +424,14 @@ class ReportsPolicy:
         return np.full(128, float(os.sched_getscheduler(0)), np.float32)
 
 
-@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux only")
-def test_recognition_runs_only_on_cpu_time_nothing_else_wants():
-    """The recognition process is ``SCHED_IDLE``: at nice 10 it added up to 9 ms to the live p95 latency."""
+def _one_check(make_describer):
+    """The results of one identity check asked of a ``RecognitionWorker`` making ``make_describer`` (waits up to
+    60 s)."""
     import time
 
     from livecam.people import CheckRequest, CheckResult, RecognitionWorker
 
-    worker = RecognitionWorker(ReportsPolicy).start()
+    worker = RecognitionWorker(make_describer).start()
     try:
         worker.ask(CheckRequest(0.0, np.zeros((120, 160, 3), np.uint8), _faces([40, 30, 90, 90])))
         deadline, results = time.monotonic() + 60, list[CheckResult]()
@@ -440,6 +440,13 @@ def test_recognition_runs_only_on_cpu_time_nothing_else_wants():
             results = worker.results()
     finally:
         worker.stop()
+    return results
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux only")
+def test_recognition_runs_only_on_cpu_time_nothing_else_wants():
+    """The recognition process is ``SCHED_IDLE``: at nice 10 it added up to 9 ms to the live p95 latency."""
+    results = _one_check(ReportsPolicy)
     assert results and results[0].descriptor is not None, results
     assert int(results[0].descriptor[0]) == os.SCHED_IDLE
 
@@ -461,19 +468,8 @@ def test_checks_are_answered_when_the_recognition_process_was_slow_to_start(monk
     """Its "ready" came after the worker stopped waiting and was taken for the first check's answers: the
     thread feeding the process died (``ValueError: not enough values to unpack``) and no face was checked
     again, so a kept person stayed covered for the rest of the stream (seen beside two busy processes)."""
-    import time
-
     from livecam import people
-    from livecam.people import CheckRequest, CheckResult, RecognitionWorker
 
     monkeypatch.setattr(people, "READY_S", 0.2)
-    worker = RecognitionWorker(SlowToLoad).start()
-    try:
-        worker.ask(CheckRequest(0.0, np.zeros((120, 160, 3), np.uint8), _faces([40, 30, 90, 90])))
-        deadline, results = time.monotonic() + 60, list[CheckResult]()
-        while not results and time.monotonic() < deadline:
-            time.sleep(0.05)
-            results = worker.results()
-    finally:
-        worker.stop()
+    results = _one_check(SlowToLoad)
     assert results and results[0].descriptor is not None and results[0].error is None, results
