@@ -174,17 +174,16 @@ class Hindsight(Generic[P]):
         return np.asarray(box + np.array([-grow, -grow, grow, grow], np.float32), np.float32)
 
     def _ended_before(self, held: Held[P]) -> list[tuple[float, np.ndarray]]:
-        """The last detections (``t``, stabilised box) of confirmed tracks of ``held``'s scene, made at most
-        ``link_s`` before it, that no frame from ``held`` on detects again: faces a later track may have taken
-        over (``_carried_back``)."""
+        """The last detections (``t``, stabilised box) of confirmed tracks of ``held``'s scene, made in the last
+        ``link_s`` or so (``_left``), that no frame from ``held`` on detects again: faces a later track may have
+        taken over (``_carried_back``)."""
         again = set(held.detected).union(*(later.detected for later in self._held))
         out = []
         for t, tid in self._left:
             if (last := self._detected.get(tid)) is None:  # forgotten (ids only grow)
                 continue
             t0, b0, epoch = last
-            if t0 == t and epoch == held.epoch and held.t - t0 <= self.params.link_s and tid in self._confirmed \
-                    and tid not in again:
+            if t0 == t and epoch == held.epoch and tid in self._confirmed and tid not in again:  # how long ago: _reach
                 out.append((t0, b0))
         return out
 
@@ -233,15 +232,14 @@ class Hindsight(Generic[P]):
             dt = t0 - held.t
             size = float(np.sqrt(max(1.0, 4 * half[0] * half[1])))
             grow = size * min(self.params.max_grow, self.params.grow_per_s * dt)
-            c = c0 - _velocity(seen) * dt
-            carried = [np.concatenate([c - half - grow, c + half + grow])]
+            centres = [c0 - _velocity(seen) * dt]
             if j in onwards:  # detected once: also carried back along where it went next
-                c1 = c0 - onwards[j] * dt
-                carried.append(np.concatenate([c1 - half - grow, c1 + half + grow]))
+                centres.append(c0 - onwards[j] * dt)
+            carried = [np.concatenate([c - half - grow, c + half + grow]) for c in centres]
             if (e := before[j]) is not None:  # on the line from the face it may have taken over
                 carried.append(self._between(held.t, ended[e][0], ended[e][1], t0, box0))
             for k, box in enumerate(carried):  # the extra boxes only where they add more than a sliver
-                if k == 0 or np.hypot(*((box[:2] + box[2:]) / 2 - c)) > LINK_APART * size:
+                if k == 0 or np.hypot(*((box[:2] + box[2:]) / 2 - centres[0])) > LINK_APART * size:
                     boxes.append(box)
                     scores.append(score0)
                     ids.append(tid)

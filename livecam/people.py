@@ -342,10 +342,9 @@ class RecognitionWorker:
     (README, "Keep people visible"). If it fails or dies, every pending check is an error (the pipeline
     covers every face) and it is started again for the next request."""
 
-    def __init__(self, make_describer: Callable[[], Any] = Describer, idle: bool = True):
+    def __init__(self, make_describer: Callable[[], Any] = Describer):
         check_installed(make_describer)
         self._make = make_describer
-        self._idle = idle
         self._inbox: Mailbox[CheckRequest] = Mailbox()
         self._lock = threading.Lock()
         self._out: list[CheckResult] = []
@@ -380,7 +379,7 @@ class RecognitionWorker:
 
         ctx = multiprocessing.get_context("spawn")  # no fork of a process with torch's threads running
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_describe_forever, args=(child, self._make, self._idle),
+        self._proc = ctx.Process(target=_describe_forever, args=(child, self._make),
                                  name="livecam-recognition", daemon=True)
         self._proc.start()
         child.close()
@@ -449,10 +448,9 @@ def _crop_around(frame: np.ndarray, box: np.ndarray, grow: float = 0.5) -> tuple
     return np.ascontiguousarray(frame[cy1:cy2, cx1:cx2]), np.array([x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1], np.float32)
 
 
-def _describe_forever(conn: Any, make_describer: Callable[[], Any], idle: bool) -> None:
+def _describe_forever(conn: Any, make_describer: Callable[[], Any]) -> None:
     """The recognition process: lists of ``(crop, box)`` in, lists of ``(descriptor | None, error | None)`` out."""
-    if idle:
-        _lowest_priority()
+    _lowest_priority()
     describer: Any = None
     error: str | None = None
     try:

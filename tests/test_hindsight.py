@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable, Container
 
 import numpy as np
 import pytest
@@ -154,33 +155,36 @@ def test_a_face_lost_for_good_keeps_its_growing_box_and_no_bridge_crosses_a_cut(
 
 
 class GappyDetector(FakeModel):
-    """Finds the walking 'face' of ``_walking_frames`` in every frame but ``missed``."""
+    """Finds the walking 'face' of ``_walking_frames`` (its box in frame ``i``: ``box(i)``) in every frame
+    but ``missed``."""
 
-    def __init__(self, missed: range):
+    def __init__(self, missed: Container[int], box: Callable[[int], tuple[int, int, int, int]] | None = None):
         super().__init__()
-        self.missed = missed
+        self.missed, self.box = missed, box or _walking_box
 
     def find(self, frame: np.ndarray) -> Faces:
         i = int(frame[0, 0, 0])
         if i in self.missed:
             return Faces.empty()
-        return Faces(np.array([_walking_box(i)], np.float32), np.array([0.9]))
+        return Faces(np.array([self.box(i)], np.float32), np.array([0.9]))
 
 
 def _walking_box(i: int) -> tuple[int, int, int, int]:
     return (60 + 4 * i, 60, 100 + 4 * i, 100)
 
 
-def _walking_frames(n: int = 40) -> list[np.ndarray]:
-    """A still, textured scene with a bright 40x40 'face' walking right 4 px a frame (index in pixel (0, 0))."""
+def _walking_frames(n: int = 40, box: Callable[[int], tuple[int, int, int, int]] | None = None,
+                    size: tuple[int, int] = (180, 320), seed: int = 1) -> list[np.ndarray]:
+    """A still, textured scene with a bright 40x40 'face' at ``box(i)`` in frame ``i`` (default: walking right 4
+    px a frame, ``_walking_box``; the index in pixel (0, 0))."""
     import cv2
 
-    rng = np.random.default_rng(1)
-    bg = cv2.GaussianBlur((rng.random((180, 320, 3)) * 255).astype(np.uint8), (7, 7), 0)
+    rng = np.random.default_rng(seed)
+    bg = cv2.GaussianBlur((rng.random((*size, 3)) * 255).astype(np.uint8), (7, 7), 0)
     frames = []
     for i in range(n):
         f = bg.copy()
-        x1, y1, x2, y2 = _walking_box(i)
+        x1, y1, x2, y2 = (box or _walking_box)(i)
         f[y1:y2, x1:x2] = 230
         f[0, 0] = i
         frames.append(f)
@@ -214,21 +218,6 @@ def test_file_mode_covers_a_face_the_detector_misses_between_two_detections(brid
         assert gap >= 3 * masked[5], (gap, masked[5])  # the control: the predicted box grew
 
 
-class SlowDetector(FakeModel):
-    """Finds the fast 'face' of ``_fast_frames`` only in every ``every``-th frame from ``first`` on, as a
-    detector ~5 times slower than the camera (beside two busy processes) does."""
-
-    def __init__(self, every: int, first: int, speed: int):
-        super().__init__()
-        self.every, self.first, self.speed = every, first, speed
-
-    def find(self, frame: np.ndarray) -> Faces:
-        i = int(frame[0, 0, 0])
-        if i < self.first or (i - self.first) % self.every:
-            return Faces.empty()
-        return Faces(np.array([_fast_box(i, self.speed)], np.float32), np.array([0.9]))
-
-
 def _fast_box(i: int, speed: int = 14) -> tuple[int, int, int, int]:
     return (10 + speed * i, 60, 50 + speed * i, 100)
 
@@ -243,24 +232,15 @@ def test_a_fast_face_a_slow_detector_finds_far_apart_is_covered_in_every_frame(e
     detections too. Now a track detected once is carried back along the line to the next track's first
     detection, and the frames between one track's last detection and the next one's first are covered on
     that line too (without that line: frames 34-35 bare at 20 px)."""
-    import cv2
-
     from livecam.effects import Effect
     from livecam.engine import make_anonymizer
     from livecam.settings import Settings
     from tests.conftest import box_coverage, is_magenta
 
-    rng = np.random.default_rng(2)
-    bg = cv2.GaussianBlur((rng.random((160, 880, 3)) * 255).astype(np.uint8), (7, 7), 0)
-    frames = []
-    for i in range(40):
-        f = bg.copy()
-        x1, y1, x2, y2 = _fast_box(i, speed)
-        f[y1:y2, x1:x2] = 230
-        f[0, 0] = i
-        frames.append(f)
+    frames = _walking_frames(40, lambda i: _fast_box(i, speed), size=(160, 880), seed=2)
+    missed = {i for i in range(len(frames)) if i < first or (i - first) % every}  # ~5x slower than the camera
     s = Settings(effect=Effect.SOLID, color=(255, 0, 255), lookahead_s=0.5)
-    engine = make_anonymizer(s, detector=SlowDetector(every, first, speed))
+    engine = make_anonymizer(s, detector=GappyDetector(missed, lambda i: _fast_box(i, speed)))
     out = [o for i, f in enumerate(frames) for o, _ in engine.push(f, i / 30.0)] + [o for o, _ in engine.flush()]
     assert len(out) == len(frames)
     last = (len(frames) - 1 - first) // every * every + first  # after the last detection nothing is known ahead
