@@ -31,10 +31,14 @@ class DetResult:
     frame: np.ndarray | None = None  # the frame it ran on (identity checks describe the faces it found there)
 
 
-# Detector widths tried by the automatic choice, largest first. The last two are for a machine
-# so busy that 320 px does not keep up (the width follows the load while livecam runs).
-AUTO_SIZES = (1024, 896, 768, 640, 512, 416, 320, 256, 192)
-START_MIN = 320  # the start-up choice goes no lower: the smallest widths are for load that comes and goes
+# Detector widths tried by the automatic choice, largest first; the width follows the load while
+# livecam runs, down to the last. Not below 320 px: there the network's time is mostly its fixed cost,
+# not pixels. Measured on street frames at 1280x720 (1 thread; beside two busy processes): 320 px 16.2
+# (32.9) ms, 256 px 14.1 (27.3) ms, 192 px 13.1 (25.5) ms, while the faces found at the threshold fell
+# from 46 of 59 to 37 and 22 (every face under 40 px lost): 256 and 192 px, used before for a busy
+# machine, saved a fifth of a detection and left faces bare for up to 9 frames.
+AUTO_SIZES = (1024, 896, 768, 640, 512, 416, 320)
+START_MIN = 320  # the start-up choice goes no lower
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ class LoadGovernor:
     timed again (``probe_width``, ``probed``): the start-up choice is timed under whatever load runs
     then, and a width chosen beside a busy start stayed low for good. Pure bookkeeping: the worker
     applies the level. ``slow_ms`` / ``room_ms``: the mean of the last ``window`` detections above
-    / below which it steps down / up (the mean: a detection with the small-face tile costs ~3x one without)."""
+    / below which it steps down / up (the mean: a detection with the small-face tile costs ~3x one without);
+    one detection longer than ``stall_ms`` steps down at once."""
 
     levels: tuple[Level, ...]   # the start-up choice first, cheapest last
     slow_ms: float
@@ -74,6 +79,10 @@ class LoadGovernor:
     retry_s: float = 30.0
     """A level left for being too slow is not tried again for this long (no see-saw in the log)."""
     window: int = 5
+    stall_ms: float = float("inf")
+    """A detection this long is a stall by itself: one step down at once, without waiting for the window's mean
+    or the cooldown. Beside two busy processes at start-up, detections with the small-face tile took 0.8-1.0 s;
+    waiting for five of them and the cooldown kept the picture obscured for most of the first 9 s."""
     widths: tuple[int, ...] = ()
     """Every width the automatic choice may use, largest first (``probe_width`` looks above the top level)."""
     tiles: bool = False  # the levels have small-face tiles (``load_levels``)
@@ -89,7 +98,7 @@ class LoadGovernor:
         """Detections should take at most a quarter of the stale limit (100 ms of 400): the gap between
         two results is the rate's interval plus one detection, and a busy scheduler adds to both."""
         return cls(levels, slow_ms=0.25 * stale_ms, room_ms=0.15 * stale_ms, widths=widths, tiles=tiles,
-                   timed_at=timed_at)
+                   timed_at=timed_at, stall_ms=stale_ms)
 
     def probe_width(self, now: float) -> int | None:
         """The next width above the top level, to time one fast pass at now, or None: only at the top
@@ -118,10 +127,11 @@ class LoadGovernor:
     def record(self, ms: float, now: float) -> Level | None:
         """A detection took ``ms``; returns the new level when it should change, else None."""
         self._ms = (self._ms + [ms])[-self.window:]
-        if len(self._ms) < self.window or now - self._last_change < self.cooldown_s:
+        stall = ms > self.stall_ms
+        if not stall and (len(self._ms) < self.window or now - self._last_change < self.cooldown_s):
             return None
         mean = float(np.mean(self._ms))  # the mean: with a tile every k-th detection, the median misses it
-        if mean > self.slow_ms and self.index < len(self.levels) - 1:
+        if (stall or mean > self.slow_ms) and self.index < len(self.levels) - 1:
             self._blocked_until[self.index] = now + self.retry_s
             self.index += 1
         elif mean < self.room_ms and self.index > 0 and now >= self._blocked_until.get(self.index - 1, -1e9):
