@@ -35,7 +35,7 @@ def test_levels_drop_the_small_face_tile_first_then_the_width():
 def test_the_cheapest_level_still_finds_most_faces(detector):
     """A busy machine gets the cheapest level: it must still find the faces a full-size detection finds
     (>= 20 px tall, score >= 0.5) at the threshold, in most frames. Below 320 px it did not (192 px: 22 of
-    59 on these frames, every face under 40 px lost) and saved a fifth of a detection."""
+    59 on every 12th frame of this clip, every face under 40 px lost) and saved a fifth of a detection."""
     frames = ReplaySource.from_video(DATA / "clips" / "street-1080p.mp4", size=(1280, 720)).frames
     threshold = Settings().threshold
     found = total = 0
