@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from livecam import effects
-from livecam.detectors import load_detector
+from livecam.detectors import Detector, load_detector
 from livecam.errors import LivecamError
 from livecam.evaluate import is_covered
 from livecam.faces import Faces
@@ -205,8 +205,7 @@ def bare_faces(settings: Settings, frames: Frames, reports: list) -> tuple[int, 
             continue
         k = r.index % len(frames)
         if k not in ref:
-            found = det.detect(frames[k], None, 0.5)
-            ref[k] = found[found.height >= 20].xyxy
+            ref[k] = reference_faces(det, frames[k])
         h, w = frames[k].shape[:2]
         mask = effects.coverage_mask((h, w), r.faces, params) > 0
         for b in ref[k]:
@@ -214,6 +213,13 @@ def bare_faces(settings: Settings, frames: Frames, reports: list) -> tuple[int, 
             if not is_covered(mask, b):
                 bare.setdefault(n, []).append([float(v) for v in b])
     return sum(len(v) for v in bare.values()), total, longest_bare_run(bare)
+
+
+def reference_faces(det: Detector, frame: np.ndarray) -> np.ndarray:
+    """The faces a benchmark judges against (xyxy): what the detector finds with confidence in the frame
+    itself at full resolution (score >= 0.5, >= 20 px tall)."""
+    found = det.detect(frame, None, 0.5)
+    return found[found.height >= 20].xyxy
 
 
 def longest_bare_run(bare: dict[int, list]) -> int:

@@ -38,7 +38,6 @@ class DetResult:
 # from 46 of 59 to 37 and 22 (every face under 40 px lost): 256 and 192 px, used before for a busy
 # machine, saved a fifth of a detection and left faces bare for up to 9 frames.
 AUTO_SIZES = (1024, 896, 768, 640, 512, 416, 320)
-START_MIN = 320  # the start-up choice goes no lower
 
 
 @dataclass(frozen=True)
@@ -305,13 +304,12 @@ class DetectionWorker:
         if self.policy.width:  # the user's
             return
         width = frame.shape[1]
-        allowed = sorted({min(width, s) for s in AUTO_SIZES}, reverse=True)
-        candidates = [s for s in allowed if s >= min(START_MIN, allowed[0])]
+        allowed = sorted({min(width, s) for s in AUTO_SIZES}, reverse=True)  # the widths to time, widest first
         budget = self._budget_ms if self._budget_ms is not None else _default_budget_ms(det)
         if self.policy.small_faces_s > 0:
             budget *= 0.6  # each detection also runs one small-face tile
-        chosen = candidates[-1]
-        for size in candidates:
+        chosen = allowed[-1]
+        for size in allowed:
             if self._stop.is_set():
                 break
             det.detect(frame, size, self.policy.detector_threshold)  # warm-up at this size
