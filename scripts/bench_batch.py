@@ -1,7 +1,7 @@
 """Batch throughput: `livecam anonymize` on a folder with --jobs 1 and --jobs 2 (and --ray local with
 --ray), alternating in one run, wall time including start-up, so the ratios hold on a noisy machine.
 
-    .venv/bin/python scripts/bench_batch.py [--rounds 2] [--ray] [--only short,long]
+    .venv/bin/python scripts/bench_batch.py [--rounds 2] [--ray] [--only short,long] [--load cpu:2]
 
 --ray also runs each batch on a Ray cluster of two 1-CPU nodes (a head and a worker node, ``ray start``)
 in a private loopback-only network namespace, as the tests do (``tests.helpers.on_ray_cluster``; root):
@@ -11,6 +11,10 @@ Batches: "short" = the four YouTube Faces dev clips twice (8 files, 76-217 frame
 dominates); "long" = street-1080p.mp4 twice (2 files, 105 frames of 1920x1080 each); "one long video" =
 stage-360p.mp4 forwards and backwards for 60 s (1800 frames of 640x360, 30 fps, with sound), in one
 piece, in 2 parts (--chunk 30) and in 4 (--chunk 15).
+
+--load KIND runs every batch beside a competing load (``livecam bench``'s: ``cpu:N`` busy processes or an
+``x264`` encode), and adds ``--jobs 1`` with GNU OpenMP's default spin (``GOMP_SPINCOUNT=300000``, what
+livecam ran before it set a short one) as a row of its own.
 """
 
 from __future__ import annotations
@@ -53,11 +57,21 @@ def build(tmp: Path) -> dict[str, Path]:
     return {"short": short, "long": long, "one long video": one}
 
 
+DEFAULT_SPIN = ["ENV", "GOMP_SPINCOUNT=300000"]  # libgomp's own, without OMP_WAIT_POLICY
+
+
 def run(folder: Path, out: Path, args: list[str]) -> float:
+    import os
+
     shutil.rmtree(out, ignore_errors=True)
+    env = dict(os.environ)
+    while args[:1] == ["ENV"]:
+        key, value = args[1].split("=", 1)
+        env[key] = value
+        args = args[2:]
     start = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "livecam", "-q", "anonymize", str(folder), "-o", f"{out}/", *args],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=env)
     if r.returncode:
         raise SystemExit(r.stderr)
     return time.perf_counter() - start
@@ -75,37 +89,53 @@ def run_on_cluster(folder: Path, out: Path, args: list[str], tmp: Path) -> float
     return float(log.read_text().rsplit("livecam-seconds: ", 1)[1].split()[0])
 
 
+def rounds(n: int, batches: dict[str, Path], plans: dict[str, dict[str, list[str]]], tmp: Path,
+           times: dict[tuple[str, str], list[float]]) -> None:
+    for _ in range(n):
+        for b, folder in batches.items():
+            for v, args in plans[b].items():
+                if args[:1] == ["RAY"]:
+                    t = run_on_cluster(folder, tmp / "out", args[1:], tmp)
+                else:
+                    t = run(folder, tmp / "out", args)
+                times.setdefault((b, v), []).append(t)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--ray", action="store_true", help="also on a Ray cluster of two 1-CPU nodes in a private "
                    "network namespace (pip install -e '.[ray]'; root, for unshare)")
     p.add_argument("--only", help="the batches to run, comma-separated (short, long, one long video)")
+    p.add_argument("--load", metavar="KIND", help="beside a competing load: cpu:N busy processes or x264")
     a = p.parse_args()
-    jobs = {"--jobs 1": ["--jobs", "1"], "--jobs 2": ["--jobs", "2"]}
+    spin = {"--jobs 1, OpenMP's default spin": [*DEFAULT_SPIN, "--jobs", "1"]} if a.load else {}
+    jobs = {"--jobs 1": ["--jobs", "1"], **spin, "--jobs 2": ["--jobs", "2"]}
     ray = {"--ray (2 nodes x 1 CPU)": ["RAY"]} if a.ray else {}
     plans: dict[str, dict[str, list[str]]] = {
         "short": {**jobs, **ray},
         "long": {**jobs, **ray},
-        "one long video": {"--jobs 1": ["--jobs", "1"], "--jobs 2 --chunk 30 (2 parts)": ["--jobs", "2", "--chunk", "30"],
+        "one long video": {"--jobs 1": ["--jobs", "1"], **spin, "--jobs 2 --chunk 30 (2 parts)": ["--jobs", "2", "--chunk", "30"],
                            "--jobs 2 --chunk 15 (4 parts)": ["--jobs", "2", "--chunk", "15"],
                            "--jobs 2 --chunk 0 (one piece)": ["--jobs", "2", "--chunk", "0"],
                            **({"--ray --chunk 15 (4 parts)": ["RAY", "--chunk", "15"]} if a.ray else {})},
     }
+    from livecam.loadgen import Load
+
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         batches = build(tmp)
         if a.only:
             batches = {b: f for b, f in batches.items() if b in a.only.split(",")}
         times: dict[tuple[str, str], list[float]] = {}
-        for _ in range(a.rounds):
-            for b, folder in batches.items():
-                for v, args in plans[b].items():
-                    if args[:1] == ["RAY"]:
-                        t = run_on_cluster(folder, tmp / "out", args[1:], tmp)
-                    else:
-                        t = run(folder, tmp / "out", args)
-                    times.setdefault((b, v), []).append(t)
+        load = Load(a.load) if a.load else None
+        if load is not None:
+            time.sleep(2.0)  # the load under way before the first batch
+        try:
+            rounds(a.rounds, batches, plans, tmp, times)
+        finally:
+            if load is not None:
+                load.stop()
     for b in batches:
         base = min(times[(b, "--jobs 1")])
         print(f"\n{b}:")
@@ -113,7 +143,7 @@ def main() -> None:
             runs = ", ".join(f"{t:.1f}" for t in times[(b, v)])
             print(f"  {v}: {min(times[(b, v)]):.1f} s ({base / min(times[(b, v)]):.2f}x); runs {runs} s")
     print(f"\nbest of {a.rounds} runs each, alternating; wall time including start-up (on Ray: the cluster up, "
-          "the command's own time); x = throughput against --jobs 1")
+          "the command's own time); x = throughput against --jobs 1" + (f"; beside --load {a.load}" if a.load else ""))
 
 
 if __name__ == "__main__":
