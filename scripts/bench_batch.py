@@ -13,8 +13,8 @@ stage-360p.mp4 forwards and backwards for 60 s (1800 frames of 640x360, 30 fps, 
 piece, in 2 parts (--chunk 30) and in 4 (--chunk 15).
 
 --load KIND runs every batch beside a competing load (``livecam bench``'s: ``cpu:N`` busy processes or an
-``x264`` encode), and adds ``--jobs 1`` with GNU OpenMP's default spin (``GOMP_SPINCOUNT=300000``, what
-livecam ran before it set a short one) as a row of its own.
+``x264`` encode). Each batch also runs ``--jobs 1`` with GNU OpenMP's default spin (``GOMP_SPINCOUNT=300000``,
+what livecam ran before it set a short one) as a row of its own.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def main() -> None:
     p.add_argument("--only", help="the batches to run, comma-separated (short, long, one long video)")
     p.add_argument("--load", metavar="KIND", help="beside a competing load: cpu:N busy processes or x264")
     a = p.parse_args()
-    spin = {"--jobs 1, OpenMP's default spin": [*DEFAULT_SPIN, "--jobs", "1"]} if a.load else {}
+    spin = {"--jobs 1, OpenMP's default spin": [*DEFAULT_SPIN, "--jobs", "1"]}
     jobs = {"--jobs 1": ["--jobs", "1"], **spin, "--jobs 2": ["--jobs", "2"]}
     ray = {"--ray (2 nodes x 1 CPU)": ["RAY"]} if a.ray else {}
     plans: dict[str, dict[str, list[str]]] = {
