@@ -348,8 +348,9 @@ class RecognitionWorker:
         self._inbox: Mailbox[CheckRequest] = Mailbox()
         self._lock = threading.Lock()
         self._out: list[CheckResult] = []
-        self._proc: Any = None
+        self._proc: Any = None  # the process and its pipe: the thread's, once it runs
         self._conn: Any = None
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livecam-recognition", daemon=True)
 
     def start(self, eager: bool = True) -> RecognitionWorker:
@@ -361,10 +362,19 @@ class RecognitionWorker:
         return self
 
     def stop(self) -> None:
+        """The thread ends (it closes the process); one still waiting on the process after 5 s is freed by
+        killing the process. The pipe is never closed under the thread (it died of that, beside two busy
+        processes, when a stop came while the process was still loading)."""
+        self._stopping.set()
         self._inbox.close()
-        if self._thread.is_alive():
+        if self._thread.ident is None:  # never started: the process (if any) is the caller's
+            self._close_process()
+            return
+        self._thread.join(timeout=5)
+        proc = self._proc
+        if self._thread.is_alive() and proc is not None:
+            proc.kill()
             self._thread.join(timeout=5)
-        self._close_process()
 
     def ask(self, request: CheckRequest) -> None:
         self._inbox.put(request)
@@ -383,9 +393,12 @@ class RecognitionWorker:
                                  name="livecam-recognition", daemon=True)
         self._proc.start()
         child.close()
+        deadline = time.monotonic() + READY_S
         try:  # "ready" (or the error making the describer: then each check reports it); later if it is slower
-            if self._conn.poll(READY_S):
-                self._conn.recv()
+            while time.monotonic() < deadline and not self._stopping.is_set():
+                if self._conn.poll(0.1):
+                    self._conn.recv()
+                    break
         except (EOFError, OSError):
             pass
 
@@ -404,7 +417,13 @@ class RecognitionWorker:
             self._proc = None
 
     def _run(self) -> None:
-        while (req := self._inbox.take()) is not None:
+        try:
+            self._serve()
+        finally:
+            self._close_process()
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set() and (req := self._inbox.take()) is not None:
             crops = [_crop_around(req.frame, req.faces.xyxy[i]) for i in range(len(req.faces))]
             try:
                 if self._proc is None:

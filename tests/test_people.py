@@ -473,3 +473,38 @@ def test_checks_are_answered_when_the_recognition_process_was_slow_to_start(monk
     monkeypatch.setattr(people, "READY_S", 0.2)
     results = _one_check(SlowToLoad)
     assert results and results[0].descriptor is not None and results[0].error is None, results
+
+
+class NeverReady:
+    """A recogniser still loading its model when livecam stops (beside two busy processes, dlib's took 70 s)."""
+
+    def __init__(self):
+        import time
+
+        time.sleep(600)
+
+
+def test_stopping_while_the_recognition_process_loads_ends_its_thread_and_process(monkeypatch):
+    """A stop 5 s into the recognition process's loading closed the pipe under the thread still waiting for it
+    (``AttributeError: 'NoneType' object has no attribute 'recv'``, beside two busy processes): now the thread
+    ends, the process is gone, and nothing is raised in any thread."""
+    import threading
+    import time
+
+    from livecam.people import CheckRequest, RecognitionWorker
+    from tests.test_busy import _running
+
+    raised: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
+    worker = RecognitionWorker(NeverReady).start(eager=False)
+    worker.ask(CheckRequest(0.0, np.zeros((120, 160, 3), np.uint8), _faces([40, 30, 90, 90])))
+    deadline = time.monotonic() + 60
+    while (worker._proc is None or worker._proc.pid is None) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = worker._proc.pid
+    worker.stop()
+    assert not worker._thread.is_alive() and not raised, raised
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid)
