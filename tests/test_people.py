@@ -19,7 +19,7 @@ from livecam.settings import Settings
 from livecam.sources import ReplaySource, pingpong_order
 
 from tests.conftest import DATA, box_coverage, is_magenta, needs_data
-from tests.helpers import livecam, make_video, read_video
+from tests.helpers import FakeModel, livecam, make_video, read_video
 from tests.test_live import Raising, _kept_up, _run
 
 ALICE = np.zeros(128, np.float32)
@@ -349,23 +349,34 @@ def test_live_keep_covers_everyone_when_recognition_fails(clips):
 
 
 @needs_data
-def test_keep_me_visible_enrols_the_face_in_view_and_keeps_it(clips, tmp_path, monkeypatch):
+def test_keep_me_visible_enrols_the_face_in_view_and_keeps_it(clips, tmp_path, monkeypatch, caplog):
     """The tray's "Keep me visible": views of the one face in front of the camera are saved (descriptors,
-    0600) and that person is kept: visible in the frames after it, pixels checked."""
+    0600) and that person is kept: visible in the frames after it, pixels checked. On a machine too busy for
+    the recognition process (lowest priority: beside two busy processes its first answer came after 70 s)
+    enrolling ends saying so, and the face stays covered."""
+    import logging
+
     from livecam import live
+    from livecam.live import pipeline
 
     _, test = clips
     monkeypatch.setenv("LIVECAM_CONFIG", str(tmp_path / "settings.toml"))
+    monkeypatch.setattr(pipeline, "ENROL_START_S", 6.0)  # the wait for a first view (idle: under 1 s)
     me = test["Agbani_Darego0"]
     s = Settings(effect=effects.Effect.SOLID, color=(255, 0, 255))
-    reports, pipe, kept_up = _live(me.frames, s, People(), seconds=9, command=live.keep_me_visible("me"))
+    with caplog.at_level(logging.WARNING, logger="livecam"):
+        reports, pipe, kept_up = _live(me.frames, s, People(), seconds=9, command=live.keep_me_visible("me"))
+    shape = me.frames[0].shape[:2]
+    covered = [box_coverage(effects.coverage_mask(shape, r.faces, s.effect_params()) > 0,
+                            me.boxes[_pingpong(len(me.frames), r.index)]) for r in reports if r.index >= 0 and not r.obscured_all]
+    if "face recognition answered none of" in caplog.text:
+        print("busy machine: face recognition had no CPU time to enrol")
+        assert "me" not in pipe.settings.keep and all(c >= 0.7 for c in covered)
+        return
     assert "me" in pipe.settings.keep and "me" in pipe.status.people
     saved = load_people(tmp_path / "people.json")
     assert saved.names == ("me",) and len(saved.views["me"]) >= 4
     assert stat.S_IMODE(os.stat(tmp_path / "people.json").st_mode) == 0o600
-    shape = me.frames[0].shape[:2]
-    covered = [box_coverage(effects.coverage_mask(shape, r.faces, s.effect_params()) > 0,
-                            me.boxes[_pingpong(len(me.frames), r.index)]) for r in reports if r.index >= 0 and not r.obscured_all]
     assert min(covered[:10]) >= 0.7, "covered before enrolment"
     if kept_up:
         assert sum(c < 0.3 for c in covered[-50:]) >= 25, "visible once enrolled and recognised"
@@ -389,6 +400,36 @@ def test_keep_me_visible_ends_and_says_so_when_the_detector_fails(tmp_path, monk
     assert any("could not keep me visible: 0 clear views" in r.getMessage() for r in caplog.records), caplog.text
     assert "me" not in pipe.settings.keep and not (tmp_path / "people.json").exists()
     assert all(r.obscured_all for r in reports)
+
+
+class OneFace(FakeModel):
+    def find(self, frame):
+        return Faces(np.array([[40, 30, 90, 90]], np.float32), np.array([0.9]))
+
+
+def test_keep_me_visible_says_when_face_recognition_had_no_cpu_time(tmp_path, monkeypatch, caplog):
+    """Beside two busy processes the recognition process (lowest priority) answered its first check after 70 s:
+    "Keep me visible" ended saying "0 clear views of one face ... try again alone in front of the camera",
+    wrong advice for a user who was. Now it names the cause; the face stays covered in every frame."""
+    import logging
+
+    from livecam import live
+    from livecam.live import pipeline
+
+    monkeypatch.setenv("LIVECAM_CONFIG", str(tmp_path / "settings.toml"))
+    monkeypatch.setattr(pipeline, "ENROL_START_S", 2.0)
+    frames = [np.full((120, 160, 3), 128, np.uint8)] * 10
+    with caplog.at_level(logging.WARNING, logger="livecam"):
+        _, reports, pipe = _run(frames, Settings(), make_detector=lambda: OneFace(), seconds=4.5, loop=True,
+                                people=People(), make_describer=NeverReady,
+                                commands=[(0.5, live.keep_me_visible("me"))])
+    said = [r.getMessage() for r in caplog.records if "could not keep me visible" in r.getMessage()]
+    assert len(said) == 1 and "face recognition answered none of" in said[0] and "less busy" in said[0], caplog.text
+    assert "me" not in pipe.settings.keep and not (tmp_path / "people.json").exists()
+    mask_covers = [r.obscured_all or box_coverage(effects.coverage_mask((120, 160), r.faces,
+                                                                        Settings().effect_params()) > 0,
+                                                  [40, 30, 90, 90]) >= 0.7 for r in reports]
+    assert all(mask_covers)
 
 
 def test_keep_an_unknown_name_is_one_line_naming_it(tmp_path):

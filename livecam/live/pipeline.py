@@ -106,6 +106,7 @@ class LivePipeline:
         self._recognition_error: str | None = None
         self._enrolling: tuple[str, float, list[np.ndarray]] | None = None  # "Keep me visible": name, until, views
         self._enrol_asked = -1e9
+        self._enrol_asks = 0  # views asked of the recognition process while enrolling
         self._in_shape: tuple[int, ...] | None = None
         self._last_cap_t: float | None = None  # capture time of the frame taken before
         self._last_error: str | None = None
@@ -337,6 +338,7 @@ class LivePipeline:
             return
         log.info("keep %s visible: look at the camera for %.0f s (alone in view)", name, ENROL_LIVE_S)
         self._enrolling = (name, self._clock() + ENROL_START_S, [])  # until the first view: then ENROL_LIVE_S
+        self._enrol_asks = 0
 
     def _enrol_step(self, t: float, frame: np.ndarray, faces: Faces) -> None:
         """While enrolling, on each detection: a view of the face that dominates the picture every
@@ -346,6 +348,7 @@ class LivePipeline:
         i = dominant(tracked)
         if i is not None and t - self._enrol_asked >= ENROL_EVERY_S:
             self._enrol_asked = t
+            self._enrol_asks += 1
             self._recognizer.ask(CheckRequest(t, frame, tracked[i], enrol=True))
 
     def _end_enrolment(self) -> None:
@@ -357,6 +360,11 @@ class LivePipeline:
         if self._clock() < until:
             return
         self._enrolling = None
+        if not views and self._enrol_asks:
+            log.warning("could not keep %s visible: face recognition answered none of %d views in %.0f s (it runs "
+                        "only on CPU time nothing else wants, and this machine has none to spare); try again when "
+                        "the machine is less busy", name, self._enrol_asks, ENROL_START_S)
+            return
         if len(views) < ENROL_LIVE_MIN:
             log.warning("could not keep %s visible: %d clear views of one face in %.0f s (need %d); try again "
                         "alone in front of the camera", name, len(views), ENROL_LIVE_S, ENROL_LIVE_MIN)
