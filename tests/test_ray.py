@@ -106,3 +106,18 @@ def _actors() -> list[int]:
             except OSError:
                 continue
     return pids
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("ray") is None, reason="Ray is not installed")
+def test_ray_local_starts_its_own_cluster_whatever_cluster_was_last_known(tmp_path):
+    """``--ray local`` hung (over 60 s, no output) trying to join a cluster that was gone: after the cluster
+    tests, Ray's plain ``init()`` took the last cluster this machine had from /tmp/ray (here: RAY_ADDRESS
+    pointing at a dead address). It now always starts a private one."""
+    import cv2
+
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "a.jpg"), np.full((64, 64, 3), 128, np.uint8))
+    r = livecam("anonymize", tmp_path / "in", "-o", tmp_path / "out/", "--ray", "local", timeout=300,
+                env={"RAY_ADDRESS": "127.0.0.1:1"})
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "in" / "a.jpg").is_file()
