@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,21 +58,26 @@ def build(tmp: Path) -> dict[str, Path]:
     return {"short": short, "long": long, "one long video": one}
 
 
-DEFAULT_SPIN = ["ENV", "GOMP_SPINCOUNT=300000"]  # libgomp's own, without OMP_WAIT_POLICY
+@dataclass(frozen=True)
+class Plan:
+    """One row: ``livecam anonymize FOLDER -o OUT/ *args``, with ``env`` added to the environment, or on the
+    Ray cluster (``ray``)."""
+
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    ray: bool = False
 
 
-def run(folder: Path, out: Path, args: list[str]) -> float:
+DEFAULT_SPIN = {"GOMP_SPINCOUNT": "300000"}  # libgomp's own, without OMP_WAIT_POLICY
+
+
+def run(folder: Path, out: Path, plan: Plan) -> float:
     import os
 
     shutil.rmtree(out, ignore_errors=True)
-    env = dict(os.environ)
-    while args[:1] == ["ENV"]:
-        key, value = args[1].split("=", 1)
-        env[key] = value
-        args = args[2:]
     start = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "livecam", "-q", "anonymize", str(folder), "-o", f"{out}/", *args],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, "-m", "livecam", "-q", "anonymize", str(folder), "-o", f"{out}/", *plan.args],
+                       capture_output=True, text=True, env={**os.environ, **plan.env})
     if r.returncode:
         raise SystemExit(r.stderr)
     return time.perf_counter() - start
@@ -89,15 +95,15 @@ def run_on_cluster(folder: Path, out: Path, args: list[str], tmp: Path) -> float
     return float(log.read_text().rsplit("livecam-seconds: ", 1)[1].split()[0])
 
 
-def rounds(n: int, batches: dict[str, Path], plans: dict[str, dict[str, list[str]]], tmp: Path,
+def rounds(n: int, batches: dict[str, Path], plans: dict[str, dict[str, Plan]], tmp: Path,
            times: dict[tuple[str, str], list[float]]) -> None:
     for _ in range(n):
         for b, folder in batches.items():
-            for v, args in plans[b].items():
-                if args[:1] == ["RAY"]:
-                    t = run_on_cluster(folder, tmp / "out", args[1:], tmp)
+            for v, plan in plans[b].items():
+                if plan.ray:
+                    t = run_on_cluster(folder, tmp / "out", list(plan.args), tmp)
                 else:
-                    t = run(folder, tmp / "out", args)
+                    t = run(folder, tmp / "out", plan)
                 times.setdefault((b, v), []).append(t)
 
 
@@ -109,16 +115,17 @@ def main() -> None:
     p.add_argument("--only", help="the batches to run, comma-separated (short, long, one long video)")
     p.add_argument("--load", metavar="KIND", help="beside a competing load: cpu:N busy processes or x264")
     a = p.parse_args()
-    spin = {"--jobs 1, OpenMP's default spin": [*DEFAULT_SPIN, "--jobs", "1"]}
-    jobs = {"--jobs 1": ["--jobs", "1"], **spin, "--jobs 2": ["--jobs", "2"]}
-    ray = {"--ray (2 nodes x 1 CPU)": ["RAY"]} if a.ray else {}
-    plans: dict[str, dict[str, list[str]]] = {
+    one = Plan(("--jobs", "1"))
+    spin = {"--jobs 1, OpenMP's default spin": Plan(one.args, DEFAULT_SPIN)}
+    jobs = {"--jobs 1": one, **spin, "--jobs 2": Plan(("--jobs", "2"))}
+    ray = {"--ray (2 nodes x 1 CPU)": Plan(ray=True)} if a.ray else {}
+    plans: dict[str, dict[str, Plan]] = {
         "short": {**jobs, **ray},
         "long": {**jobs, **ray},
-        "one long video": {"--jobs 1": ["--jobs", "1"], **spin, "--jobs 2 --chunk 30 (2 parts)": ["--jobs", "2", "--chunk", "30"],
-                           "--jobs 2 --chunk 15 (4 parts)": ["--jobs", "2", "--chunk", "15"],
-                           "--jobs 2 --chunk 0 (one piece)": ["--jobs", "2", "--chunk", "0"],
-                           **({"--ray --chunk 15 (4 parts)": ["RAY", "--chunk", "15"]} if a.ray else {})},
+        "one long video": {"--jobs 1": one, **spin, "--jobs 2 --chunk 30 (2 parts)": Plan(("--jobs", "2", "--chunk", "30")),
+                           "--jobs 2 --chunk 15 (4 parts)": Plan(("--jobs", "2", "--chunk", "15")),
+                           "--jobs 2 --chunk 0 (one piece)": Plan(("--jobs", "2", "--chunk", "0")),
+                           **({"--ray --chunk 15 (4 parts)": Plan(("--chunk", "15"), ray=True)} if a.ray else {})},
     }
     from livecam.loadgen import Load
 

@@ -320,16 +320,24 @@ def test_live_output_on_a_street_clip_leaves_no_face_bare_for_long():
           f"{sum(r.obscured_all for r in reports)} of {len(reports)} frames obscured")
     kept_up = _kept_up(pipe, reports)
     assert total > 1000 or not kept_up
-    # 2% where detection keeps up (12 Hz); a face new to the picture is bare until the next detection,
-    # so where a busy machine detects less often the share follows the measured rate (beside four
-    # busy processes: 2.4-5.3 Hz, 1-5% bare)
-    share = 0.02 if kept_up else 0.02 * max(1.0, 12.0 / max(1.0, pipe.status.detect_hz))
+    st = pipe.status
+    # 2% where detection keeps up (12 Hz, ~30 ms a detection). A face new to the picture is bare until a
+    # detection of a frame it is in comes back: up to one interval plus the detection's own time, so where a
+    # busy machine detects less often and more slowly the share follows that measured time (beside four busy
+    # processes: 2.4-5.3 Hz, 1-5% bare; beside two, 7.9 Hz at 80 ms a detection: 3.4%, over the share that
+    # followed the rate alone, 3.0%)
+    gap_s = 1.0 / max(1.0, st.detect_hz) + st.detector_ms / 1000
+    share = 0.02 if kept_up else 0.02 * max(1.0, gap_s / (1 / 12 + 0.03))
     assert misses <= share * total, f"{misses} of {total} face-frames bare (allowed {share:.1%})"
     # measured: 8-14 of ~1600 face-frames, runs of 4-6 frames (small faces the live detector size misses);
     # before motion-aware tracking: 35 of 1737, runs of 15 frames after the loop's jump cut. A run may
-    # last about two detection intervals (the tracker holds a face between detections): on a busy
-    # machine those are longer, and the allowance follows the measured rate
-    allowed = max(8, round(2 * 25 / max(1.0, pipe.status.detect_hz)))
+    # last about two detection intervals (the tracker holds a face between detections). On a busy machine
+    # what bounds it at any speed is the stale limit: a frame leaves on boxes at most that old (then it is
+    # obscured), and the face's own detection takes one more detection's time (beside two busy processes:
+    # runs of 4, 5 and 9 frames at 10.2, 8.9 and 10.2 Hz; the 33-39 px faces the tile finds, off there)
+    allowed = max(8, round(2 * 25 / max(1.0, st.detect_hz)))
+    if not kept_up:
+        allowed = max(allowed, round((s.stale_ms + st.detector_ms) / 1000 * 25))
     assert run <= allowed, f"a face stayed bare for {run} frames (allowed {allowed} at this detection rate)"
 
 

@@ -278,6 +278,13 @@ def _pingpong(n: int, index: int) -> int:
     return cycle[index % len(cycle)]
 
 
+def _coverage(r, shape: tuple[int, int], box, settings: Settings) -> float:
+    """How much of ``box`` (xyxy) the frame of report ``r`` covers, 0..1 (a wholly obscured frame: all of it)."""
+    if r.obscured_all:
+        return 1.0
+    return box_coverage(effects.coverage_mask(shape, r.faces, settings.effect_params()) > 0, box)
+
+
 def _kept_and_other(reports, settings, frames, kept_box, other_box) -> tuple[float | None, int, int]:
     """Live reports of ``frames`` played forwards then backwards: the other face is covered in every frame
     sent (asserted); returns (seconds until the kept face was first visible, frames it was visible in after
@@ -289,9 +296,8 @@ def _kept_and_other(reports, settings, frames, kept_box, other_box) -> tuple[flo
         if r.index < 0 or r.obscured_all:
             continue
         k = _pingpong(len(frames), r.index)
-        mask = effects.coverage_mask(shape, r.faces, settings.effect_params()) > 0
-        assert box_coverage(mask, other_box[k]) >= 0.7, f"bystander revealed in frame {r.index}"
-        shown = box_coverage(mask, kept_box[k]) < 0.3
+        assert _coverage(r, shape, other_box[k], settings) >= 0.7, f"bystander revealed in frame {r.index}"
+        shown = _coverage(r, shape, kept_box[k], settings) < 0.3
         if shown and first_visible is None:
             first_visible = r.capture_t - t0
         if r.capture_t - t0 > 2.0:
@@ -342,8 +348,8 @@ def test_live_keep_covers_everyone_when_recognition_fails(clips):
     for r in reports:
         if r.index < 0 or r.obscured_all:
             continue
-        mask = effects.coverage_mask(clip.frames[0].shape[:2], r.faces, s.effect_params()) > 0
-        assert box_coverage(mask, clip.kept_box[_pingpong(len(clip.frames), r.index)]) >= 0.3, f"revealed in frame {r.index}"
+        kept = clip.kept_box[_pingpong(len(clip.frames), r.index)]
+        assert _coverage(r, clip.frames[0].shape[:2], kept, s) >= 0.3, f"revealed in frame {r.index}"
         painted += 1
     assert painted > 0
 
@@ -367,8 +373,8 @@ def test_keep_me_visible_enrols_the_face_in_view_and_keeps_it(clips, tmp_path, m
     with caplog.at_level(logging.WARNING, logger="livecam"):
         reports, pipe, kept_up = _live(me.frames, s, People(), seconds=9, command=live.keep_me_visible("me"))
     shape = me.frames[0].shape[:2]
-    covered = [box_coverage(effects.coverage_mask(shape, r.faces, s.effect_params()) > 0,
-                            me.boxes[_pingpong(len(me.frames), r.index)]) for r in reports if r.index >= 0 and not r.obscured_all]
+    covered = [_coverage(r, shape, me.boxes[_pingpong(len(me.frames), r.index)], s)
+               for r in reports if r.index >= 0 and not r.obscured_all]
     if "face recognition answered none of" in caplog.text:
         print("busy machine: face recognition had no CPU time to enrol")
         assert "me" not in pipe.settings.keep and all(c >= 0.7 for c in covered)
@@ -426,10 +432,7 @@ def test_keep_me_visible_says_when_face_recognition_had_no_cpu_time(tmp_path, mo
     said = [r.getMessage() for r in caplog.records if "could not keep me visible" in r.getMessage()]
     assert len(said) == 1 and "face recognition answered none of" in said[0] and "less busy" in said[0], caplog.text
     assert "me" not in pipe.settings.keep and not (tmp_path / "people.json").exists()
-    mask_covers = [r.obscured_all or box_coverage(effects.coverage_mask((120, 160), r.faces,
-                                                                        Settings().effect_params()) > 0,
-                                                  [40, 30, 90, 90]) >= 0.7 for r in reports]
-    assert all(mask_covers)
+    assert all(_coverage(r, (120, 160), [40, 30, 90, 90], Settings()) >= 0.7 for r in reports)
 
 
 def test_keep_an_unknown_name_is_one_line_naming_it(tmp_path):
