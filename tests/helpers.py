@@ -244,13 +244,21 @@ def on_ray_cluster(args: list, log: Path, nodes: int = 2) -> subprocess.Popen:
     common = "--node-ip-address 127.0.0.1 --num-cpus 1 --disable-usage-stats"
     workers = "\n".join(f"{shlex.quote(str(RAY))} start --address 127.0.0.1:{RAY_PORT} {common} > /dev/null"
                          for _ in range(nodes - 1))
-    script = f"""set -e
-ip link set lo up
-{shlex.quote(str(RAY))} start --head --port {RAY_PORT} {common} --include-dashboard false > /dev/null
+    script = f"""{shlex.quote(str(RAY))} start --head --port {RAY_PORT} {common} --include-dashboard false > /dev/null
 {workers}
 {cmd}
 """
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    return on_loopback_only(script, log)
+
+
+def on_loopback_only(script: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The bash ``script`` in network and process namespaces of its own (``unshare``, root), where loopback is
+    the only network (Ray's servers listen on every interface) and every process it starts ends with it; its
+    stderr to ``log``; ``env`` added to the environment. Kill it with ``os.killpg(proc.pid, ...)``."""
+    import os
+
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
     with log.open("w") as err:
-        return subprocess.Popen(["unshare", "-n", "-p", "-f", "-m", "--mount-proc", "bash", "-c", script],
+        return subprocess.Popen(["unshare", "-n", "-p", "-f", "-m", "--mount-proc", "bash", "-c",
+                                 f"set -e\nip link set lo up\n{script}"],
                                 stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True)
