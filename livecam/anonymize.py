@@ -92,6 +92,29 @@ def plan(inputs: Iterable[Path], output: Path | str, overwrite: bool = False,
     return jobs
 
 
+def check_side_file(path: Path, option: str, jobs: list[Job], overwrite: bool,
+                    ours: Callable[[Path], bool] | None = None) -> None:
+    """A file livecam writes besides the outputs (``--export-boxes``, ``--audit``) follows the output rule:
+    never an input or an output of the batch, never an existing file unless ``overwrite``. With ``ours`` (an
+    append-only log), an existing file is appended to only when ``ours(path)`` says it is one of livecam's,
+    ``--overwrite`` or not."""
+    for j in jobs:
+        for what, other in (("an input", j.src), ("an output", j.dst)):
+            if _same(path, other):
+                raise LivecamError(f"{option} {path} is {what} of this command; choose another file")
+    if path.is_dir():
+        raise LivecamError(f"{option} {path} is a folder; name a file")
+    if path.exists() or path.is_symlink():
+        if ours is not None:
+            if not ours(path):
+                raise LivecamError(f"{option} {path} exists and is not a livecam audit log: livecam appends only "
+                                   "to its own; choose another file")
+        elif not overwrite:
+            raise LivecamError(f"{option} {path} already exists: livecam never replaces files unless told; add "
+                               "--overwrite, or choose another file")
+    media.check_writable_folder(path.parent, option)
+
+
 def _folder_jobs(folder: Path, out: Path) -> list[Job]:
     """Every photo and video under ``folder`` (hidden files and folders skipped quietly), mirrored into ``out``."""
     files = sorted(f for f in folder.rglob("*")
@@ -196,7 +219,7 @@ def process(job: Job, engine: Anonymizer | None, keep_boxes: bool = False,
         if job.kind == "image":
             img = media.read_image(job.src)
             if given is not None:
-                faces = given[0] if given else Faces.empty()
+                faces = given[0]  # boxfile.read: exactly one frame's list for a photo
                 out = effects.apply(img, faces, params)
             else:
                 assert engine is not None
@@ -262,19 +285,27 @@ def join(job: Job, parts: list[FileRecord]) -> FileRecord:
 
 
 class _GivenBoxes:
-    """``--boxes``: frame ``i`` gets exactly the boxes listed for it (none when the file lists fewer frames)."""
+    """``--boxes``: frame ``i`` gets exactly the boxes listed for it. The file lists one entry per frame of this
+    very input (``boxfile.read`` checked that it was made from it); a video that decodes to more or fewer frames
+    than listed is refused (``LivecamError``: nothing is written), never rendered with frames left bare."""
 
     def __init__(self, boxes: list[Faces], params: effects.EffectParams, record: FileRecord, keep_boxes: bool):
         self.boxes, self.params, self.record, self.keep_boxes = boxes, params, record, keep_boxes
         self.i = 0
 
     def push(self, frame: np.ndarray, t: float) -> list[np.ndarray]:
-        faces = self.boxes[self.i] if self.i < len(self.boxes) else Faces.empty()
+        if self.i >= len(self.boxes):
+            raise LivecamError(f"--boxes lists {len(self.boxes)} frames, but the video has more; not written "
+                               "(export the boxes again with --export-boxes)")
+        faces = self.boxes[self.i]
         self.i += 1
         self.record.add_frame(faces, self.keep_boxes)
         return [effects.apply(frame, faces, self.params)]
 
     def flush(self) -> list[np.ndarray]:
+        if self.i != len(self.boxes):
+            raise LivecamError(f"--boxes lists {len(self.boxes)} frames, but only {self.i} decoded; not written "
+                               "(export the boxes again with --export-boxes)")
         return []
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from livecam import __version__, anonymize, media
+from livecam import __version__, anonymize, boxfile, media
 from livecam.anonymize import FileRecord, Job, failure_message, process
 from livecam.engine import Anonymizer
 from livecam.errors import LivecamError
@@ -38,7 +38,6 @@ from livecam.settings import Settings, from_mapping, to_mapping
 log = logging.getLogger(__name__)
 
 MANIFEST = ".livecam-done.json"
-BOXES_FORMAT = "livecam-boxes/1"
 RETRIES = 1  # a file whose worker died is tried this many more times
 
 
@@ -97,6 +96,16 @@ def _entry(job: Job, key: str, model_sha: str) -> dict[str, Any]:
             "settings": key, "model_sha256": model_sha}
 
 
+def _lock_path(folder: Path) -> Path:
+    """The lock that lets one process at a time update ``folder``'s manifest: in livecam's cache folder, so that
+    nothing but the outputs and the manifest is left in an output folder."""
+    from livecam.settings import cache_dir
+
+    locks = cache_dir() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return locks / f"done-{hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]}.lock"
+
+
 def is_done(job: Job, key: str, model_sha: str) -> bool:
     """``job``'s output exists, complete, from the same input, settings and model (recorded by a run before)."""
     rec = _manifest(job.dst.parent).get(job.dst.name)
@@ -116,70 +125,54 @@ class Identity:
     model_sha: str
 
     @classmethod
-    def of(cls, settings: Settings) -> Identity:
-        return cls(settings_key(settings), *model_identity(settings))
+    def of(cls, settings: Settings, boxes: Path | None = None) -> Identity:
+        """``boxes``: the ``--boxes`` file rendered; its content is part of the key (an edited file is a new
+        render, never "complete from an earlier run")."""
+        key = settings_key(settings)
+        if boxes is not None and boxes.is_file():
+            key = hashlib.sha256(f"{key}:{boxfile.file_sha256(boxes)}".encode()).hexdigest()[:16]
+        return cls(key, *model_identity(settings))
 
     def __call__(self, job: Job) -> bool:
         return is_done(job, self.key, self.model_sha)
 
 
-def _record_done(job: Job, key: str, model_sha: str) -> None:
-    folder = job.dst.parent
-    data = _manifest(folder)
-    data[job.dst.name] = {**_entry(job, key, model_sha), "output_bytes": job.dst.stat().st_size}
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, folder / MANIFEST)
+    def record(self, job: Job) -> None:
+        """Record ``job``'s output as complete in the manifest beside it. Called by whoever made the output, the
+        moment it appears (a worker, for a whole file): an output made by a worker whose batch was killed
+        before it heard back is still known as complete on the rerun. A manifest file livecam cannot read
+        (not its own) is never replaced: resume is off in that folder, with a warning."""
+        from filelock import FileLock
 
-
-# -- boxes ------------------------------------------------------------------------------------------
-def read_boxes(path: Path, jobs: list[Job]) -> dict[Path, list[Faces]]:
-    """The boxes of ``--boxes FILE`` for each job's input (matched by path, else by file name)."""
-    try:
-        data = json.loads(path.read_text())
-        if data.get("format") != BOXES_FORMAT:
-            raise ValueError(f"format is {data.get('format')!r}, expected {BOXES_FORMAT!r}")
-        files = data["files"]
-        by_path = {str(Path(f["input"]).resolve()): f for f in files}
-        by_name: dict[str, list[dict]] = {}
-        for f in files:
-            by_name.setdefault(Path(f["input"]).name, []).append(f)
-        out: dict[Path, list[Faces]] = {}
-        for job in jobs:
-            f = by_path.get(str(job.src.resolve()))
-            if f is None and len(by_name.get(job.src.name, [])) == 1:
-                f = by_name[job.src.name][0]
-            if f is None:
-                raise LivecamError(f"--boxes {path} lists no boxes for {job.src}: export them with --export-boxes")
-            frames = []
-            for i, rows in enumerate(f["frames"]):
-                a = np.asarray(rows, np.float32).reshape(-1, 6) if rows else np.zeros((0, 6), np.float32)
-                if not np.all(a[:, 2] > a[:, 0]) or not np.all(a[:, 3] > a[:, 1]):
-                    raise ValueError(f"{job.src.name} frame {i}: a box with x2 <= x1 or y2 <= y1")
-                frames.append(Faces(a[:, :4], np.clip(a[:, 4], 0, 1), a[:, 5].astype(np.int64)))
-            out[job.src] = frames
-        return out
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise LivecamError(f"--boxes {path}: {e} (format: README 'Review before release')") from None
-
-
-def write_boxes(path: Path, records: list[FileRecord]) -> None:
-    data = {"format": BOXES_FORMAT, "box": "[x1, y1, x2, y2, score, track id] in the input's pixels",
-            "files": [{"input": r.input, "output": r.output, "frames": r.boxes or []}
-                      for r in records if r.status != "failed"]}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, separators=(",", ":")))
-    os.replace(tmp, path)
+        folder = job.dst.parent
+        path = folder / MANIFEST
+        with FileLock(str(_lock_path(folder))):
+            data = _manifest(folder)
+            if not data and path.exists() and path.read_bytes().strip() not in (b"", b"{}"):
+                log.warning("%s is not livecam's resume record; it is left as it is (resume is off there)", path)
+                return
+            data[job.dst.name] = {**_entry(job, self.key, self.model_sha), "output_bytes": job.dst.stat().st_size}
+            tmp = folder / (MANIFEST + ".tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+            os.replace(tmp, path)
 
 
 # -- workers ----------------------------------------------------------------------------------------
 _engine: Anonymizer | None = None
 _progress: Any = None
+_identity: Identity | None = None
 
 
-def _init_worker(settings_data: dict[str, Any], threads: int, progress: Any, option: str) -> None:
-    """A worker process: torch threads set, one model loaded for all its files."""
-    global _engine, _progress
+def _init_worker(settings_data: dict[str, Any], threads: int, progress: Any, option: str,
+                 identity: Identity, debug: bool) -> None:
+    """A worker process: ends when the batch's process is gone (killed with -9, out of memory), logs as the
+    batch does (``--debug``: a failed file's traceback), torch threads set, one model loaded for all its files."""
+    global _engine, _progress, _identity
+    from livecam.procs import end_with_parent
+
+    end_with_parent(1)
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="livecam: %(message)s")
     import torch
 
     torch.set_num_threads(threads)
@@ -187,21 +180,26 @@ def _init_worker(settings_data: dict[str, Any], threads: int, progress: Any, opt
 
     settings = from_mapping(settings_data)
     _engine = make_anonymizer(settings, keep=make_keep(settings, option))
-    _progress = progress
+    _progress, _identity = progress, identity
 
 
 def _work(job: Job, keep_boxes: bool, given: list[Faces] | None) -> FileRecord:
     step = (lambda n: _progress.put(n)) if _progress is not None else None
-    return work(job, _engine, keep_boxes, given, step)
+    return work(job, _engine, keep_boxes, given, step, _identity)
 
 
 def work(job: Job, engine: Anonymizer | None, keep_boxes: bool, given: list[Faces] | None,
-         step: Any = None) -> FileRecord:
-    """One file, as a worker runs it: a bad file is a failed record naming it, not an exception."""
+         step: Any = None, identity: Identity | None = None) -> FileRecord:
+    """One file, as a worker runs it: a bad file is a failed record naming it, not an exception. A whole
+    file done is recorded for resume here (``identity``), where it was made."""
     try:
-        return process(job, engine, keep_boxes, given, step)
+        rec = process(job, engine, keep_boxes, given, step)
     except LivecamError as e:
+        log.debug("%s failed", job.src, exc_info=True)
         return FileRecord(str(job.src), str(job.dst), job.kind, status="failed", reason=str(e))
+    if identity is not None and job.span is None:
+        identity.record(job)
+    return rec
 
 
 # -- the batch --------------------------------------------------------------------------------------
@@ -273,7 +271,7 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
     settings and model); returns a record per input. Raises ``LivecamError`` naming the files that failed,
     after the rest are done and kept. ``identity``: ``Identity.of(settings)``, if already made."""
     ident = identity or Identity.of(settings)
-    given = read_boxes(opts.boxes, jobs) if opts.boxes else {}
+    given = boxfile.read(opts.boxes, jobs) if opts.boxes else {}
     records: dict[int, FileRecord] = {}
     todo = []
     for i, job in enumerate(jobs):
@@ -307,7 +305,8 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
         def done(i: int, rec: FileRecord) -> None:
             records[i] = rec
             if rec.status == "done":
-                _record_done(jobs[i], ident.key, ident.model_sha)
+                if rec.parts > 1:  # joined here; a whole file was recorded by the worker that made it
+                    ident.record(jobs[i])
                 log.info("%s -> %s: %d frames", rec.input, rec.output, rec.frames)
             elif len(jobs) > 1:  # a single file's failure is the command's one error line
                 log.warning("%s", rec.reason)
@@ -322,7 +321,7 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
             if opts.ray is not None:
                 from livecam import raybatch
 
-                raybatch.run(work_units, settings, opts, given, bar, finished)
+                raybatch.run(work_units, settings, opts, given, bar, finished, ident)
             elif workers == 1:
                 eng = engine
                 if eng is None:
@@ -330,20 +329,23 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
 
                     eng = make_anonymizer(settings, keep=make_keep(settings, opts.option))
                 for u in work_units:
-                    finished(u, work(u.job, eng, opts.export_boxes is not None, given.get(u.job.src), bar.update))
+                    finished(u, work(u.job, eng, opts.export_boxes is not None, given.get(u.job.src), bar.update, ident))
             else:
-                _run_pool(work_units, settings, opts, workers, given, bar, finished)
+                _run_pool(work_units, settings, opts, workers, given, bar, finished, ident)
         except BaseException:  # Ctrl+C, SIGTERM, a lost cluster: no temporary file or unjoined part stays
             for unit in work_units:
                 for path in media.leftovers(unit.output):
                     path.unlink(missing_ok=True)
+            if opts.audit is not None:  # the files finished before the stop get their lines all the same
+                write_audit(opts.audit, [records[i] for i in sorted(records)], settings, ident.model,
+                            ident.model_sha, time.perf_counter() - start, stopped=True)
             raise
     out = [records[i] for i in range(len(jobs))]
     elapsed = time.perf_counter() - start
     if opts.audit is not None:
         write_audit(opts.audit, out, settings, ident.model, ident.model_sha, elapsed)
     if opts.export_boxes is not None:
-        write_boxes(opts.export_boxes, out)
+        boxfile.write(opts.export_boxes, out)
     failed = [(jobs[i], records[i].reason or "failed") for i in range(len(jobs)) if records[i].status == "failed"]
     for job, _ in failed:  # a worker killed mid-file leaves its temporary file behind: nothing half-written stays
         for path in media.leftovers(job.dst):
@@ -370,7 +372,7 @@ def _probe(job: Job) -> media.VideoInfo | None:
 
 
 def _run_pool(work_units: list[Unit], settings: Settings, opts: BatchOptions, workers: int,
-              given: dict[Path, list[Faces]], bar: Any, finished: Any) -> None:
+              given: dict[Path, list[Faces]], bar: Any, finished: Any, ident: Identity) -> None:
     """The units on ``workers`` processes; a pool broken by a dead worker is replaced and the units that were
     in it are retried (``RETRIES`` times each), then reported by name."""
     import multiprocessing
@@ -383,7 +385,8 @@ def _run_pool(work_units: list[Unit], settings: Settings, opts: BatchOptions, wo
     keep_boxes = opts.export_boxes is not None
     while pending:
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(to_mapping(settings), threads, progress, opts.option)) as pool:
+                                 initargs=(to_mapping(settings), threads, progress, opts.option, ident,
+                                           log.isEnabledFor(logging.DEBUG))) as pool:
             futures: dict[Future, int] = {}
             for u in pending:
                 attempts[u] += 1
@@ -441,10 +444,19 @@ def _drain(progress: Any, bar: Any) -> None:
         bar.update(n)
 
 
+def check_files(jobs: list[Job], opts: BatchOptions, overwrite: bool) -> None:
+    """Before any work: ``--export-boxes`` and ``--audit`` follow the output rule (``check_side_file``)."""
+    if opts.export_boxes is not None:
+        anonymize.check_side_file(opts.export_boxes, "--export-boxes", jobs, overwrite)
+    if opts.audit is not None:
+        anonymize.check_side_file(opts.audit, "--audit", jobs, overwrite, ours=is_audit_log)
+
+
 # -- audit ------------------------------------------------------------------------------------------
 def write_audit(path: Path, records: list[FileRecord], settings: Settings, model: str, model_sha: str,
-                elapsed: float) -> None:
-    """``--audit``: one JSON line per input, then a summary line, appended (one file can hold many batches)."""
+                elapsed: float, stopped: bool = False) -> None:
+    """``--audit``: one JSON line per input, then a summary line, appended (one file can hold many batches).
+    ``stopped``: the batch was stopped (Ctrl+C, SIGTERM) and ``records`` are the inputs finished before."""
     common = {"livecam": __version__, "model": model, "model_sha256": model_sha, "settings": to_mapping(settings),
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     lines = []
@@ -456,7 +468,22 @@ def write_audit(path: Path, records: list[FileRecord], settings: Settings, model
     summary = {"summary": True, **common, "files": len(records), "done": sum(r.status == "done" for r in records),
                "skipped": sum(r.status == "skipped" for r in records),
                "failed": [r.input for r in records if r.status == "failed"], "frames": sum(r.frames for r in records),
-               "faces_covered": sum(sum(r.faces_per_frame) for r in records), "seconds": round(elapsed, 3)}
+               "faces_covered": sum(sum(r.faces_per_frame) for r in records), "seconds": round(elapsed, 3),
+               **({"stopped": True} if stopped else {})}
     lines.append(json.dumps(summary, default=str))
     with open(path, "a") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def is_audit_log(path: Path) -> bool:
+    """``path`` is empty, or every line of it is one of ``write_audit``'s (a JSON object naming livecam's version)."""
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if line.strip():
+                    data = json.loads(line)
+                    if not isinstance(data, dict) or "livecam" not in data or "settings" not in data:
+                        return False
+        return True
+    except (OSError, ValueError):
+        return False

@@ -117,7 +117,10 @@ def _add_global_options(p: argparse.ArgumentParser, default: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from livecam import __version__
+
     p = _Parser(prog="livecam", description="Real-time face anonymizer: webcam in, anonymized virtual camera out.")
+    p.add_argument("--version", action="version", version=f"livecam {__version__}")
     _add_global_options(p, False)
     common = _Parser(add_help=False)
     _add_global_options(common, argparse.SUPPRESS)
@@ -157,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     add = pe_sub.add_parser("add", help="enrol NAME from photos of them alone and/or videos of them alone")
     add.add_argument("name", metavar="NAME")
     add.add_argument("inputs", nargs="+", type=Path, metavar="PHOTO_OR_VIDEO")
+    add.add_argument("--face", type=_positive_int, metavar="N", help="in a photo of several people, enrol face N "
+                     "(numbered from the left; default: the only face, or the largest when it stands out)")
+    add.add_argument("--faces-preview", type=Path, dest="faces_preview", metavar="FILE",
+                     help="write the photo with its faces numbered to FILE (a new .png/.jpg) and enrol nobody")
     pe_sub.add_parser("list", help="the enrolled people")
     rm = pe_sub.add_parser("remove", help="forget NAME")
     rm.add_argument("name", metavar="NAME")
@@ -227,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # `livecam` alone, or with only options, means `livecam run`
     first = next((a for a in argv if not a.startswith("-")), None)
-    if first not in COMMANDS and not any(a in ("-h", "--help") for a in argv[:1]):
+    if first not in COMMANDS and not any(a in ("-h", "--help", "--version") for a in argv[:1]):
         argv = [a for a in argv if a in ("--debug", "-q", "--quiet")] + ["run"] + \
                [a for a in argv if a not in ("--debug", "-q", "--quiet")]
     args = build_parser().parse_args(argv)
@@ -278,18 +285,19 @@ def _dispatch(args: argparse.Namespace) -> int:
             if s.keep and args.keep:
                 raise LivecamError("--reveal and --keep: use one (--reveal NAME leaves only NAME visible)")
             s, option = s.replace(keep=[args.reveal.strip()]), "--reveal"
-        identity = batch.Identity.of(s)  # --overwrite redoes everything: nothing is checked for resuming
+        # --overwrite redoes everything: nothing is checked for resuming
+        identity = batch.Identity.of(s, args.boxes)
         jobs = anonymize.plan(args.inputs, args.output, overwrite=args.overwrite,
                               is_done=None if args.overwrite else identity)
         if args.boxes is not None and s.keep:
             raise LivecamError("--boxes renders the boxes given, nobody is recognised: leave out --keep/--reveal")
         n = args.jobs or batch.default_jobs()
+        opts = batch.BatchOptions(jobs=n, audit=args.audit, export_boxes=args.export_boxes, boxes=args.boxes,
+                                  progress=not args.quiet, option=option, ray=args.ray, chunk_s=args.chunk)
+        batch.check_files(jobs, opts, args.overwrite)
         local = args.ray is None and n == 1  # else workers load it (a single long video is split)
         engine = make_anonymizer(s, keep=make_keep(s, option)) if local else None
-        records = batch.run(jobs, s, batch.BatchOptions(jobs=n, audit=args.audit, export_boxes=args.export_boxes,
-                                                        boxes=args.boxes, progress=not args.quiet, option=option,
-                                                        ray=args.ray, chunk_s=args.chunk),
-                            engine=engine, identity=identity)
+        records = batch.run(jobs, s, opts, engine=engine, identity=identity)
         faces = sum(sum(r.faces_per_frame) for r in records)
         log.info("done: %d file(s) written to %s, %d face boxes covered", sum(r.status == "done" for r in records),
                  args.output, faces)
@@ -312,7 +320,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam import people
 
         return people.run_cli(args.people_command, getattr(args, "name", None), getattr(args, "inputs", []),
-                              lambda: settings_from_args(args))
+                              lambda: settings_from_args(args), getattr(args, "face", None),
+                              getattr(args, "faces_preview", None))
     if cmd == "devices":
         from livecam import devices
 

@@ -100,21 +100,8 @@ def _cpu() -> None:
         x = (x * 1103515245 + 12345) & 0x7FFFFFFF
 
 
-def _end_with_parent() -> None:
-    """Exit this process once the process that started it is gone (its parent changes: checked twice a
-    second, in a thread)."""
-    import threading
-
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 if __name__ == "__main__":
-    _end_with_parent()
+    from livecam.procs import end_with_parent
+
+    end_with_parent()
     {"x264": _x264, "cpu": _cpu}[sys.argv[1]]()

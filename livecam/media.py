@@ -246,8 +246,11 @@ def transcode_video(src: Path, dst: Path, process: FrameFilter, progress: Callab
                 w, h = h, w
             rate = vin.average_rate or vin.guessed_rate or Fraction(25)
             vout = add_video_stream(out, dst, rate, w, h)
-            if dst.suffix.lower() != ".gif":
-                vout.time_base = vin.time_base
+            if dst.suffix.lower() != ".gif" and vin.time_base:
+                # the encoder counts in the input's time base too: every frame keeps its timestamp exactly. In
+                # 1/rate (PyAV's default) a video with a gap, a pause or a variable rate (average_rate below its
+                # frames' spacing) rounded two frames onto one tick, and muxing failed ("Invalid argument").
+                vout.time_base = vout.codec_context.time_base = vin.time_base
             audio = {}
             for a in inp.streams.audio if span is None else ():
                 try:
@@ -275,6 +278,7 @@ def transcode_video(src: Path, dst: Path, process: FrameFilter, progress: Callab
                         progress(1)
 
             decoded = 0
+            damaged: list[float] = []  # the times of the packets that did not decode
             for packet in inp.demux([vin, *[inp.streams[i] for i in audio]]):
                 if packet.stream.index in audio:
                     if packet.dts is None:
@@ -282,7 +286,12 @@ def transcode_video(src: Path, dst: Path, process: FrameFilter, progress: Callab
                     packet.stream = audio[packet.stream.index]
                     out.mux(packet)
                     continue
-                frames = [f for f in packet.decode() if isinstance(f, av.VideoFrame)]
+                try:
+                    frames = [f for f in packet.decode() if isinstance(f, av.VideoFrame)]
+                except av.error.InvalidDataError:  # damaged: this packet's frame is lost, the rest decode
+                    damaged.append(float(packet.pts * packet.time_base) if packet.pts is not None and
+                                   packet.time_base else float("nan"))
+                    continue
                 for frame in frames:
                     t = frame.time if frame.time is not None else len(stamps) / float(rate)
                     t0 = t if t0 is None else t0
@@ -304,9 +313,13 @@ def transcode_video(src: Path, dst: Path, process: FrameFilter, progress: Callab
             for p in vout.encode(None):
                 out.mux(p)
             expected = vin.frames
-            if span is None and expected and n < expected * 0.99 - 1:
+            if span is None and expected and n + len(damaged) < expected * 0.99 - 1:
                 raise LivecamError(f"{src}: the video ends early: decoded {n} of the {expected} frames it declares "
                                    "(truncated or damaged file); no output was written")
+            if damaged:
+                lost = max(len(damaged), expected - n) if expected and span is None else len(damaged)
+                log.warning("%s: damaged: %d frame(s) could not be decoded and are left out (%s); the other %d "
+                            "were anonymized and written", src, lost, _where(damaged, t0), n)
         return n
 
     def attempt(tmp: Path) -> int:
@@ -319,6 +332,21 @@ def transcode_video(src: Path, dst: Path, process: FrameFilter, progress: Callab
     return _write_video(src, dst, attempt, "transcode the video")
 
 
+def _where(times: list[float], t0: float | None) -> str:
+    """Where in a video the damaged packets were: ``at 1.2-1.5 s, 7.0 s`` (seconds from its first frame)."""
+    rel = sorted(t - (t0 or 0.0) for t in times if t == t)
+    if not rel:
+        return "at unknown times"
+    runs: list[list[float]] = []
+    for t in rel:
+        if runs and t - runs[-1][1] <= 0.5:
+            runs[-1][1] = t
+        else:
+            runs.append([t, t])
+    text = ", ".join(f"{a:.1f} s" if b - a < 0.05 else f"{a:.1f}-{b:.1f} s" for a, b in runs[:5])
+    return "at " + text + (", ..." if len(runs) > 5 else "")
+
+
 def _write_video(src: Path, dst: Path, write: Callable[[Path], int], doing: str) -> int:
     """``write(temporary path)`` made into ``dst`` only when it returns; FFmpeg's errors as one line naming ``src``."""
     import av
@@ -327,6 +355,7 @@ def _write_video(src: Path, dst: Path, write: Callable[[Path], int], doing: str)
     try:
         _atomic_write(dst, lambda tmp: result.append(write(tmp)))
     except av.error.FFmpegError as e:
+        log.debug("%s: could not %s", src, doing, exc_info=True)  # --debug: FFmpeg's call that failed
         raise LivecamError(f"{src}: could not {doing} ({e.strerror or e})") from None
     return result[0]
 

@@ -573,20 +573,57 @@ def views_from_frames(frames: Iterable[tuple[np.ndarray, float]], detect: Callab
     return [found[i] for i in sorted(set(pick.tolist()))]
 
 
-def enrol_views(paths: Sequence[Path], detect: Callable[[np.ndarray], Faces], describer: Describer) -> np.ndarray:
-    """``(K, 128)`` descriptors of the one person in ``paths``: a photo must show exactly one face; a
-    video gives views from frames where one face dominates (``views_from_frames``; at least one)."""
+def numbered(faces: Faces) -> Faces:
+    """``faces`` in the order ``--face N`` numbers them: left to right (N = 1, 2, ...)."""
+    return faces[np.argsort(faces.xyxy[:, 0], kind="stable")]
+
+
+def photo_face(path: Path, faces: Faces, face: int | None) -> int:
+    """Which of a photo's ``faces`` (``numbered``) is the person's: ``face`` (1-based) when given, else the
+    only one, or one that dominates (``dominant``: at least 1.5x as tall as every other). Else an error
+    saying how to choose (``--face N``, ``--faces-preview FILE``)."""
+    if not len(faces):
+        raise PeopleError(f"{path}: no face found; enrol from photos where this person's face is clearly visible")
+    if face is not None:
+        if not 1 <= face <= len(faces):
+            raise PeopleError(f"--face {face}: {path} has {len(faces)} face(s), numbered 1 to {len(faces)} from "
+                              "the left")
+        return face - 1
+    i = dominant(faces)
+    if i is None:
+        raise PeopleError(f"{path}: {len(faces)} faces of about the same size found; choose one with --face N "
+                          "(numbered from the left; --faces-preview FILE writes the photo with the numbers on it)")
+    if len(faces) > 1:
+        log.info("%s: %d faces; enrolling the largest (face %d from the left; choose another with --face N)", path,
+                 len(faces), i + 1)
+    return i
+
+
+def faces_preview(img_bgr: np.ndarray, faces: Faces) -> np.ndarray:
+    """A copy of the photo with each face boxed and numbered as ``--face N`` counts them (BGR uint8)."""
+    import cv2
+
+    out = img_bgr.copy()
+    for n, (x1, y1, x2, y2) in enumerate(numbered(faces).xyxy.astype(int), start=1):
+        cv2.rectangle(out, (x1, y1), (x2, y2), (0, 255, 255), 2)
+        cv2.putText(out, str(n), (x1, max(14, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 255), 2,
+                    cv2.LINE_AA)
+    return out
+
+
+def enrol_views(paths: Sequence[Path], detect: Callable[[np.ndarray], Faces], describer: Describer,
+                face: int | None = None) -> np.ndarray:
+    """``(K, 128)`` descriptors of the one person in ``paths``: in a photo, the face ``photo_face`` picks
+    (``face``: its number from the left); a video gives views from frames where one face dominates
+    (``views_from_frames``; at least one)."""
     from livecam import media
 
     views: list[np.ndarray] = []
     for path in paths:
         if media.kind_of(path) == "image":
             img = media.read_image(path)
-            faces = detect(img)
-            if len(faces) != 1:
-                what = "no face" if not len(faces) else f"{len(faces)} faces"
-                raise PeopleError(f"{path}: {what} found; enrol from photos that show only this person's face")
-            views.append(describer.describe(img, faces.xyxy[0]))
+            faces = numbered(detect(img))
+            views.append(describer.describe(img, faces.xyxy[photo_face(path, faces, face)]))
             continue
         found = views_from_frames(media.iter_video(path), detect, describer)
         if not found:
@@ -595,8 +632,10 @@ def enrol_views(paths: Sequence[Path], detect: Callable[[np.ndarray], Faces], de
     return np.asarray(views, np.float32).reshape(-1, DIM)
 
 
-def run_cli(command: str, name: str | None, inputs: Sequence[Path], settings: Callable[[], Any]) -> int:
-    """``livecam people add|list|remove``: prints what it did; errors are ``PeopleError``."""
+def run_cli(command: str, name: str | None, inputs: Sequence[Path], settings: Callable[[], Any],
+            face: int | None = None, preview: Path | None = None) -> int:
+    """``livecam people add|list|remove``: prints what it did; errors are ``PeopleError``. ``face``: which face
+    of a photo (``--face N``); ``preview``: write the photo with its faces numbered there, enrol nobody."""
     path = people_path()
     people = load_people(path)
     if command == "list":
@@ -619,10 +658,30 @@ def run_cli(command: str, name: str | None, inputs: Sequence[Path], settings: Ca
         if not p.is_file():
             raise PeopleError(f"{p}: no such file; give photos or videos of {name} alone")
     engine = make_anonymizer(settings().replace(keep=[]))
-    views = enrol_views(inputs, engine.detect_photo, Describer())
+    if preview is not None:
+        return _write_preview(inputs, engine.detect_photo, preview)
+    views = enrol_views(inputs, engine.detect_photo, Describer(), face)
     before = name in people.views
     people = people.adding(name, views)
     save_people(people, path)
     print(f"{'added views of' if before else 'enrolled'} {name}: {len(people.views[name])} views in {path} "
           "(descriptors only, readable by you alone)")
+    return 0
+
+
+def _write_preview(inputs: Sequence[Path], detect: Callable[[np.ndarray], Faces], preview: Path) -> int:
+    from livecam import media
+
+    if len(inputs) != 1 or media.kind_of(inputs[0]) != "image":
+        raise PeopleError("--faces-preview: give exactly one photo")
+    if preview.exists():
+        raise PeopleError(f"--faces-preview {preview} already exists; livecam never replaces files; choose another name")
+    if preview.suffix.lower() not in media.IMAGE_EXTS:
+        raise PeopleError(f"--faces-preview {preview}: name a photo file, e.g. faces.png")
+    img = media.read_image(inputs[0])
+    faces = detect(img)
+    media.check_writable_folder(preview.parent, "--faces-preview")
+    media.write_image(preview, faces_preview(img, faces))
+    print(f"{preview}: {inputs[0]} with its {len(faces)} face(s) numbered from the left; enrol one with "
+          f"--face N (nobody was enrolled)")
     return 0

@@ -6,7 +6,10 @@ own thread, newest frame wins: a slow network or encoder drops frames, never del
 the virtual camera, and nothing queues. RTMP goes out through PyAV's own FFmpeg; SRT, which PyAV's
 FFmpeg lacks, through the system's ``ffmpeg`` (Debian/Ubuntu: ``apt install ffmpeg``), which takes the
 MPEG-TS over a pipe and sends it on unchanged. When the receiver goes away (or is not there yet) the
-push says so once and tries again every ``retry_s``, without stopping the pipeline.
+push says so (the receiver does not answer), tries again every ``retry_s`` without stopping the pipeline, says
+"still not connected" every ``REMIND_S``, and shows its state in ``state`` (the web page and ``/status``). It is
+connected once the receiver takes the stream: RTMP when PyAV's FFmpeg opened it, SRT when the system's ffmpeg
+reports progress (it connects before it sends anything, and gives up after 3 s when nothing answers).
 
 Only what the pipeline sends (its output frames, obscured ones included) is pushed, with the camera's
 sound when the camera is a network stream that has some (``livecam.audio``: AAC beside the H.264).
@@ -32,6 +35,7 @@ from livecam.mailbox import Mailbox
 log = logging.getLogger(__name__)
 
 SCHEMES = {"srt": "mpegts", "rtmp": "flv", "rtmps": "flv"}
+REMIND_S = 60.0  # while not connected, the log says so again this often
 
 
 def check_push_url(url: str) -> str:
@@ -60,7 +64,8 @@ class PushSink:
         self._frames: Mailbox[np.ndarray] = Mailbox()
         self._closed = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
-        self.connected = threading.Event()  # set while a receiver takes the stream (for tests)
+        self.connected = threading.Event()  # set while a receiver takes the stream
+        self._problem: str | None = None  # why the last try failed (the receiver does not answer, ...)
         self.sent = 0
         self._thread = threading.Thread(target=self._run, name="livecam-push", daemon=True)
         self._thread.start()
@@ -73,28 +78,58 @@ class PushSink:
         self._frames.close()
         self._thread.join(10)
 
+    @property
+    def state(self) -> tuple[str, str]:
+        """``("push", what it is doing)``: connected, connecting, or not connected and why (``sinks.states``)."""
+        if self.connected.is_set():
+            return "push", f"connected to {self.url}"
+        if self._problem is not None:
+            return "push", f"not connected: {self._problem}"
+        return "push", f"connecting to {self.url}"
+
     def _run(self) -> None:
-        failed = False
+        said = 0.0  # when the log last said it is not connected
         while not self._closed.is_set():
             try:
                 self._stream()
-            except Exception as e:  # a receiver that went away: say it once, then keep trying
-                if not failed:
-                    log.warning("push to %s: %s; retrying every %g s", self.url, _why(e, self._proc), self._retry_s)
-                failed = True
-            else:
-                failed = False
+            except Exception as e:  # a receiver that is not there or went away: say so, then keep trying
+                was = self.connected.is_set()
+                self._problem = _why(e, self._proc, self.url, was)
+                now = time.monotonic()
+                if was or not said:
+                    log.warning("push to %s: %s; not connected, trying again every %g s", self.url, self._problem,
+                                self._retry_s)
+                    said = now
+                elif now - said >= REMIND_S:
+                    log.warning("push to %s: still not connected (%s)", self.url, self._problem)
+                    said = now
             finally:
                 self.connected.clear()
                 self._stop_ffmpeg()
             self._closed.wait(self._retry_s)
 
+    def _connected(self) -> None:
+        if not self.connected.is_set():
+            log.info("pushing the output to %s", self.url)
+            self._problem = None
+            self.connected.set()
+
+    def _watch_ffmpeg(self, proc: subprocess.Popen[bytes]) -> None:
+        """SRT: connected once the system's ffmpeg reports progress (``-progress pipe:1``): it opened the
+        connection to the receiver first."""
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(b"progress=") and proc is self._proc:
+                self._connected()
+
     def _stream(self) -> None:
         if self._format == "mpegts":  # SRT: the system's ffmpeg sends what PyAV muxes
             self._proc = subprocess.Popen(
                 [cast(str, shutil.which("ffmpeg")), "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "mpegts",
-                 "-i", "pipe:0", "-c", "copy", "-f", "mpegts", self.url],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 "-i", "pipe:0", "-c", "copy", "-f", "mpegts", "-nostats", "-progress", "pipe:1", self.url],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            threading.Thread(target=self._watch_ffmpeg, args=(self._proc,), name="livecam-push-ffmpeg",
+                             daemon=True).start()
             target: Any = cast(IO[bytes], self._proc.stdin)
         else:
             target = self.url
@@ -124,9 +159,8 @@ class PushSink:
                     out.mux(packet)
                 last = pts
                 self.sent += 1
-                if not self.connected.is_set():
-                    log.info("pushing the output to %s", self.url)
-                    self.connected.set()
+                if self._format != "mpegts":  # RTMP: av.open connected to the receiver
+                    self._connected()
             for packet in stream.encode(None):
                 out.mux(packet)
             if sound is not None:
@@ -145,9 +179,17 @@ class PushSink:
                 proc.wait(5)
 
 
-def _why(error: BaseException, proc: subprocess.Popen[bytes] | None) -> str:
-    if proc is not None and proc.poll() is not None and proc.stderr is not None:
-        lines = proc.stderr.read().decode(errors="replace").strip().splitlines()
-        if lines:
-            return lines[-1]
-    return str(error) or type(error).__name__
+def _why(error: BaseException, proc: subprocess.Popen[bytes] | None, url: str, was_connected: bool) -> str:
+    """Why a push failed, in words: the receiver does not answer (or went away), with what ffmpeg said (SRT:
+    the system's ffmpeg, whose end breaks the pipe PyAV writes to; that error says nothing)."""
+    detail = str(error) or type(error).__name__
+    if proc is not None and proc.stderr is not None:
+        try:
+            proc.wait(5)  # it gives up on a receiver that does not answer after 3 s
+        except subprocess.TimeoutExpired:
+            pass
+        if proc.poll() is not None:
+            lines = proc.stderr.read().decode(errors="replace").strip().splitlines()
+            detail = lines[-1] if lines else f"ffmpeg ended with code {proc.returncode}"
+    what = "the receiver went away" if was_connected else f"the receiver at {url} does not answer"
+    return f"{what} ({detail})"

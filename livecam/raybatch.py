@@ -22,7 +22,7 @@ from livecam.faces import Faces
 from livecam.settings import Settings, to_mapping
 
 if TYPE_CHECKING:
-    from livecam.batch import Unit
+    from livecam.batch import Identity, Unit
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def connect(address: str) -> Any:
 class _Anonymizer:
     """A Ray actor: one model, files sent one at a time."""
 
-    def __init__(self, settings_data: dict[str, Any], option: str, threads: int):
+    def __init__(self, settings_data: dict[str, Any], option: str, threads: int, identity: Identity):
         import torch
 
         from livecam.engine import make_anonymizer, make_keep
@@ -68,15 +68,16 @@ class _Anonymizer:
         torch.set_num_threads(threads)
         settings = from_mapping(settings_data)
         self.engine = make_anonymizer(settings, keep=make_keep(settings, option))
+        self.identity = identity
 
     def run(self, job: Job, keep_boxes: bool, given: list[Faces] | None) -> FileRecord:
         from livecam.batch import work
 
-        return work(job, self.engine, keep_boxes, given)
+        return work(job, self.engine, keep_boxes, given, identity=self.identity)
 
 
 def run(work_units: list[Unit], settings: Settings, opts: Any, given: dict[Path, list[Faces]], bar: Any,
-        finished: Callable[[Unit, FileRecord], None]) -> None:
+        finished: Callable[[Unit, FileRecord], None], identity: Identity) -> None:
     from livecam.batch import RETRIES
 
     ray = connect(opts.ray)
@@ -93,7 +94,7 @@ def run(work_units: list[Unit], settings: Settings, opts: Any, given: dict[Path,
     n = max(1, min(slots, len(work_units), opts.jobs if opts.jobs > 1 else slots))
     actor_cls = ray.remote(_Anonymizer).options(max_restarts=RETRIES, max_task_retries=RETRIES, **options)
     threads = cpus_each
-    actors = [actor_cls.remote(to_mapping(settings), opts.option, threads) for _ in range(n)]
+    actors = [actor_cls.remote(to_mapping(settings), opts.option, threads, identity) for _ in range(n)]
     log.info("Ray: %d workers (%s each) on %d node(s)", n, "a quarter GPU" if gpus else
              f"{cpus_each} CPU{'s' if cpus_each > 1 else ''}", len(nodes))
     keep_boxes = opts.export_boxes is not None
@@ -122,7 +123,7 @@ def run(work_units: list[Unit], settings: Settings, opts: Any, given: dict[Path,
                     rec = FileRecord(str(j.src), str(j.dst), j.kind, status="failed",
                                      reason=f"{j.src}: the Ray worker failed {RETRIES + 1} times "
                                             f"({type(e).__name__}); not written")
-                    actor = actor_cls.remote(to_mapping(settings), opts.option, threads)
+                    actor = actor_cls.remote(to_mapping(settings), opts.option, threads, identity)
                 finished(unit, rec)
                 bar.update(rec.frames)
                 submit(actor)

@@ -57,6 +57,7 @@ from livecam.errors import LivecamError
 from livecam.live.commands import Command, Status, set_values, toggle
 from livecam.mailbox import Mailbox
 from livecam.settings import Settings, SettingsError, from_mapping, to_mapping
+from livecam.webguard import HEADER_S, ConnectionGuard
 
 if TYPE_CHECKING:  # the live package imports this module where --serve is used
     from livecam.live.pipeline import LivePipeline
@@ -131,7 +132,7 @@ def status_json(status: Status, settings: Settings) -> dict[str, Any]:
     plain = to_mapping(settings)
     return {"mode": status.mode.value, "reason": status.reason, "camera": status.camera,
             "detect_hz": round(status.detect_hz, 1), "detector_ms": round(status.detector_ms, 1),
-            "detect_size": status.detect_size, "frames_out": status.frames_out,
+            "detect_size": status.detect_size, "frames_out": status.frames_out, "outputs": dict(status.outputs),
             "settings": {k: plain[k] for k in TOGGLES + VALUES}}
 
 
@@ -182,6 +183,7 @@ class WebServer:
         self._started = threading.Event()
         self._error: BaseException | None = None
         self._runner: web.AppRunner | None = None
+        self._guard_conns = ConnectionGuard()
         self._thread = threading.Thread(target=self._serve, name="livecam-web", daemon=True)
         self._encoder = threading.Thread(target=self._encode, name="livecam-web-encode", daemon=True)
 
@@ -278,9 +280,16 @@ class WebServer:
         app.add_routes([web.get("/", self._page), web.get("/view", self._view), web.get("/stream.mjpg", self._mjpeg),
                         web.get("/status", self._status_route), web.get("/events", self._events),
                         web.post("/command", self._command), web.post("/offer", self._offer)])
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        # keepalive_timeout: aiohttp's keep-alive timer also runs from a connection's start, so a client must
+        # send its request head within it (webguard)
+        # lingering_time: after an early answer (a body that did not come in time: 408), wait at most 1 s for
+        # the rest of it before closing (aiohttp's 10 s would double what a slow client holds)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
+                                     keepalive_timeout=HEADER_S, lingering_time=1.0)
         try:
             self._loop.run_until_complete(self._runner.setup())
+            assert self._runner.server is not None
+            self._guard_conns.attach(self._runner.server)
             site = web.TCPSite(self._runner, self.address.host, self.address.port)
             self._loop.run_until_complete(site.start())
         except OSError as e:
@@ -304,6 +313,7 @@ class WebServer:
     async def _guard(self, request: web.Request,
                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         """Host, Origin and token checks for every route; a refusal is a 4xx and one log line."""
+        self._guard_conns.begun(request)
         problem = self._refusal(request)
         if problem is not None:
             status, reason = problem
@@ -329,8 +339,8 @@ class WebServer:
         if request.method != "GET" and origin is not None and origin != f"http://{host}":
             return 403, f"cross-origin request from {origin!r} refused"
         if self.require_token and not self._has_token(request):
-            return 401, "token missing or wrong: add ?token=TOKEN (livecam showed it once; it is in " \
-                        f"{token_path()})"
+            return 401, "token missing or wrong: add ?token=TOKEN (livecam showed the token in its log when it " \
+                        "made it; whoever runs livecam can look it up)"
         return None
 
     def _has_token(self, request: web.Request) -> bool:
@@ -382,7 +392,7 @@ class WebServer:
 
     async def _command(self, request: web.Request) -> web.Response:
         try:
-            body = await request.json()
+            body = json.loads(await self._guard_conns.body(request))
         except (ValueError, UnicodeDecodeError):
             return self._bad(request, 400, "the body is not JSON")
         if _turns_anonymizing_off(body) and not self._has_token(request):
@@ -401,7 +411,7 @@ class WebServer:
         """WebRTC signalling: the browser's offer in, our answer out; the connection then carries the
         output as VP8 video, encoded once for every viewer (``SharedVideoEncoder``)."""
         try:
-            body = await request.json()
+            body = json.loads(await self._guard_conns.body(request))
             offer = RTCSessionDescription(sdp=body["sdp"], type=body["type"])
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             return self._bad(request, 400, 'expected {"sdp": ..., "type": "offer"}')
@@ -648,7 +658,8 @@ class WebSink:
 
 
 _VIEW_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>livecam</title>
-<style>html,body{margin:0;height:100%;background:#000}video,img{width:100%;height:100%;object-fit:contain}
+<style>html,body{margin:0;height:100%;overflow:hidden;background:#000}
+video,img{display:block;width:100%;height:100%;object-fit:contain}
 [hidden]{display:none}</style>
 </head><body><video id="v" autoplay muted playsinline></video><img id="m" alt="livecam output" hidden><script>
 // WebRTC (low latency) unless ?mjpeg is given or it does not connect; then the MJPEG stream
@@ -685,7 +696,7 @@ _CONTROL_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>livec
 body{font:15px system-ui,sans-serif;margin:0;background:#111;color:#eee;display:flex;flex-wrap:wrap}
 #pic{flex:1 1 640px;background:#000}#pic img{width:100%;display:block}
 #ctl{flex:0 0 300px;padding:16px}button,select{font:inherit;margin:4px 0;padding:6px 10px;width:100%}
-#state{font-weight:bold;padding:8px;border-radius:6px;margin-bottom:12px}
+#outputs{white-space:pre-line;margin:8px 0}#state{font-weight:bold;padding:8px;border-radius:6px;margin-bottom:12px}
 .anonymizing{background:#285}.paused{background:#c80}.privacy-screen{background:#36c}
 .failing-closed{background:#c33}.starting{background:#777}
 </style></head><body>
@@ -698,6 +709,7 @@ body{font:15px system-ui,sans-serif;margin:0;background:#111;color:#eee;display:
 <label>Strength <select id="strength"><option value="0.5">light</option><option value="1">normal</option>
 <option value="2">strong</option><option value="4">maximum</option></select></label>
 <button id="anonymize">Turn anonymizing off</button>
+<div id="outputs"></div>
 <div id="msg"></div>
 </div>
 <script>
@@ -731,6 +743,8 @@ function show(s) {
   document.getElementById("effect").value = s.settings.effect;
   document.getElementById("strength").value = String(s.settings.strength);
   document.getElementById("anonymize").textContent = s.settings.anonymize ? "Turn anonymizing off" : "Turn anonymizing on";
+  document.getElementById("outputs").textContent =
+    Object.entries(s.outputs || {}).map(([name, state]) => name + ": " + state).join("\\n");
 }
 new EventSource("/events" + q).onmessage = e => show(JSON.parse(e.data));
 </script></body></html>

@@ -33,6 +33,34 @@ class SettingsError(LivecamError):
     pass
 
 
+# pynput's special keys (``<name>``; any single character is a key too, and ``<N>`` a virtual key code)
+_KEY_NAMES = frozenset("""alt alt_l alt_r alt_gr backspace caps_lock cmd cmd_l cmd_r ctrl ctrl_l ctrl_r delete down end
+enter esc home left page_down page_up right shift shift_l shift_r space tab up insert menu num_lock pause print_screen
+scroll_lock media_play_pause media_volume_mute media_volume_down media_volume_up media_previous media_next""".split()
+                       + [f"f{i}" for i in range(1, 21)])
+
+
+def check_hotkeys(bindings: Mapping[str, str]) -> None:
+    """Every binding parses as pynput reads it (``<ctrl>+<alt>+p``), and no two actions share keys. The privacy
+    key is a panic button: a binding that would be off, or would do another action, stops start-up
+    (``SettingsError``, naming the action, or both). Checked here, without pynput (which needs a display)."""
+    seen: dict[frozenset[str], str] = {}
+    for action, keys in bindings.items():
+        parts = keys.split("+") if keys else []
+        bad = [k for k in parts if not (len(k) == 1 or (k.startswith("<") and k.endswith(">") and
+                                                         (k[1:-1] in _KEY_NAMES or k[1:-1].isdigit())))]
+        if not parts or bad or len(set(parts)) != len(parts):
+            why = f"unknown key {bad[0]!r}" if bad else "a key given twice" if parts else "no keys"
+            raise SettingsError(f"invalid setting hotkeys.{action} = {keys!r}: {why}; expected keys joined by +, "
+                                "e.g. \"<ctrl>+<alt>+<shift>+p\" (special keys: <ctrl>, <alt>, <shift>, <cmd>, "
+                                "<f1>..<f20>, ...)")
+        combo = frozenset(k.lower() for k in parts)
+        if combo in seen:
+            raise SettingsError(f"invalid setting hotkeys: {seen[combo]} and {action} are both {keys!r}; give "
+                                "each action its own keys")
+        seen[combo] = action
+
+
 _FX = EffectParams()  # the effect defaults live in one place
 
 
@@ -227,6 +255,7 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
             if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
                 raise SettingsError(f"invalid setting hotkeys = {value!r}: expected a table of action = \"keys\"")
             value = {**DEFAULT_HOTKEYS, **value}
+            check_hotkeys(value)
         elif value is not None:
             expected = fields[key].metadata["kind"]
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -256,6 +285,16 @@ def default_path() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir("livecam")) / "settings.toml"
+
+
+def cache_dir() -> Path:
+    """Where livecam keeps what it derives once per machine (converted weights, the precision choice, locks)."""
+    env = os.environ.get("LIVECAM_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("livecam"))
 
 
 def load(path: Path | None = None, missing_ok: bool = False) -> Settings:

@@ -66,9 +66,10 @@ class VirtualCameraSink(_Closing):
                                             backend=backend)
         except Exception as e:  # pyvirtualcam gathers every backend's error into one RuntimeError
             detail = " / ".join(line.strip() for line in str(e).splitlines() if line.strip())
+            without = "; or add --no-vcam to run without one (--output records, --preview shows, --serve serves)"
             if device:
-                raise DeviceError(f"cannot open virtual camera {device}: {detail}; {vcam_help()}") from None
-            raise DeviceError(f"{vcam_help()} ({detail})") from None
+                raise DeviceError(f"cannot open virtual camera {device}: {detail}; {vcam_help()}{without}") from None
+            raise DeviceError(f"{vcam_help()} ({detail}){without}") from None
         self.device = self._cam.device
         log.info("virtual camera: %s (%s), %dx%d @ %g fps", self.device, self._cam.backend, width, height, fps)
 
@@ -254,6 +255,14 @@ class NullSink(_Closing):
 
     def close(self) -> None:
         pass
+
+
+def states(sink: Sink) -> tuple[tuple[str, str], ...]:
+    """``(name, state)`` of every output in ``sink`` that has a state of its own (a ``state`` property:
+    ``--push``, connected or not)."""
+    parts = sink.sinks if isinstance(sink, FanOut) else [sink]
+    found = (getattr(s, "state", None) for s in parts)
+    return tuple(state for state in found if isinstance(state, tuple))
 
 
 class FanOut(_Closing):

@@ -47,6 +47,8 @@ def make_video(frames: list[np.ndarray], path: Path, fps: int = 25, audio_second
     with av.open(str(path), "w", options=options or {}) as out:
         v = out.add_stream("libx264", rate=fps, options=X264_REPEATABLE if repeatable else {})
         v.width, v.height, v.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        if times_ms is not None:  # counted in ms, not in 1/fps: frames at uneven times keep them exactly
+            v.codec_context.time_base = Fraction(1, 1000)
         a = None
         if audio_seconds:
             a = out.add_stream("aac", rate=44100)

@@ -105,7 +105,9 @@ def test_a_long_video_split_into_parts_is_joined_into_what_one_piece_writes(tmp_
     assert np.mean(covered[1]) >= 0.95
     assert not [k for k in range(len(order)) if covered[0][k] and not covered[1][k]]
     b1, b2 = (json.loads((tmp_path / b).read_text())["files"][0]["frames"] for b in ("b1.json", "b2.json"))
-    same = [[x[:5] for x in f1] == [y[:5] for y in f2] for f1, f2 in zip(sorted_boxes(b1), sorted_boxes(b2))]
+    # (to 1e-4: a worker's single torch thread sums in another order than two threads do, in the last bits)
+    same = [len(f1) == len(f2) and np.allclose([x[:5] for x in f1], [y[:5] for y in f2], rtol=0, atol=1e-4)
+            for f1, f2 in zip(sorted_boxes(b1), sorted_boxes(b2))]
     assert np.mean(same) >= 0.9, f"boxes differ in {len(same) - sum(same)} of {len(same)} frames"
     rec = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[0])
     assert rec["parts"] == 5 and rec["frames"] == len(order) == len(rec["faces_per_frame"])

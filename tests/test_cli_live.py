@@ -48,6 +48,12 @@ def test_no_virtual_camera_says_how_to_install_v4l2loopback():
     line = _one_error_line(r)
     assert "no virtual camera device: install and load v4l2loopback" in line
     assert "sudo modprobe v4l2loopback devices=1 video_nr=10 card_label=livecam exclusive_caps=1" in line
+    assert line.endswith("or add --no-vcam to run without one (--output records, --preview shows, --serve serves)")
+
+
+def test_version():
+    r = livecam("--version")
+    assert r.returncode == 0 and r.stdout.strip().startswith("livecam 0.") and not r.stderr
 
 
 def test_unsupported_size_says_what_the_camera_offered():
@@ -73,6 +79,7 @@ def test_run_records_anonymized_output_and_stops_cleanly_on_sigterm(tmp_path):
     p.wait(30)
     err = follow.text()
     assert p.returncode == 0, err
+    assert "Select the 'livecam' camera" not in err  # there is none with --no-vcam
     frames, ts, _ = read_video(out)
     assert len(frames) > 20 and frames[0].shape == (270, 480, 3)
     # frames are either fully obscured (start-up) or have magenta face masks

@@ -299,3 +299,57 @@ def test_push_carries_a_network_cameras_sound_beside_the_anonymized_picture(tmp_
     spectrum = np.abs(np.fft.rfft(samples[rate // 10:]))
     pitch = np.argmax(spectrum) * rate / (2 * (len(spectrum) - 1))
     assert abs(pitch - 440) < 10, f"the pushed sound's pitch is {pitch:.0f} Hz, not the camera's 440 Hz"
+
+
+def test_push_to_a_receiver_that_does_not_answer_says_so_and_connects_when_it_does(caplog):
+    """Nothing listening at the SRT address: it said `[Errno 1447131472] Error in PyAV callback: '9'`, then
+    "pushing the output to srt://..." every few seconds though nothing was received. Now one line says the
+    receiver does not answer, the state (web page, /status) says not connected, and "pushing" is said once the
+    receiver takes the stream."""
+    import logging
+    import threading
+
+    from livecam.live.commands import Status
+    from livecam.push import PushSink
+    from livecam.serve import status_json
+    from livecam.settings import Settings
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("no ffmpeg with SRT here (Debian: apt install ffmpeg; scripts/test.sh does it)")
+    caplog.set_level(logging.INFO, logger="livecam")
+    port = free_port(socket.SOCK_DGRAM)
+    url = f"srt://127.0.0.1:{port}"
+    push = PushSink(url, 320, 240, 25.0, retry_s=0.5)
+    stop = threading.Event()
+
+    def feed() -> None:
+        frame = np.full((240, 320, 3), 128, np.uint8)
+        while not stop.is_set():
+            push.send(frame)
+            time.sleep(0.04)
+
+    threading.Thread(target=feed, daemon=True).start()
+    receiver = None
+    try:
+        deadline = time.monotonic() + 30
+        while "not connected" not in push.state[1] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        name, state = push.state
+        assert name == "push" and state.startswith(f"not connected: the receiver at {url} does not answer"), state
+        time.sleep(4)  # more tries, all failing
+        said = [r.getMessage() for r in caplog.records]
+        assert not [m for m in said if "pushing the output" in m or "PyAV callback" in m], said
+        assert len([m for m in said if "does not answer" in m]) == 1, said
+        assert status_json(Status(outputs=(push.state,)), Settings())["outputs"]["push"] == state
+        receiver = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-i",
+                                     f"{url}?mode=listener", "-f", "null", "-"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        assert push.connected.wait(30), push.state
+        assert push.state == ("push", f"connected to {url}")
+        assert len([r for r in caplog.records if "pushing the output" in r.getMessage()]) == 1
+    finally:
+        stop.set()
+        push.close()
+        if receiver is not None:
+            receiver.kill()
+            receiver.wait()

@@ -552,3 +552,32 @@ def test_stopping_while_the_recognition_process_loads_ends_its_thread_and_proces
     while _running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _running(pid)
+
+
+def test_people_add_from_a_photo_of_several_people_picks_the_face_asked_for(tmp_path):
+    """A photo with two faces was refused ("2 faces found"). Now the faces are numbered from the left: a preview
+    shows the numbers, --face N enrols that one, and the two people enrolled from the same photo differ."""
+    import cv2
+
+    from livecam.sources import demo_clip
+
+    frames, _, _ = read_video(demo_clip())
+    photo = tmp_path / "two.png"
+    cv2.imwrite(str(photo), frames[0])  # the woman left, the man right, about the same size
+    env = {"LIVECAM_CONFIG": str(tmp_path / "cfg" / "settings.toml")}
+    r = livecam("people", "add", "bob", photo, env=env)
+    assert r.returncode != 0 and "2 faces of about the same size found; choose one with --face N" in r.stderr
+    preview = tmp_path / "faces.png"
+    r = livecam("people", "add", "bob", photo, "--faces-preview", preview, env=env)
+    assert r.returncode == 0, r.stderr
+    shown = cv2.imread(str(preview))
+    assert shown is not None
+    yellow = (shown[..., 2] > 200) & (shown[..., 1] > 200) & (shown[..., 0] < 80)
+    assert yellow[:, :240].sum() > 100 and yellow[:, 240:].sum() > 100  # a numbered box on each face
+    assert not (tmp_path / "cfg" / "people.json").exists()  # a preview enrols nobody
+    assert livecam("people", "add", "ann", photo, "--face", "1", env=env).returncode == 0
+    assert livecam("people", "add", "bob", photo, "--face", "2", env=env).returncode == 0
+    people = load_people(tmp_path / "cfg" / "people.json")
+    assert np.linalg.norm(people.views["ann"][0] - people.views["bob"][0]) > 0.6  # two different people
+    r = livecam("people", "add", "bob", photo, "--face", "3", env=env)
+    assert r.returncode != 0 and "--face 3: " in r.stderr and "numbered 1 to 2 from the left" in r.stderr

@@ -29,12 +29,38 @@ def test_round_trip(tmp_path):
     ('size = "big"', "invalid size 'big': expected WIDTHxHEIGHT"),
     ("frobnicate = 1", "unknown setting 'frobnicate'"),
     ('stale_ms = "fast"', "invalid setting stale_ms = 'fast': expected int"),
+    # the privacy key is a panic button: a binding that would be off, or do another action, stops start-up
+    ('[hotkeys]\ntoggle_privacy = "<ctrl>+<bogus>+p"', "hotkeys.toggle_privacy = '<ctrl>+<bogus>+p': unknown key "
+                                                    "'<bogus>'"),
+    ('[hotkeys]\ntoggle_privacy = "ctrl+p"', "hotkeys.toggle_privacy = 'ctrl+p': unknown key 'ctrl'"),
+    ('[hotkeys]\ntoggle_privacy = "<ctrl>+p+p"', "a key given twice"),
+    ('[hotkeys]\ntoggle_privacy = ""', "hotkeys.toggle_privacy = '': no keys"),
+    ('[hotkeys]\ncycle_effect = "<ctrl>+<alt>+<shift>+p"', "toggle_privacy and cycle_effect are both"),
+    ('[hotkeys]\ntoggle_privacy = "<ctrl>+a"\ntoggle_anonymize = "a+<ctrl>"', "toggle_anonymize and toggle_privacy are "
+                                                                          "both"),
 ])
 def test_validation_names_key_and_expected_value(text, message):
     import tomllib
 
-    with pytest.raises(S.SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(S.SettingsError, match=re.escape(message)):
         S.from_mapping(tomllib.loads(text))
+
+
+def test_good_hotkeys_pass_the_check():
+    S.from_mapping({"hotkeys": {"toggle_privacy": "<ctrl>+<shift>+<f12>", "toggle_anonymize": "<cmd>+a",
+                                "cycle_effect": "<ctrl>+<65>"}})
+
+
+def test_a_bad_hotkey_stops_livecam_run_with_one_line(tmp_path):
+    """It turned the privacy key off with one log line and ran on."""
+    cfg = tmp_path / "settings.toml"
+    cfg.write_text('[hotkeys]\ntoggle_privacy = "<ctrl>+<bogus>+p"\n')
+    r = livecam("run", "--camera", "demo", "--no-vcam", "--config", cfg, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [f"livecam: error: settings file {cfg}: invalid setting "
+                                             "hotkeys.toggle_privacy = '<ctrl>+<bogus>+p': unknown key '<bogus>'; "
+                                             "expected keys joined by +, e.g. \"<ctrl>+<alt>+<shift>+p\" (special "
+                                             "keys: <ctrl>, <alt>, <shift>, <cmd>, <f1>..<f20>, ...); fix or remove that line"]
 
 
 def test_session_state_is_never_saved_nor_read_back(tmp_path, caplog):

@@ -17,7 +17,6 @@ import importlib.util
 import json
 import logging
 import math
-import os
 import platform
 import time
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import torch
 from filelock import FileLock, Timeout
 
 from livecam.errors import LivecamError
-from livecam.settings import DEVICES_EXPECTED, is_device
+from livecam.settings import DEVICES_EXPECTED, cache_dir, is_device
 
 log = logging.getLogger(__name__)
 
@@ -142,16 +141,6 @@ def _nms_op() -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
 
             _NMS = torchvision.ops.nms
     return _NMS
-
-
-def cache_dir() -> Path:
-    """Where livecam keeps what it derives once per machine (converted weights, the precision choice)."""
-    env = os.environ.get("LIVECAM_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("livecam"))
 
 
 def _cpu_name() -> str:

@@ -35,6 +35,8 @@ class Status:
     camera: str = ""
     people: tuple[str, ...] = ()
     """Everyone enrolled (``livecam people``): the tray's "Keep visible" menu."""
+    outputs: tuple[tuple[str, str], ...] = ()
+    """Outputs that have a state of their own, as ``(name, state)``: ``--push`` connected or not."""
 
     @property
     def kind(self) -> str:

@@ -26,7 +26,7 @@ from livecam.people import (ENROL_EVERY_S, INSTALL_HINT, LIVE_CHECKS_PER_S, Chec
                             RecognitionWorker, check_name, dominant, load_people, save_people)
 from livecam.scene import SceneTracker
 from livecam.settings import RESTART_KEYS, Settings
-from livecam.sinks import PreviewSink, Sink
+from livecam.sinks import PreviewSink, Sink, states
 from livecam.sources import Captured, Grabber
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,9 @@ class LivePipeline:
                 last_frame = frame
             sent = self._send_due()
             self._log_state()  # a change the log held back: say where things stand now
+            if (outputs := states(self._sink)) != self._status.outputs:  # --push connected or not
+                self._status = replace(self._status, outputs=outputs)
+                self._notify()
             if sent:
                 last_sent = sent
                 continue

@@ -202,8 +202,8 @@ def run_cli(settings: Settings, outputs: Outputs) -> int:
     """``livecam run``: until Ctrl+C / SIGTERM; returns the exit code. The global hotkeys work here
     too, wherever a desktop session is there to deliver them."""
     pipeline = start_from_camera(settings, outputs)
-    log.info("running: %s -> anonymized output. Select the 'livecam' camera in your app; Ctrl+C stops.",
-             pipeline.status.camera)
+    log.info("running: %s -> anonymized output. %sCtrl+C stops.", pipeline.status.camera,
+             "Select the 'livecam' camera in your app; " if outputs.vcam else "")
     hotkeys = start_hotkeys(settings, pipeline.send)
     try:
         wait_until_stopped(pipeline)
