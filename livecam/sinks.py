@@ -82,10 +82,14 @@ class VirtualCameraSink(_Closing):
             cam.close()
 
 
-def check_recording(path: Path, overwrite: bool = False) -> None:
+def check_recording(path: Path, overwrite: bool = False, camera: str | None = None) -> None:
     """Everything about a ``--output`` recording that can be checked before the camera opens: a video
-    name, a folder that can be written (created if missing), no file there unless ``overwrite``."""
+    name, a folder that can be written (created if missing), no file there unless ``overwrite``, and never
+    the video file played as the ``camera`` (``--overwrite`` or not)."""
     path = Path(path)
+    if camera and (path.exists() and Path(camera).is_file()) and os.path.samefile(camera, path):
+        raise LivecamError(f"cannot record to {path}: it is the video played as the camera; choose another "
+                           "--output name")
     if path.suffix.lower() not in media.VIDEO_EXTS:
         raise LivecamError(f"cannot record to {path}: --output needs a video file name, e.g. stream.mkv, "
                            "stream.mp4 or stream.webm")

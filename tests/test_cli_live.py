@@ -163,3 +163,11 @@ def test_tray_without_a_desktop_says_so(tmp_path):
     assert r.returncode == 2
     assert "the tray needs a desktop session" in _one_error_line(r)
     assert not (tmp_path / "x.mp4").exists(), "no device is opened before the tray is known to work"
+
+
+def test_a_recording_never_replaces_the_video_played_as_the_camera(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(DEMO.read_bytes())
+    r = livecam("run", "--camera", clip, "--no-vcam", "--output", clip, "--overwrite")
+    assert r.returncode != 0 and "it is the video played as the camera" in _one_error_line(r)
+    assert clip.read_bytes() == DEMO.read_bytes()

@@ -117,7 +117,7 @@ def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
     people = load_people()
     require(people, settings.keep)  # before the camera opens: an unknown --keep name costs nothing
     if outputs.record is not None:  # before the camera opens: a bad --output costs nothing
-        check_recording(outputs.record, outputs.overwrite)
+        check_recording(outputs.record, outputs.overwrite, settings.camera)
     if outputs.push is not None:
         from livecam.push import check_push_url
 
