@@ -25,7 +25,8 @@ from livecam.faces import Faces
 from livecam.loadgen import Load
 from livecam.loadgen import parse as parse_load
 from livecam.replay import replay_pipeline
-from livecam.serve import Address, MjpegReader, WebRtcViewer, WebServer
+from livecam.serve import Address, WebServer
+from livecam.serve.clients import MjpegReader, WebRtcViewer
 from livecam.settings import Settings, parse_size
 from livecam.sources import Frames, ReplaySource
 from livecam.tracker import iou_matrix

@@ -94,7 +94,7 @@ def test_run_serves_the_output_and_checks_its_addresses_first(tmp_path):
     import stat
     import urllib.request
 
-    from livecam.serve import MjpegReader
+    from livecam.serve.clients import MjpegReader
 
     assert "--serve 99999: expected PORT or HOST:PORT" in _one_error_line(livecam("run", "--serve", "99999"))
     assert "--push udp://x: expected an srt:// or rtmp:// address" in _one_error_line(

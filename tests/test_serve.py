@@ -17,8 +17,8 @@ import pytest
 from livecam import replay
 from livecam.effects import Effect
 from livecam.errors import LivecamError
-from livecam.serve import (Address, MjpegReader, WebRtcViewer, WebServer, command_from_json,
-                           load_or_create_token, parse_address)
+from livecam.serve import Address, WebServer, command_from_json, load_or_create_token, parse_address
+from livecam.serve.clients import MjpegReader, WebRtcViewer
 from livecam.settings import Settings, SettingsError
 from livecam.sources import ReplaySource
 from tests.conftest import box_coverage, is_magenta, needs_data
@@ -345,7 +345,7 @@ def test_one_vp8_encode_serves_every_webrtc_viewer_from_a_keyframe_and_a_late_vi
 
     import av
 
-    from livecam.serve import MAX_QUEUED, OutputTrack, SharedVideoEncoder
+    from livecam.serve.webrtc import MAX_QUEUED, OutputTrack, SharedVideoEncoder
 
     enc = SharedVideoEncoder()
     rng = np.random.default_rng(0)
@@ -368,7 +368,7 @@ def test_one_vp8_encode_serves_every_webrtc_viewer_from_a_keyframe_and_a_late_vi
 
     async def scenario() -> None:
         server = Server()
-        track = OutputTrack(server)  # type: ignore[arg-type]
+        track = OutputTrack(server)
         assert server.asked == 1  # a new viewer asks for a keyframe
         track.push(packets[1:3])  # inter frames before any keyframe: useless to it
         track.push(packets[:2])
@@ -395,7 +395,7 @@ def test_a_thousand_slow_clients_neither_shut_out_a_viewer_nor_stay_connected():
     connection is closed within the limits (webguard: 5 s for a head, 5 s for a body)."""
     import threading
 
-    from livecam import webguard
+    from livecam.serve import guard as webguard
 
     port = free_port()
     web = WebServer(Address("127.0.0.1", port), token=TOKEN).start()
