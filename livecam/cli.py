@@ -317,9 +317,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             return run_tray(s, outputs, args.config)
         return live.run_cli(s, outputs)
     if cmd == "people":
-        from livecam import people
+        from livecam import peoplecmd
 
-        return people.run_cli(args.people_command, getattr(args, "name", None), getattr(args, "inputs", []),
+        return peoplecmd.run_cli(args.people_command, getattr(args, "name", None), getattr(args, "inputs", []),
                               lambda: settings_from_args(args), getattr(args, "face", None),
                               getattr(args, "faces_preview", None))
     if cmd == "devices":

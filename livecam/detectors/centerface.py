@@ -21,7 +21,7 @@ from torch import nn
 
 from livecam.errors import ModelError
 from livecam.faces import Faces
-from livecam.detectors import default_model_path
+from livecam.detectors.bundled import default_model_path
 from livecam.detectors.torchrun import Letterbox, TensorFeeder, cache_dir, nms, plan_input, prepare_module
 
 log = logging.getLogger(__name__)

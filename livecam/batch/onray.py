@@ -4,7 +4,7 @@ An optional extra (``pip install -e ".[ray]"``). Ray Data's batch-inference shap
 slot loads the model once (``__init__``) and is sent one file (or one part of a long video) at a time; on a
 cluster with GPUs an actor asks for a quarter of one (the detector is small: four share a GPU), otherwise for
 2 CPUs (or as many as the largest node has). An actor whose
-process dies is restarted by Ray and its file retried (``batch.RETRIES``), then reported by name. Inputs
+process dies is restarted by Ray and its file retried (``RETRIES``), then reported by name. Inputs
 and outputs must be on a path every node sees (a shared file system): paths are sent as absolute paths.
 The head collects the records, writes the resume manifest, the audit log and the boxes, as ``--jobs`` does.
 """
@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 
 from livecam.anonymize import FileRecord, Job
+from livecam.batch.jobs import RETRIES, Context, Finished, Unit, work
+from livecam.batch.resume import Identity
 from livecam.errors import LivecamError
 from livecam.faces import Faces
-from livecam.settings import Settings, to_mapping
-
-if TYPE_CHECKING:
-    from livecam.batch import Identity, Unit
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +68,15 @@ class _Anonymizer:
         self.identity = identity
 
     def run(self, job: Job, keep_boxes: bool, given: list[Faces] | None) -> FileRecord:
-        from livecam.batch import work
-
         return work(job, self.engine, keep_boxes, given, identity=self.identity)
 
 
-def run(work_units: list[Unit], settings: Settings, opts: Any, given: dict[Path, list[Faces]], bar: Any,
-        finished: Callable[[Unit, FileRecord], None], identity: Identity) -> None:
-    from livecam.batch import RETRIES
+def on_ray(work_units: list[Unit], ctx: Context, finished: Finished) -> None:
+    """The executor: the units as tasks on the cluster at ``--ray`` (actors loaded once, files sent one at a time)."""
+    from livecam.settings import to_mapping
 
+    opts, identity = ctx.opts, ctx.identity
+    assert opts.ray is not None
     ray = connect(opts.ray)
     nodes = [x.get("Resources", {}) for x in ray.nodes() if x.get("Alive")]
     gpus = sum(float(r.get("GPU", 0)) for r in nodes)
@@ -94,10 +91,10 @@ def run(work_units: list[Unit], settings: Settings, opts: Any, given: dict[Path,
     n = max(1, min(slots, len(work_units), opts.jobs if opts.jobs > 1 else slots))
     actor_cls = ray.remote(_Anonymizer).options(max_restarts=RETRIES, max_task_retries=RETRIES, **options)
     threads = cpus_each
-    actors = [actor_cls.remote(to_mapping(settings), opts.option, threads, identity) for _ in range(n)]
+    actors = [actor_cls.remote(to_mapping(ctx.settings), opts.option, threads, identity) for _ in range(n)]
     log.info("Ray: %d workers (%s each) on %d node(s)", n, "a quarter GPU" if gpus else
              f"{cpus_each} CPU{'s' if cpus_each > 1 else ''}", len(nodes))
-    keep_boxes = opts.export_boxes is not None
+    keep_boxes = ctx.keep_boxes
     queue = list(work_units)
     running: dict[Any, tuple[Unit, Any]] = {}
 
@@ -106,7 +103,7 @@ def run(work_units: list[Unit], settings: Settings, opts: Any, given: dict[Path,
             unit = queue.pop(0)
             j = unit.job
             job = replace(j, src=j.src.resolve(), dst=j.dst.resolve())  # every node sees the same paths
-            running[actor.run.remote(job, keep_boxes, given.get(j.src))] = (unit, actor)
+            running[actor.run.remote(job, keep_boxes, ctx.given.get(j.src))] = (unit, actor)
 
     try:
         for a in actors:
@@ -123,9 +120,9 @@ def run(work_units: list[Unit], settings: Settings, opts: Any, given: dict[Path,
                     rec = FileRecord(str(j.src), str(j.dst), j.kind, status="failed",
                                      reason=f"{j.src}: the Ray worker failed {RETRIES + 1} times "
                                             f"({type(e).__name__}); not written")
-                    actor = actor_cls.remote(to_mapping(settings), opts.option, threads, identity)
+                    actor = actor_cls.remote(to_mapping(ctx.settings), opts.option, threads, identity)
                 finished(unit, rec)
-                bar.update(rec.frames)
+                ctx.progress(rec.frames)
                 submit(actor)
     finally:
         for a in actors:
