@@ -392,7 +392,7 @@ def test_a_thousand_slow_clients_neither_shut_out_a_viewer_nor_stay_connected():
     """300 half-sent requests were held 70 s, and 1,000 POST /command with `Content-Length: 60000` and one byte
     sent were all accepted and held. Now, beside 1,000 requests whose head never ends and 100 bodies that never
     come (loopback, bounded), a normal viewer gets the page and a stream frame within 2 s, and every slow
-    connection is closed within the limits (webguard: 5 s for a head, 5 s for a body)."""
+    connection is closed within the limits (serve/guard.py: 5 s for a head, 5 s for a body)."""
     import threading
 
     from livecam.serve import guard as webguard

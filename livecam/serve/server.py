@@ -167,7 +167,7 @@ class WebServer:
                         web.get("/status", self._status_route), web.get("/events", self._events),
                         web.post("/command", self._command), web.post("/offer", self._offer)])
         # keepalive_timeout: aiohttp's keep-alive timer also runs from a connection's start, so a client must
-        # send its request head within it (webguard)
+        # send its request head within it (guard.py)
         # lingering_time: after an early answer (a body that did not come in time: 408), wait at most 1 s for
         # the rest of it before closing (aiohttp's 10 s would double what a slow client holds)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
