@@ -156,7 +156,7 @@ class Anonymizer:
                         self.scene.faces(seq, t, tentative=True), self.scene.detected_ids)
         self.window.confirm(self.scene.confirmed_ids)
         out = []
-        while (oldest := self.window.oldest) is not None and t - oldest.t >= self.params.lookahead_s - 1e-6:
+        while self.window.leaves(t, self.params.lookahead_s):
             out.append(self._leave())
         return out
 

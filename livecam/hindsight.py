@@ -100,6 +100,11 @@ class Hindsight(Generic[P]):
     def oldest(self) -> Held[P] | None:
         return self._held[0] if self._held else None
 
+    def leaves(self, now: float, hold_s: float) -> bool:
+        """The rule for when a frame leaves, files and live alike: the oldest frame waiting has waited ``hold_s``
+        (the look-ahead window, ``--lookahead``, or the live ``--delay``) at ``now`` (its own clock's time)."""
+        return bool(self._held) and now - self._held[0].t >= hold_s - 1e-6
+
     def add(self, seq: int, t: float, payload: P, offset: tuple[float, float], epoch: int,
             boxes: Faces | None = None, detected: np.ndarray | None = None) -> Held[P]:
         """A new frame (sequence numbers and times increasing); ``boxes`` in frame coordinates;

@@ -241,8 +241,7 @@ class LivePipeline:
         """Send every waiting frame whose delay is up (``everything``: all of them, when stopping), oldest
         first; returns when the last one was sent (0.0 when none was due)."""
         sent = 0.0
-        while (oldest := self._window.oldest) is not None and \
-                (everything or self._clock() - oldest.t >= self._settings.delay_s - 1e-6):
+        while len(self._window) and (everything or self._window.leaves(self._clock(), self._settings.delay_s)):
             held, faces = self._window.pop()
             cap, frame = held.payload
             out, faces, reason = self._render(frame, held, faces)
