@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 import av
 
@@ -34,17 +34,21 @@ class SoundChunk:
 class AudioTap:
     """Sound frames from the camera to the push (any threads)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.0) -> None:
         self._lock = threading.Lock()
         self._chunks: deque[SoundChunk] = deque()
-        self.delay: Callable[[], float] = lambda: 0.0
-        """How long the pipeline holds pictures (``--delay``); set once the pipeline is built."""
+        self.delay_s = delay_s
+        """How long the pipeline holds pictures (``--delay``): the sound waits as long (``follow``)."""
 
     def put(self, frame: Any, t: float) -> None:
         with self._lock:
             self._chunks.append(SoundChunk(frame, t))
             while self._chunks and self._chunks[-1].t - self._chunks[0].t > KEEP_S:
                 self._chunks.popleft()
+
+    def follow(self, _status: object, settings: Any) -> None:
+        """A pipeline listener (``LivePipeline.add_listener``): ``settings.delay_s`` changed from the tray."""
+        self.delay_s = settings.delay_s
 
     def take(self) -> list[SoundChunk]:
         with self._lock:

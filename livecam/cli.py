@@ -306,18 +306,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         from livecam import live
 
         s = settings_from_args(args)
+        from livecam.outputs import Outputs
         from livecam.serve import parse_address
 
-        outputs = live.Outputs(vcam=not args.no_vcam, preview=args.preview, record=args.output,
-                               overwrite=args.overwrite, serve=parse_address(args.serve) if args.serve else None,
-                               push=args.push)
+        outputs = Outputs(vcam=not args.no_vcam, preview=args.preview, record=args.output, overwrite=args.overwrite,
+                          serve=parse_address(args.serve) if args.serve else None, push=args.push,
+                          vcam_device=s.vcam_device)
         if cmd == "tray":
             from livecam.tray.lifecycle import run_tray
 
             return run_tray(s, outputs, args.config)
         return live.run_cli(s, outputs)
     if cmd == "people":
-        from livecam import peoplecmd
+        from livecam.people import cli as peoplecmd
 
         return peoplecmd.run_cli(args.people_command, getattr(args, "name", None), getattr(args, "inputs", []),
                               lambda: settings_from_args(args), getattr(args, "face", None),
@@ -328,16 +329,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(devices.report())
         return 0
     if cmd == "eval":
-        from livecam import evaluate
+        from livecam.harness import evaluate
 
         s = settings_from_args(args)
         if args.people:
-            from livecam import peopleeval
+            from livecam.harness import peopleeval
 
             print(peopleeval.run_cli(s, args.data))
             return 0
         if args.pan:
-            from livecam import paneval
+            from livecam.harness import paneval
 
             modes = (args.pan_only,) if args.pan_only else ("file", "live")
             print(paneval.run_cli(s, args.data, settings_mod.parse_size(args.pan_window), args.pan_speed,
@@ -346,7 +347,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(evaluate.run_cli(s, args.data, live_hz=args.live_hz, sweep=args.sweep))
         return 0
     if cmd == "bench":
-        from livecam import bench
+        from livecam.harness import bench
 
         s = settings_from_args(args)
         print(bench.run_cli(s, args.clip, args.size, args.fps, args.seconds, load=args.load,

@@ -17,7 +17,7 @@ COMMON_SIZES = ((640, 480), (1280, 720), (1920, 1080))
 
 def list_cameras(max_index: int = 8) -> list[str]:
     """One line per camera that opens and sends a frame."""
-    from livecam.sources import CameraSource
+    from livecam.inputs import CameraSource
 
     lines = []
     for i in range(max_index):
@@ -52,7 +52,7 @@ def loopback_devices() -> list[str]:
 
 
 def report() -> str:
-    from livecam.sinks import vcam_help
+    from livecam.outputs.vcam import vcam_help
 
     cams = list_cameras()
     lines = ["cameras:"] + (cams or ["  none found (tried indices 0-7)"])

@@ -16,17 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from livecam import controls
 from livecam.effects import Effect, EffectParams, Region, Shape
 from livecam.errors import LivecamError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOTKEYS = {
-    "toggle_anonymize": "<ctrl>+<alt>+<shift>+a",
-    "toggle_privacy": "<ctrl>+<alt>+<shift>+p",
-    "cycle_effect": "<ctrl>+<alt>+<shift>+e",
-    "toggle_presenter": "<ctrl>+<alt>+<shift>+m",
-}
+DEFAULT_HOTKEYS = controls.DEFAULT_HOTKEYS  # the actions and their keys: livecam.controls
 
 
 class SettingsError(LivecamError):
@@ -73,13 +69,13 @@ class Scope(enum.Enum):
 
 
 def _setting(default: Any = None, kind: type | None = None, *, scope: Scope = Scope.LIVE, option: bool = True,
-             tray: bool = False, valid: Callable[[Any], bool] | None = None, expected: str = "",
+             valid: Callable[[Any], bool] | None = None, expected: str = "",
              shown: Callable[[Any], Any] = lambda v: v, factory: Callable[[], Any] | None = None) -> Any:
     """A ``Settings`` field, declared once: its type in the settings file (``kind``; ``None``: parsed
     by ``from_mapping``'s special cases), its ``scope``, whether a command-line option sets it
-    (``option``), whether the tray saves it when changed from its menu (``tray``), and its check
+    (``option``), and its check
     (``valid(value)``; an error shows ``shown(value)`` and the ``expected`` text)."""
-    meta = {"kind": kind, "scope": scope, "option": option and scope is not Scope.SESSION, "tray": tray,
+    meta = {"kind": kind, "scope": scope, "option": option and scope is not Scope.SESSION,
             "valid": valid, "expected": expected, "shown": shown}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
@@ -101,8 +97,8 @@ def _between(lo: float, hi: float, optional: bool = False) -> Callable[[Any], bo
 @dataclass(frozen=True)
 class Settings:
     # what covers a face (defaults and checks: EffectParams)
-    effect: Effect = _setting(_FX.effect, tray=True)
-    strength: float = _setting(_FX.strength, float, tray=True)
+    effect: Effect = _setting(_FX.effect)
+    strength: float = _setting(_FX.strength, float)
     shape: Shape = _setting(_FX.shape)
     margin: float = _setting(_FX.margin, float)
     color: tuple[int, int, int] = _setting(_FX.color)  # BGR
@@ -132,9 +128,9 @@ class Settings:
     detect_hz: float | None = _setting(None, float, scope=Scope.RESTART, valid=_between(0.5, 240, optional=True),
                                        expected="detections per second between 0.5 and 240")  # None: as fast as it can
     stale_ms: int = _setting(400, int, valid=_between(50, 10000), expected="milliseconds between 50 and 10000")
-    delay_s: float = _setting(0.0, float, tray=True, valid=_between(0, 5),
+    delay_s: float = _setting(0.0, float, valid=_between(0, 5),
                               expected="seconds between 0 (no delay) and 5")  # live: frames wait this long (look-ahead)
-    keep: tuple[str, ...] = _setting((), tray=True, expected="names enrolled with `livecam people add`",
+    keep: tuple[str, ...] = _setting((), expected="names enrolled with `livecam people add`",
                                      valid=lambda v: all(isinstance(n, str) and n and "," not in n for n in v))
     """Faces recognised as these enrolled people stay visible; everyone else is covered (empty: nobody)."""
     # desktop state
@@ -167,12 +163,11 @@ class Settings:
         return from_mapping({**to_mapping(self), **{k: _plain(v) for k, v in changes.items()}})
 
 
-def keys(scope: Scope | None = None, *, option: bool | None = None, tray: bool | None = None) -> tuple[str, ...]:
-    """Names of the settings declared with this ``scope`` / ``option`` / ``tray`` (each: any when None)."""
+def keys(scope: Scope | None = None, *, option: bool | None = None) -> tuple[str, ...]:
+    """Names of the settings declared with this ``scope`` / ``option`` (each: any when None)."""
     return tuple(f.name for f in dataclasses.fields(Settings)
                  if (scope is None or f.metadata["scope"] is scope)
-                 and (option is None or f.metadata["option"] == option)
-                 and (tray is None or f.metadata["tray"] == tray))
+                 and (option is None or f.metadata["option"] == option))
 
 
 # Session state: what the tray and hotkeys toggle while livecam runs. It is never saved and
@@ -182,7 +177,8 @@ SESSION_KEYS = keys(Scope.SESSION)
 # a command changing one is refused with a warning. Everything else applies from the next frame.
 RESTART_KEYS = keys(Scope.RESTART)
 OPTION_KEYS = keys(option=True)  # set by a command-line option of the same name
-TRAY_KEYS = keys(tray=True)      # changed from the tray's menu and saved by it
+# changed from the tray's menu (livecam.controls) and saved by it: the controls that are not session state
+TRAY_KEYS = tuple(c.key for c in controls.CONTROLS if c.key not in SESSION_KEYS)
 
 
 def _plain(v: Any) -> Any:

@@ -51,7 +51,7 @@ def build(tmp: Path) -> dict[str, Path]:
     one = tmp / "one"
     one.mkdir()
     from livecam.media import iter_video
-    from livecam.sources import pingpong_order
+    from livecam.inputs.replay import pingpong_order
 
     stage = [f for f, _ in iter_video(DATA / "clips" / "stage-360p.mp4")]
     make_video([stage[i] for i in pingpong_order(len(stage), 1800)], one / "stage-60s.mp4", fps=30, audio_seconds=60)
@@ -127,7 +127,7 @@ def main() -> None:
                            "--jobs 2 --chunk 0 (one piece)": Plan(("--jobs", "2", "--chunk", "0")),
                            **({"--ray --chunk 15 (4 parts)": Plan(("--chunk", "15"), ray=True)} if a.ray else {})},
     }
-    from livecam.loadgen import Load
+    from livecam.harness.loadgen import Load
 
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

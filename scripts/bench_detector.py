@@ -28,7 +28,7 @@ import torch
 from livecam import media
 from livecam.detectors import centerface as cf
 from livecam.detectors.torchrun import TensorFeeder, plan_input
-from livecam.sources import demo_clip
+from livecam.inputs import demo_clip
 
 SIZES = ((320, 192), (448, 256), (640, 352), (960, 544), (1024, 576))
 FP_HEADS = ("hm", "scale", "offset", "landmarks", "features.0.0")

@@ -23,7 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from livecam import effects, evaluate, media  # noqa: E402  (after the path tweak, for a checkout run)
+from livecam import effects, media  # noqa: E402  (after the path tweak, for a checkout run)
+from livecam.harness import evaluate  # noqa: E402  (after the path tweak, for a checkout run)
 from livecam.engine import make_anonymizer  # noqa: E402
 from livecam.settings import Settings  # noqa: E402
 

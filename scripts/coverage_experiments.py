@@ -24,7 +24,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from livecam import effects, evaluate, media  # noqa: E402  (after the path tweak, for a checkout run)
+from livecam import effects, media  # noqa: E402  (after the path tweak, for a checkout run)
+from livecam.harness import evaluate  # noqa: E402  (after the path tweak, for a checkout run)
 from livecam.detectors import load_detector  # noqa: E402
 from livecam.detectors.passes import TILE, detect_in_window, merge, tile_scale, tile_windows  # noqa: E402
 from livecam.faces import Faces  # noqa: E402

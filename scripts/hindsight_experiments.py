@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from livecam import effects  # noqa: E402
-from livecam.engine import CONFIRM_HITS, DetectionPolicy  # noqa: E402
+from livecam.policy import CONFIRM_HITS, DetectionPolicy  # noqa: E402
 from livecam.hindsight import Hindsight, HindsightParams  # noqa: E402
-from livecam.paneval import PanScore, build_pan_clip, format_rows  # noqa: E402
+from livecam.harness.paneval import PanScore, build_pan_clip, format_rows  # noqa: E402
 from livecam.settings import Settings  # noqa: E402
 from livecam.tracker import FaceTracker, TrackerParams  # noqa: E402
 from scripts.motion_experiments import detections, pan_arguments  # noqa: E402

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from livecam import effects  # noqa: E402
 from livecam.engine import ThoroughClock, make_anonymizer  # noqa: E402
 from livecam.motion import CameraMotion  # noqa: E402
-from livecam.paneval import PanScore, build_pan_clip, format_rows  # noqa: E402
+from livecam.harness.paneval import PanScore, build_pan_clip, format_rows  # noqa: E402
 from livecam.settings import Settings  # noqa: E402
 from livecam.tracker import FaceTracker, TrackerParams  # noqa: E402
 

@@ -24,10 +24,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from livecam import replay  # noqa: E402
+from livecam.harness import replay  # noqa: E402
 from livecam.serve import Address, WebServer  # noqa: E402
 from livecam.settings import Settings, parse_size  # noqa: E402
-from livecam.sources import ReplaySource  # noqa: E402
+from livecam.inputs.replay import ReplaySource  # noqa: E402
 from tests.test_serve import _browser  # noqa: E402
 
 CELL, BITS = 12, 16

@@ -117,9 +117,8 @@ CROWD = "images/0_Parade_marchingband_1_593.jpg"  # WIDER dev: a marching band, 
 
 def wider_crowd() -> tuple[np.ndarray, list]:
     """The crowd photo and its valid labelled face boxes (WIDER 'invalid' and 'none' dropped)."""
-    import cv2
 
-    from livecam.evaluate import load_photo_labels
+    from livecam.harness.evaluate import load_photo_labels
 
     boxes, attrs = load_photo_labels(DATA / "wider-val-dev")
     valid = [b for b, a in zip(boxes[CROWD], attrs[CROWD]) if not a.get("invalid") and a.get("difficulty") != "none"]
@@ -129,7 +128,7 @@ def wider_crowd() -> tuple[np.ndarray, list]:
 def faces_covered(img: np.ndarray, faces, boxes) -> int:
     """How many of ``boxes`` the default effect covers (>= 70% of the box) when it hides ``faces``."""
     from livecam import effects
-    from livecam.evaluate import is_covered
+    from livecam.harness.evaluate import is_covered
 
     mask = effects.coverage_mask(img.shape, faces, effects.EffectParams()) > 0
     return sum(is_covered(mask, b) for b in boxes)
@@ -236,7 +235,6 @@ def on_ray_cluster(args: list, log: Path, nodes: int = 2) -> subprocess.Popen:
     and the command run in network and process namespaces of their own (``unshare``, as root): loopback is
     the only network there, and every Ray process ends with the command. The command's own run time (the
     cluster up) is the log's line ``livecam-seconds: S``."""
-    import os
     import shlex
 
     cmd = shlex.join([sys.executable, "-c", "import subprocess, sys, time; t = time.perf_counter(); "

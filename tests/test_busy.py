@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 import livecam
-from livecam.bench import reference_faces
+from livecam.harness.bench import reference_faces
 from livecam.live.worker import AUTO_SIZES, Level, LoadGovernor, load_levels
 from livecam.settings import Settings
-from livecam.sources import ReplaySource
+from livecam.inputs.replay import ReplaySource
 from livecam.tracker import iou_matrix
 from tests.conftest import DATA, needs_data
 
@@ -105,7 +105,8 @@ def test_the_state_log_says_each_state_once_and_counts_changes_not_frames(caplog
     import logging
 
     from livecam.live import Mode
-    from livecam.live.pipeline import LOG_GAP_S, LivePipeline
+    from livecam.live.pipeline import LivePipeline
+    from livecam.live.statelog import LOG_GAP_S
     from livecam.settings import Settings
 
     now = [0.0]
@@ -114,9 +115,9 @@ def test_the_state_log_says_each_state_once_and_counts_changes_not_frames(caplog
     def loop_until(t: float) -> None:  # the pipeline's frame loop re-checks the log every frame
         while now[0] < t:
             now[0] += 0.04
-            pipe._log_state()
+            pipe._log.say(pipe.status)
 
-    caplog.set_level(logging.INFO, logger="livecam.live.pipeline")
+    caplog.set_level(logging.INFO, logger="livecam.live")
     pipe._set_status(Mode.FAILING_CLOSED, "starting: first detection")
     now[0] = 0.5
     pipe._set_status(Mode.ANONYMIZING, None)
@@ -138,7 +139,7 @@ def test_bench_output_fps_is_the_outputs_own_rate_not_the_delay_counted_as_drops
     run stops: 30 fps out for 10 s of a 11 s run is 30 fps, not 27.3 (frames out / run time)."""
     import numpy as np
 
-    from livecam.bench import BenchResult
+    from livecam.harness.bench import BenchResult
     from livecam.faces import Faces
     from livecam.live.commands import FrameReport
 
@@ -153,7 +154,7 @@ def test_bench_output_fps_is_the_outputs_own_rate_not_the_delay_counted_as_drops
 def test_bench_memory_growth_is_the_second_halfs_slope():
     import numpy as np
 
-    from livecam.bench import BenchResult
+    from livecam.harness.bench import BenchResult
 
     def growth(samples):
         return BenchResult(60.0, 1, 1, np.zeros(1), 0.0, 1.0, 1.0, 320, [], rss_samples=samples).memory_growth()
@@ -207,7 +208,7 @@ def test_a_benchmark_killed_outright_leaves_no_load_running(tmp_path):
     import sys
     import time
 
-    bench = subprocess.Popen([sys.executable, "-c", "import time\nfrom livecam.loadgen import Load\n"
+    bench = subprocess.Popen([sys.executable, "-c", "import time\nfrom livecam.harness.loadgen import Load\n"
                               "load = Load('cpu:1')\nprint(load._procs[0].pid, flush=True)\ntime.sleep(600)"],
                              stdout=subprocess.PIPE, text=True)
     assert bench.stdout is not None

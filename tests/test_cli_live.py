@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from livecam.sources import demo_clip
+from livecam.inputs import demo_clip
 from tests.helpers import Follow, free_port, livecam, read_video
 
 # The bundled demo clip (480x270, 12.5 fps, two people) stands in for a camera: OpenCV opens a video

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livecam.sources import demo_clip
+from livecam.inputs import demo_clip
 from tests.conftest import is_magenta
 from tests.helpers import Follow, livecam, make_video, read_video
 

@@ -346,7 +346,7 @@ def test_with_a_delay_a_pipeline_briefly_late_sends_every_frame(delay, monkeypat
     encoder; 10 fps, so a slow test machine has a frame's time of margin): with a delay, the frames
     captured meanwhile wait for it and every frame is sent, each covered; without one, the newest frame
     wins and the ones in between are dropped (the control)."""
-    from livecam import replay
+    from livecam.harness import replay
     from livecam.effects import Effect
     from livecam.settings import Settings
     from tests.conftest import box_coverage, is_magenta
@@ -394,10 +394,10 @@ def test_stopping_with_a_delay_waits_for_the_newest_frames_detection_before_the_
     """A face comes in during the last half second before livecam stops (--delay 1): the frames still
     waiting leave only once the newest is detected, so the face is covered in each of them. Before,
     they left at once, with the face bare."""
-    from livecam import replay
+    from livecam.harness import replay
     from livecam.effects import Effect
     from livecam.settings import Settings
-    from livecam.sources import ReplaySource
+    from livecam.inputs.replay import ReplaySource
     from tests.conftest import box_coverage, is_magenta
 
     frames = _late_face_frames(n=40, appears=30)
@@ -430,10 +430,10 @@ def test_a_frame_long_after_the_one_before_starts_a_new_scene():
     the old box and the face bare beside it."""
     import cv2
 
-    from livecam import replay
+    from livecam.harness import replay
     from livecam.effects import Effect
     from livecam.settings import Settings
-    from livecam.sources import ReplaySource
+    from livecam.inputs.replay import ReplaySource
     from tests.conftest import box_coverage, is_magenta
 
     rng = np.random.default_rng(2)

@@ -10,13 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from livecam import bench, live, replay
+from livecam import live
+from livecam.harness import bench, replay
 from livecam.effects import Effect
 from livecam.errors import ModelError
 from livecam.faces import Faces
 from livecam.media import read_image
 from livecam.settings import Settings
-from livecam.sources import ReplaySource
+from livecam.inputs.replay import ReplaySource
 from tests.conftest import DATA, HAVE_DATA, box_coverage, is_magenta, needs_data
 from tests.helpers import FakeModel, ytf_tracks
 from tests.test_effects import retained_detail

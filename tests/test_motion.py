@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from livecam import motion
-from livecam.paneval import build_pan_clip
-from livecam.sources import ReplaySource
+from livecam.harness.paneval import build_pan_clip
+from livecam.inputs.replay import ReplaySource
 from tests.conftest import DATA, needs_data
 
 

@@ -12,12 +12,14 @@ import time
 import numpy as np
 import pytest
 
-from livecam import live, replay
+from livecam import live
+from livecam.outputs import Format, Outputs, Started, open_outputs
+from livecam.harness import replay
 from livecam.effects import Effect
 from livecam.errors import DeviceError, LivecamError
 from livecam.live import Mode
 from livecam.media import read_image
-from livecam.netsource import NetworkSource, is_network
+from livecam.inputs.network import NetworkSource, is_network
 from livecam.serve import Address, WebServer
 from livecam.settings import Settings
 from tests.conftest import DATA, box_coverage, is_magenta, load_boxes, needs_data
@@ -51,8 +53,8 @@ def _start(open_source, first=None, push=None, warm=None, sound=None):
     replay.RecordingBackend.instances.clear()
     first = first or open_source()
     settings = Settings(effect=Effect.SOLID, color=(255, 0, 255))
-    sink = live.open_sinks(settings, first.width, first.height, 25.0, vcam_backend=replay.BACKEND, push=push,
-                           sound=sound)
+    sink = open_outputs(Outputs(push=push, vcam_backend=replay.BACKEND), Format(first.width, first.height, 25.0),
+                        Started(sound=sound))
     reports: list[live.FrameReport] = []
     pipe = live.build_pipeline(settings, open_source, sink, first_source=first, on_frame=reports.append)
     backend = replay.RecordingBackend.instances[-1]
@@ -168,7 +170,7 @@ def test_an_srt_camera_is_anonymized_and_a_dropped_stream_fails_closed_then_come
     ("out.ts", "expected an srt:// or rtmp:// address"),
 ])
 def test_push_addresses_are_checked_before_anything_starts(url, error):
-    from livecam.push import check_push_url
+    from livecam.outputs.push import check_push_url
 
     with pytest.raises(LivecamError, match=error):
         check_push_url(url)
@@ -199,7 +201,7 @@ def _assert_received_covered(frames, boxes, kept_up: bool):
 
 def _push_pipeline(push_url, img):
     """The live pipeline on the photo, pushing to ``push_url``; returns (pipeline, its reports)."""
-    from livecam.sources import ReplaySource
+    from livecam.inputs.replay import ReplaySource
 
     src = ReplaySource([img] * 25, 25.0, loop=True)
     _, reports, pipe = _start(lambda: src, src, push=push_url, warm=img)
@@ -310,7 +312,7 @@ def test_push_to_a_receiver_that_does_not_answer_says_so_and_connects_when_it_do
     import threading
 
     from livecam.live.commands import Status
-    from livecam.push import PushSink
+    from livecam.outputs.push import PushSink
     from livecam.serve import status_json
     from livecam.settings import Settings
 

@@ -11,12 +11,13 @@ import stat
 import numpy as np
 import pytest
 
-from livecam import effects, peopleeval
+from livecam import effects
+from livecam.harness import peopleeval
 from livecam.faces import Faces
 from livecam.people import (CROSS_IOU, KeepGate, KeepParams, People, PeopleError, load_people, people_path,
                             save_people)
 from livecam.settings import Settings
-from livecam.sources import ReplaySource, pingpong_order
+from livecam.inputs.replay import ReplaySource, pingpong_order
 
 from tests.conftest import DATA, box_coverage, is_magenta, needs_data
 from tests.helpers import FakeModel, livecam, make_video, read_video
@@ -167,7 +168,7 @@ def clips():
 @pytest.mark.parametrize("scenario, visible", [("side by side", 0.8), ("closer", 0.8),
                                                ("crossing", 0.3)])  # after a crossing: 4 checks again
 def test_keep_in_files_reveals_the_kept_person_and_nobody_else(clips, scenario, visible):
-    from livecam.engine import load_settings_detector
+    from livecam.policy import load_settings_detector
     from livecam.people import Describer, InlineKeep
 
     people, test = clips
@@ -199,7 +200,8 @@ def test_keep_at_a_webcam_reveals_the_person_enrolled_from_another_recording_and
     """What --keep is for: two people at a webcam's distance (Intel's head-pose clips, faces 67-86 px tall),
     each enrolled from a clip of their own, then filmed side by side: whoever is kept is visible (after the
     first second), the other never; their descriptors keep a margin (same person vs the other)."""
-    from livecam.engine import load_settings_detector, make_anonymizer
+    from livecam.engine import make_anonymizer
+    from livecam.policy import load_settings_detector
     from livecam.people import Describer, InlineKeep
 
     people, test = webcam
@@ -363,11 +365,11 @@ def test_keep_me_visible_enrols_the_face_in_view_and_keeps_it(clips, tmp_path, m
     import logging
 
     from livecam import live
-    from livecam.live import pipeline
+    from livecam.live import keep
 
     _, test = clips
     monkeypatch.setenv("LIVECAM_CONFIG", str(tmp_path / "settings.toml"))
-    monkeypatch.setattr(pipeline, "ENROL_START_S", 6.0)  # the wait for a first view (idle: under 1 s)
+    monkeypatch.setattr(keep, "ENROL_START_S", 6.0)  # the wait for a first view (idle: under 1 s)
     me = test["Agbani_Darego0"]
     s = Settings(effect=effects.Effect.SOLID, color=(255, 0, 255))
     with caplog.at_level(logging.WARNING, logger="livecam"):
@@ -395,10 +397,10 @@ def test_keep_me_visible_ends_and_says_so_when_the_detector_fails(tmp_path, monk
     import logging
 
     from livecam import live
-    from livecam.live import pipeline
+    from livecam.live import keep
 
     monkeypatch.setenv("LIVECAM_CONFIG", str(tmp_path / "settings.toml"))
-    monkeypatch.setattr(pipeline, "ENROL_START_S", 1.0)  # the wait for a first view (30 s by default)
+    monkeypatch.setattr(keep, "ENROL_START_S", 1.0)  # the wait for a first view (30 s by default)
     frames = [np.full((120, 160, 3), 128, np.uint8)] * 10
     with caplog.at_level(logging.WARNING, logger="livecam"):
         _, reports, pipe = _run(frames, Settings(), make_detector=lambda: Raising(), seconds=3.5, loop=True,
@@ -420,10 +422,10 @@ def test_keep_me_visible_says_when_face_recognition_had_no_cpu_time(tmp_path, mo
     import logging
 
     from livecam import live
-    from livecam.live import pipeline
+    from livecam.live import keep
 
     monkeypatch.setenv("LIVECAM_CONFIG", str(tmp_path / "settings.toml"))
-    monkeypatch.setattr(pipeline, "ENROL_START_S", 2.0)
+    monkeypatch.setattr(keep, "ENROL_START_S", 2.0)
     frames = [np.full((120, 160, 3), 128, np.uint8)] * 10
     with caplog.at_level(logging.WARNING, logger="livecam"):
         _, reports, pipe = _run(frames, Settings(), make_detector=lambda: OneFace(), seconds=4.5, loop=True,
@@ -512,7 +514,7 @@ def test_checks_are_answered_when_the_recognition_process_was_slow_to_start(monk
     """Its "ready" came after the worker stopped waiting and was taken for the first check's answers: the
     thread feeding the process died (``ValueError: not enough values to unpack``) and no face was checked
     again, so a kept person stayed covered for the rest of the stream (seen beside two busy processes)."""
-    from livecam import people
+    from livecam.people import worker as people
 
     monkeypatch.setattr(people, "READY_S", 0.2)
     results = _one_check(SlowToLoad)
@@ -559,7 +561,7 @@ def test_people_add_from_a_photo_of_several_people_picks_the_face_asked_for(tmp_
     shows the numbers, --face N enrols that one, and the two people enrolled from the same photo differ."""
     import cv2
 
-    from livecam.sources import demo_clip
+    from livecam.inputs import demo_clip
 
     frames, _, _ = read_video(demo_clip())
     photo = tmp_path / "two.png"

@@ -14,13 +14,13 @@ import cv2
 import numpy as np
 import pytest
 
-from livecam import replay
+from livecam.harness import replay
 from livecam.effects import Effect
 from livecam.errors import LivecamError
 from livecam.serve import Address, WebServer, command_from_json, load_or_create_token, parse_address
 from livecam.serve.clients import MjpegReader, WebRtcViewer
 from livecam.settings import Settings, SettingsError
-from livecam.sources import ReplaySource
+from livecam.inputs.replay import ReplaySource
 from tests.conftest import box_coverage, is_magenta, needs_data
 from tests.helpers import free_port, smooth_at
 from tests.test_live import _kept_up, _ytf

@@ -93,3 +93,38 @@ def test_the_readme_is_a_reference_of_at_most_300_lines():
     assert len(readme.splitlines()) <= 300
     for link in ("docs/live.md", "docs/accuracy.md", "docs/archives.md", "docs/people.md"):
         assert f"]({link})" in readme and (ROOT / link).is_file()
+
+
+def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for m in graph[todo.pop()]:
+            if m not in seen:
+                seen.add(m)
+                todo.append(m)
+    return seen
+
+
+def test_the_live_path_does_not_import_the_file_engine():
+    """The detection policy lives below both (``livecam.policy``): the live pipeline, its worker and wiring
+    reach neither the file engine nor the batch runner."""
+    known = _modules()
+    graph = {m: _imports(m, f, known) for m, f in known.items()}
+    for m in ("livecam.live.pipeline", "livecam.live.worker", "livecam.live.wiring"):
+        assert not _reach(graph, m) & {"livecam.engine", "livecam.anonymize", "livecam.batch"}, m
+
+
+def test_every_package_is_installed():
+    """pyproject.toml lists every package folder (a wing left out would be missing from the installed wheel)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(("livecam", *p.parent.relative_to(ROOT / "livecam").parts)) for p in (ROOT / "livecam").rglob("__init__.py")}
+    assert found | {"livecam.tray"} == listed
+
+
+def test_only_the_command_line_reaches_the_evaluation_harness():
+    known = _modules()
+    graph = {m: _imports(m, f, known) for m, f in known.items()}
+    users = {m for m, deps in graph.items() if any(d.startswith("livecam.harness") for d in deps)}
+    assert {m for m in users if not m.startswith("livecam.harness")} == {"livecam.cli"}

@@ -30,14 +30,16 @@ from livecam.tray.menu import STATE_COLORS, find, menu
 
 
 def _start(settings, frames):
-    from livecam import live, replay
-    from livecam.sources import ReplaySource
+    from livecam import live
+    from livecam.harness import replay
+    from livecam.inputs.replay import ReplaySource
+    from livecam.outputs import Format, Outputs, open_outputs
 
     replay.register()
     replay.RecordingBackend.instances.clear()
     src = ReplaySource(frames, 25.0, loop=True)
     reports: list[live.FrameReport] = []
-    sink = live.open_sinks(settings, src.width, src.height, 25.0, vcam_backend=replay.BACKEND)
+    sink = open_outputs(Outputs(vcam_backend=replay.BACKEND), Format(src.width, src.height, 25.0))
     backend = replay.RecordingBackend.instances[-1]
     backend.keep = True
     pipe = live.build_pipeline(settings, lambda: src, sink, first_source=src, on_frame=reports.append)
@@ -477,7 +479,7 @@ def test_presenter_mode_on_a_real_two_person_clip():
 def test_preview_window_lives_in_its_own_process(bare_desktop, monkeypatch):
     """OpenCV's window toolkit and a GTK tray crash when they share a process: the preview window is
     drawn by a child process that owns it alone; closing it ends that process, not livecam."""
-    from livecam.sinks import PreviewSink
+    from livecam.outputs.preview import PreviewSink
 
     monkeypatch.setenv("DISPLAY", bare_desktop["DISPLAY"])
     frames, _ = _ytf("Aaron_Guiel5")
@@ -500,7 +502,7 @@ def test_preview_window_lives_in_its_own_process(bare_desktop, monkeypatch):
 
 def test_preview_without_a_display_is_one_clear_error(monkeypatch):
     from livecam.errors import DeviceError
-    from livecam.sinks import PreviewSink
+    from livecam.outputs.preview import PreviewSink
 
     monkeypatch.setenv("DISPLAY", "")
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

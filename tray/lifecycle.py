@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from livecam.errors import LivecamError
-from livecam.live import Outputs
+from livecam.outputs import Outputs
 from livecam.settings import Settings
 from livecam.tray.app import TrayApp
 from livecam.tray.backend import import_pystray

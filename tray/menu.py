@@ -11,12 +11,9 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from livecam import live
-from livecam.effects import Effect
+from livecam.controls import CONTROLS, Control
 from livecam.live import Command, Mode, Status
 from livecam.settings import Settings
-
-STRENGTHS = {"light": 0.5, "normal": 1.0, "strong": 2.0, "maximum": 4.0}
-DELAYS = {"None (video calls)": 0.0, "0.25 s": 0.25, "0.5 s (streaming)": 0.5, "1 s": 1.0, "2 s": 2.0}
 
 # Icon colours (RGB) for each state, readable at a glance.
 STATE_COLORS = {
@@ -48,29 +45,29 @@ def state_label(status: Status) -> str:
 
 
 def menu(status: Status, settings: Settings) -> tuple[Item, ...]:
-    effects = tuple(Item(e.value.capitalize(), live.set_values(effect=e), checked=settings.effect is e, radio=True)
-                    for e in Effect)
-    strengths = tuple(Item(name.capitalize(), live.set_values(strength=v), checked=settings.strength == v, radio=True)
-                      for name, v in STRENGTHS.items())
-    delays = tuple(Item(name, live.set_values(delay_s=v), checked=settings.delay_s == v, radio=True)
-                   for name, v in DELAYS.items())
+    """The state, then one item per control (``livecam.controls``: on/off as a check item, values as a
+    submenu of radio items, the people kept visible as ``keep_menu``), then the tray's own actions."""
     return (
         Item(state_label(status), enabled=False),
         Item(f"Camera: {status.camera or 'starting'}", enabled=False),
         SEPARATOR,
-        Item("Anonymize faces", live.toggle("anonymize"), checked=settings.anonymize),
-        Item("Privacy screen (cover everything)", live.toggle("privacy_screen"), checked=settings.privacy_screen),
-        Item("Presenter mode (keep main face visible)", live.toggle("presenter"), checked=settings.presenter),
-        Item("Keep visible", submenu=keep_menu(status, settings)),
-        Item("Effect", submenu=effects),
-        Item("Strength", submenu=strengths),
-        Item("Delay (look ahead)", submenu=delays),
+        *(control_item(c, status, settings) for c in CONTROLS),
         SEPARATOR,
         Item("Show preview", action="preview"),
         Item("Open settings file", action="open-settings"),
         SEPARATOR,
         Item("Quit", action="quit"),
     )
+
+
+def control_item(c: Control, status: Status, settings: Settings) -> Item:
+    value = getattr(settings, c.key)
+    if c.key == "keep":
+        return Item(c.label, submenu=keep_menu(status, settings))
+    if c.toggle:
+        return Item(c.label, live.toggle(c.key), checked=bool(value))
+    return Item(c.label, submenu=tuple(Item(label, live.set_values(**{c.key: v}), checked=value == v, radio=True)
+                                       for label, v in c.choices))
 
 
 def keep_menu(status: Status, settings: Settings, me: str | None = None) -> tuple[Item, ...]:

@@ -24,7 +24,7 @@ class Detector(Protocol):
     """A face model: faces in a BGR ``uint8 (H, W, 3)`` frame, boxes in that frame's pixels.
 
     The whole seam: the passes (``livecam.detectors.passes``) are built over it, the width and the
-    threshold are the caller's (``livecam.engine.DetectionPolicy``), never written into the model.
+    threshold are the caller's (``livecam.policy.DetectionPolicy``), never written into the model.
     """
 
     @property

@@ -2,7 +2,7 @@
 
 Threads and who owns what:
 
-* the **capture thread** (``sources.Grabber``) keeps only the newest camera frame;
+* the **capture thread** (``live.grabber.Grabber``) keeps only the newest camera frame;
 * the **detection thread** (``DetectionWorker``) is the only one that calls the detector; it
   always takes the newest frame offered and hands back results;
 * the **pipeline thread** (``LivePipeline``) owns all pipeline state: settings, tracker,
@@ -17,15 +17,14 @@ is older than ``settings.stale_ms`` (a hung or too-slow detector), when the mode
 to load, and while the camera is lost. It recovers by itself when detections flow again.
 """
 
-from livecam.live.commands import (STOP, Command, FrameReport, Mode, Status, cycle_effect, keep_me_visible,
+from livecam.live.commands import (STOP, Command, FrameReport, Mode, Status, cycle, keep_me_visible,
                                    set_values, toggle)
 from livecam.live.gate import Evidence, distrust
 from livecam.live.pipeline import LivePipeline
-from livecam.live.wiring import (Outputs, build_pipeline, open_sinks, run_cli, start_from_camera, start_hotkeys,
-                                 wait_until_stopped)
+from livecam.live.wiring import build_pipeline, run_cli, start_from_camera, start_hotkeys, wait_until_stopped
 from livecam.live.worker import AUTO_SIZES, CPU_DETECT_HZ, DetectionWorker, DetResult
 
 __all__ = ["AUTO_SIZES", "CPU_DETECT_HZ", "STOP", "Command", "DetResult", "DetectionWorker",
-           "Evidence", "FrameReport", "LivePipeline", "Outputs", "Mode", "Status", "build_pipeline", "cycle_effect",
-           "distrust", "keep_me_visible", "open_sinks", "run_cli", "set_values", "start_from_camera", "start_hotkeys", "toggle",
+           "Evidence", "FrameReport", "LivePipeline", "Mode", "Status", "build_pipeline", "cycle",
+           "distrust", "keep_me_visible", "run_cli", "set_values", "start_from_camera", "start_hotkeys", "toggle",
            "wait_until_stopped"]

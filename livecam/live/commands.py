@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
-from livecam import effects
+from livecam.controls import Control
 from livecam.faces import Faces
 from livecam.settings import Settings
 
@@ -83,6 +83,17 @@ def keep_me_visible(name: str) -> Command:
     return Command(f"keep {name} visible", lambda s: s, enrol=name)
 
 
-def cycle_effect() -> Command:
-    order = list(effects.Effect)
-    return Command("cycle effect", lambda s: s.replace(effect=order[(order.index(s.effect) + 1) % len(order)]))
+def cycle(field_name: str, values: Sequence[object]) -> Command:
+    """The next of ``values`` after the current one (the first when it is none of them)."""
+    order = list(values)
+
+    def step(s: Settings) -> Settings:
+        now = getattr(s, field_name)
+        return s.replace(**{field_name: order[(order.index(now) + 1) % len(order)] if now in order else order[0]})
+
+    return Command(f"cycle {field_name}", step)
+
+
+def from_control(c: Control) -> Command:
+    """What a hotkey for control ``c`` does: toggle it, or step to its next value."""
+    return toggle(c.key) if c.toggle else cycle(c.key, [v for _, v in c.choices])

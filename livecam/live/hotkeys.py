@@ -8,16 +8,10 @@ from __future__ import annotations
 import logging
 from typing import Callable, Mapping
 
-from livecam.live.commands import Command, cycle_effect, toggle
+from livecam.controls import by_hotkey
+from livecam.live.commands import Command, from_control
 
 log = logging.getLogger(__name__)
-
-ACTIONS: dict[str, Callable[[], Command]] = {
-    "toggle_anonymize": lambda: toggle("anonymize"),
-    "toggle_privacy": lambda: toggle("privacy_screen"),
-    "cycle_effect": cycle_effect,
-    "toggle_presenter": lambda: toggle("presenter"),
-}
 
 
 class Hotkeys:
@@ -37,7 +31,8 @@ class Hotkeys:
             return
         mapping = {}
         for action, keys in bindings.items():
-            if action not in ACTIONS:
+            control = by_hotkey(action)  # the actions: livecam.controls
+            if control is None:
                 self._report(f"unknown hotkey action {action!r}")
                 continue
             try:
@@ -45,8 +40,8 @@ class Hotkeys:
             except ValueError as e:
                 self._report(f"hotkey {keys!r} for {action} is not valid ({e}); it is off")
                 continue
-            make = ACTIONS[action]
-            mapping[keys] = (lambda make=make: send(make()))
+            command = from_control(control)
+            mapping[keys] = (lambda command=command: send(command))
         if not mapping:
             return
         try:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import cv2
 
-from livecam import engine
+from livecam import policy
 from livecam.detectors import Detector
 from livecam.errors import LivecamError
 from livecam.live.commands import Command, FrameReport
@@ -20,8 +18,10 @@ from livecam.live.worker import DetectionWorker
 from livecam.people import Describer, People, PeopleError, RecognitionWorker, load_people, require
 from livecam.live.hotkeys import Hotkeys  # pynput itself is loaded only when hotkeys are registered
 from livecam.settings import Settings
-from livecam.sinks import FanOut, FileSink, PreviewSink, Sink, VirtualCameraSink
-from livecam.sources import FrameSource, Grabber
+from livecam.outputs import Format, Outputs, Started, check_outputs, open_outputs
+from livecam.outputs.base import Sink
+from livecam.live.grabber import Grabber
+from livecam.inputs import FrameSource
 
 if TYPE_CHECKING:  # aiohttp (~0.2 s to import) loads only with --serve, PyAV with --push or a network camera
     from livecam.audio import AudioTap
@@ -52,7 +52,7 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
     src = first_source or open_source()
     fps = settings.fps or src.fps or 30.0
     grabber = Grabber(open_source, first=src)
-    worker = DetectionWorker(make_detector or partial(engine.load_settings_detector, settings), settings,
+    worker = DetectionWorker(make_detector or partial(policy.load_settings_detector, settings), settings,
                              budget_ms=budget_ms)
     return LivePipeline(grabber, worker, sink, settings, (src.width, src.height), fps, camera_name=camera_name,
                         on_frame=on_frame, people=people, recognizer=recognizer)
@@ -71,57 +71,13 @@ def _recognizer(make_describer: Callable[[], Describer], required: bool) -> Reco
         return None
 
 
-def open_sinks(settings: Settings, width: int, height: int, fps: float, *, vcam: bool = True, preview: bool = False,
-               output: Path | None = None, vcam_backend: str | None = None, overwrite: bool = False,
-               web: WebServer | None = None, push: str | None = None, sound: AudioTap | None = None) -> FanOut:
-    """The outputs, as one sink; ``web``: a started web server (``--serve``), closed with the rest;
-    ``push``: an srt:// or rtmp:// address to push the output to (with the camera's ``sound``)."""
-    sinks: list[Sink] = [web.sink()] if web is not None else []
-    try:
-        if push is not None:
-            from livecam.push import PushSink
-
-            sinks.append(PushSink(push, width, height, fps, audio=sound))
-        if vcam:
-            sinks.append(VirtualCameraSink(width, height, fps, device=settings.vcam_device, backend=vcam_backend))
-        if output is not None:
-            sinks.append(FileSink(output, width, height, fps, overwrite=overwrite))
-        if preview:
-            sinks.append(PreviewSink())
-    except BaseException:
-        FanOut(sinks).close()
-        raise
-    if not sinks:
-        raise LivecamError("nothing to send the video to: drop --no-vcam, or add --preview, --serve PORT, "
-                           "--push URL or --output FILE")
-    return FanOut(sinks)
-
-
-@dataclass(frozen=True)
-class Outputs:
-    """Where a live run sends its video, besides what ``Settings`` say (set on the command line)."""
-
-    vcam: bool = True
-    preview: bool = False
-    record: Path | None = None
-    overwrite: bool = False  # the recording may replace an existing file
-    serve: Address | None = None  # --serve: the web page and MJPEG stream
-    push: str | None = None  # --push: an srt:// or rtmp:// receiver
-
-
 def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
     """Open the camera of ``settings`` and the ``outputs`` and start the pipeline."""
-    from livecam.sinks import check_recording
-    from livecam.sources import open_camera, open_source
+    from livecam.inputs import open_camera, open_source
 
     people = load_people()
     require(people, settings.keep)  # before the camera opens: an unknown --keep name costs nothing
-    if outputs.record is not None:  # before the camera opens: a bad --output costs nothing
-        check_recording(outputs.record, outputs.overwrite, settings.camera)
-    if outputs.push is not None:
-        from livecam.push import check_push_url
-
-        check_push_url(outputs.push)
+    check_outputs(outputs, settings.camera)  # so does a bad --output or --push
     web = start_web_server(outputs.serve) if outputs.serve is not None else None  # a port in use: before the camera
     sound = _sound_for_push(settings, outputs)
     try:
@@ -133,30 +89,29 @@ def start_from_camera(settings: Settings, outputs: Outputs) -> LivePipeline:
     spec = cam.spec
     fps = settings.fps or cam.fps
     try:
-        sink = open_sinks(settings, cam.width, cam.height, fps, vcam=outputs.vcam, preview=outputs.preview,
-                          output=outputs.record, overwrite=outputs.overwrite, web=web, push=outputs.push,
-                          sound=sound)
+        sink = open_outputs(outputs, Format(cam.width, cam.height, fps), Started(web, sound))
     except BaseException:
         cam.close()
         raise
     pipeline = build_pipeline(settings, lambda: open_source(spec, settings.size, settings.fps, audio=sound), sink,
-                              first_source=cam, people=people, camera_name=f"camera {spec} ({cam.width}x{cam.height} @ {fps:g} fps)")
+                              first_source=cam, people=people,
+                              camera_name=f"camera {spec} ({cam.width}x{cam.height} @ {fps:g} fps)")
     if web is not None:
         web.attach(pipeline)
-    if sound is not None:  # the sound waits as long as the pictures do
-        sound.delay = lambda: pipeline.settings.delay_s
+    if sound is not None:  # the sound waits as long as the pictures do, --delay changed from the tray too
+        pipeline.add_listener(sound.follow)
     return pipeline.start()
 
 
 def _sound_for_push(settings: Settings, outputs: Outputs) -> AudioTap | None:
     """The hand-over of a network camera's sound to ``--push`` (a local camera's picture has none)."""
-    from livecam.netsource import is_network
+    from livecam.inputs.network import is_network
 
     if outputs.push is None or not settings.camera or not is_network(settings.camera):
         return None
     from livecam.audio import AudioTap
 
-    return AudioTap()
+    return AudioTap(settings.delay_s)
 
 
 def start_web_server(address: Address) -> WebServer:

@@ -12,11 +12,11 @@ from typing import Callable
 import numpy as np
 
 from livecam.detectors import Detector
-from livecam.engine import DetectionPolicy
+from livecam.policy import DetectionPolicy
 from livecam.faces import Faces
 from livecam.mailbox import Mailbox
 from livecam.settings import Settings
-from livecam.sources import Captured
+from livecam.live.grabber import Captured
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from livecam.errors import LivecamError
+from livecam.controls import CONTROLS
 from livecam.live.commands import Command, Status, set_values, toggle
 from livecam.settings import Settings, SettingsError, from_mapping, to_mapping
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
-# What the page may change: the tray's settings, nothing that needs a restart.
-TOGGLES = ("privacy_screen", "presenter", "anonymize")
-VALUES = ("effect", "strength", "delay_s")
+# What the page may change: the controls it is allowed (livecam.controls), nothing that needs a restart.
+TOGGLES = tuple(c.key for c in CONTROLS if c.web and c.toggle)
+VALUES = tuple(c.key for c in CONTROLS if c.web and not c.toggle)
 
 
 @dataclass(frozen=True)

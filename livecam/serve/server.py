@@ -18,6 +18,7 @@ import numpy as np
 from aiohttp import web
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from livecam.controls import web_table
 from livecam.errors import LivecamError
 from livecam.live.commands import Command, Status
 from livecam.mailbox import Mailbox
@@ -40,7 +41,8 @@ def _page(name: str) -> str:
 
 
 _VIEW_PAGE = _page("view.html")
-_CONTROL_PAGE = _page("control.html")
+# the page builds its buttons and lists from livecam.controls' table, put into it here
+_CONTROL_PAGE = _page("control.html").replace("/*CONTROLS*/[]", json.dumps(web_table()))
 
 
 class WebServer:
@@ -336,7 +338,7 @@ class WebServer:
 
 
 class WebSink:
-    """The web server as a pipeline output (``livecam.sinks.Sink``): hands each frame over, never blocks."""
+    """The web server as a pipeline output (``livecam.outputs.Sink``): hands each frame over, never blocks."""
 
     def __init__(self, server: WebServer):
         self.server = server

@@ -1,4 +1,4 @@
-"""The preview window, in a process of its own: ``python -m livecam.preview TITLE``.
+"""The preview window, in a process of its own: ``python -m livecam.outputs.window TITLE``.
 
 OpenCV's window toolkit (Qt in the opencv-python wheels) and the tray's GTK cannot share one
 process: "Show preview" from a GTK tray crashed the whole app. The window therefore lives in a

@@ -9,8 +9,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from livecam.faces import Faces
-from livecam.people import (Describer, PeopleError, check_name, enrol_views, faces_preview, load_people, people_path,
-                            save_people)
+from livecam.people.describe import Describer
+from livecam.people.enrol import enrol_views, faces_preview
+from livecam.people.store import PeopleError, check_name, load_people, people_path, save_people
 
 
 def run_cli(command: str, name: str | None, inputs: Sequence[Path], settings: Callable[[], Any],

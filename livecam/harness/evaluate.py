@@ -16,7 +16,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from livecam import effects, media
-from livecam.engine import Anonymizer, load_settings_detector, make_anonymizer
+from livecam.engine import Anonymizer, make_anonymizer
+from livecam.policy import load_settings_detector
 from livecam.errors import LivecamError
 from livecam.faces import Faces
 from livecam.live.gate import judge

@@ -5,7 +5,7 @@
 * ``cpu:N``: N processes that keep a core busy each (a game, a browser, a compile).
 
 Each load is a child process group started by ``Load(kind)`` and ended by ``stop()``; run as
-``python -m livecam.loadgen KIND`` it is the load itself, until killed or until the process that started
+``python -m livecam.harness.loadgen KIND`` it is the load itself, until killed or until the process that started
 it (the benchmark) is gone: a benchmark killed outright leaves no encoder running.
 """
 
@@ -40,7 +40,7 @@ class Load:
     def __init__(self, kind: str):
         name, n = parse(kind)
         self.kind = kind
-        self._procs = [subprocess.Popen([sys.executable, "-m", "livecam.loadgen", name], stdout=subprocess.DEVNULL,
+        self._procs = [subprocess.Popen([sys.executable, "-m", "livecam.harness.loadgen", name], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, start_new_session=True) for _ in range(n)]
         time.sleep(1.0)  # let it get going before anything is measured
         for p in self._procs:

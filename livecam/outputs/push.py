@@ -51,7 +51,7 @@ def check_push_url(url: str) -> str:
 
 
 class PushSink:
-    """A pipeline output (``livecam.sinks.Sink``) that pushes BGR ``uint8 (H, W, 3)`` frames to ``url``."""
+    """A pipeline output (``livecam.outputs.Sink``) that pushes BGR ``uint8 (H, W, 3)`` frames to ``url``."""
 
     def __init__(self, url: str, width: int, height: int, fps: float, retry_s: float = 2.0,
                  audio: AudioTap | None = None):
@@ -149,7 +149,7 @@ class PushSink:
                     if sound is None:
                         self._audio.take()  # sound from before this connection
                         sound = SoundEncoder(sound_stream, t0)
-                    for packet in sound.encode(self._audio.take(), self._audio.delay()):
+                    for packet in sound.encode(self._audio.take(), self._audio.delay_s):
                         out.mux(packet)
                 pts = max(last + 1, round((now - t0) * self._fps))  # wall-clock times: dropped frames leave gaps
                 w, h = self._size

@@ -25,11 +25,12 @@ from typing import Sequence
 
 import numpy as np
 
-from livecam import effects, media, replay
+from livecam import effects, media
+from livecam.harness import replay
 from livecam.errors import LivecamError
-from livecam.evaluate import HEIGHT_BINS, height_bin, is_covered, load_photo_labels
+from livecam.harness.evaluate import HEIGHT_BINS, height_bin, is_covered, load_photo_labels
 from livecam.settings import Settings
-from livecam.sources import ReplaySource
+from livecam.inputs.replay import ReplaySource
 
 MIN_VISIBLE = 0.5  # share of a face box inside the window for the face to count in that frame
 

@@ -37,11 +37,11 @@ import numpy as np
 from livecam import effects, media
 from livecam.detectors import Detector
 from livecam.errors import LivecamError
-from livecam.evaluate import is_covered
+from livecam.harness.evaluate import is_covered
 from livecam.faces import Faces
 from livecam.people import Describer, InlineKeep, KeepGate, KeepParams, People, views_from_frames
 from livecam.settings import Settings
-from livecam.sources import pingpong_order
+from livecam.inputs.replay import pingpong_order
 from livecam.tracker import iou_matrix
 
 log = logging.getLogger(__name__)
@@ -279,7 +279,8 @@ def enrol_people(enrol: Sequence[Person], detect: Callable[[np.ndarray], Faces],
 
 
 def run_cli(settings: Settings, data: Path, params: KeepParams | None = None, pairs: int | None = None) -> str:
-    from livecam.engine import load_settings_detector, make_anonymizer
+    from livecam.engine import make_anonymizer
+    from livecam.policy import load_settings_detector
 
     detector = load_settings_detector(settings)
     photo = make_anonymizer(settings.replace(keep=[]), detector=detector)

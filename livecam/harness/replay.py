@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # the live path is imported when a pipeline is built
     from livecam.live import FrameReport, LivePipeline
     from livecam.people import Describer, People
     from livecam.serve import WebServer
-    from livecam.sources import FrameSource, ReplaySource
+    from livecam.inputs import FrameSource
+    from livecam.inputs.replay import ReplaySource
 
 BACKEND = "livecam-recorder"
 
@@ -77,10 +78,12 @@ def replay_pipeline(settings: Settings, src: ReplaySource, on_frame: Callable[[F
     first (as after a warm start). ``open_source``: how the camera is reopened when it ends (default:
     the same replay); ``make_detector``: another detector than the settings' (tests); ``people``: the
     enrolled people (default: ``livecam people``'s file), ``make_describer``: their checks' model (tests)."""
-    from livecam.live import build_pipeline, open_sinks
+    from livecam.live import build_pipeline
+    from livecam.outputs import Format, Outputs, Started, open_outputs
 
     register()
-    sink = open_sinks(settings, src.width, src.height, src.fps, vcam_backend=BACKEND, web=web)
+    sink = open_outputs(Outputs(vcam_backend=BACKEND, vcam_device=settings.vcam_device),
+                        Format(src.width, src.height, src.fps), Started(web=web))
     pipe = build_pipeline(settings, open_source or (lambda: src), sink, first_source=src,
                           make_detector=make_detector, on_frame=on_frame, people=people,
                           make_describer=make_describer)

@@ -20,15 +20,15 @@ import numpy as np
 from livecam import effects
 from livecam.detectors import Detector, load_detector
 from livecam.errors import LivecamError
-from livecam.evaluate import is_covered
+from livecam.harness.evaluate import is_covered
 from livecam.faces import Faces
-from livecam.loadgen import Load
-from livecam.loadgen import parse as parse_load
-from livecam.replay import replay_pipeline
+from livecam.harness.loadgen import Load
+from livecam.harness.loadgen import parse as parse_load
+from livecam.harness.replay import replay_pipeline
 from livecam.serve import Address, WebServer
 from livecam.serve.clients import MjpegReader, WebRtcViewer
 from livecam.settings import Settings, parse_size
-from livecam.sources import Frames, ReplaySource
+from livecam.inputs.replay import Frames, ReplaySource
 from livecam.tracker import iou_matrix
 
 
@@ -107,7 +107,7 @@ class BenchResult:
 def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float, seconds: float,
               load: str | None = None, judge_faces: bool = False, viewers: int = 0,
               webrtc_viewers: int = 0) -> BenchResult:
-    """``load``: a competing load (``livecam.loadgen``) running while the pipeline does; ``judge_faces``:
+    """``load``: a competing load (``livecam.harness.loadgen``) running while the pipeline does; ``judge_faces``:
     count faces left bare against the detector run offline at full size on the same frames; ``viewers``:
     serve the output (``--serve``) on a free loopback port to this many MJPEG viewers (and
     ``webrtc_viewers`` WebRTC viewers)."""
