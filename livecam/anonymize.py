@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from livecam import effects, media
+from livecam import effects, media, transcode
 from livecam.engine import Anonymizer
 from livecam.errors import LivecamError
 from livecam.faces import Faces
@@ -231,12 +231,12 @@ def process(job: Job, engine: Anonymizer | None, keep_boxes: bool = False,
             if given is not None:
                 if job.span is not None:
                     raise ValueError("--boxes: a video is rendered in one piece")
-                flt: media.FrameFilter = _GivenBoxes(given, params, rec, keep_boxes)
+                flt: transcode.FrameFilter = _GivenBoxes(given, params, rec, keep_boxes)
             else:
                 assert engine is not None
                 engine.reset()
                 flt = _Counted(engine, rec, keep_boxes, job.span)
-            rec.frames = media.transcode_video(job.src, job.dst, flt, progress, job.span)
+            rec.frames = transcode.transcode_video(job.src, job.dst, flt, progress, job.span)
     except LivecamError as e:
         raise _naming(job.src, e) from None
     rec.seconds = round(time.perf_counter() - start, 3)
@@ -259,7 +259,7 @@ def join(job: Job, parts: list[FileRecord]) -> FileRecord:
     start = time.perf_counter()
     paths = [Path(r.output) for r in parts]
     try:
-        media.join_parts(job.src, paths, job.dst, sum(r.frames for r in parts))
+        transcode.join_parts(job.src, paths, job.dst, sum(r.frames for r in parts))
     except LivecamError as e:
         raise _naming(job.src, e) from None
     rec = FileRecord(str(job.src), str(job.dst), job.kind, input_bytes=parts[0].input_bytes, parts=len(parts),

@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from livecam import settings as settings_mod
 from livecam.effects import Effect, Region, Shape
@@ -19,7 +19,6 @@ from livecam.errors import LivecamError
 
 log = logging.getLogger("livecam")
 
-COMMANDS = ("run", "anonymize", "people", "devices", "eval", "bench", "tray")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -133,7 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_effect_options(run)
     _add_live_options(run)
 
-    an = command("anonymize", help="anonymize photos, videos or folders of them")
+    _add_anonymize(command("anonymize", help="anonymize photos, videos or folders of them"))
+    _add_people(command("people", help="enrol the people --keep leaves visible (face descriptors only, no pictures)"))
+    command("devices", help="list cameras and virtual camera devices")
+
+    _add_eval(command("eval", help="measure coverage against labelled faces (boxes.json / tracks.json)"))
+    _add_bench(command("bench", help="latency/throughput of the live path on a replayed clip"))
+    tr = command("tray", help="run with a system tray icon and global hotkeys")
+    _add_effect_options(tr)
+    _add_live_options(tr)
+    return p
+
+
+def _add_anonymize(an: argparse.ArgumentParser) -> None:
+    """``livecam anonymize``: files and folders."""
     an.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photo, video or folder")
     # a string, not a Path: Path("out/") drops the trailing slash that says "a folder"
     an.add_argument("-o", "--output", required=True, help="output file (one input) or folder (a name ending in /)")
@@ -155,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "stays visible (like --keep NAME, for one person)")
     _add_effect_options(an)
 
-    pe = command("people", help="enrol the people --keep leaves visible (face descriptors only, no pictures)")
+
+def _add_people(pe: argparse.ArgumentParser) -> None:
+    """``livecam people add|list|remove``."""
     pe_sub = pe.add_subparsers(dest="people_command", parser_class=_Parser, required=True)
     add = pe_sub.add_parser("add", help="enrol NAME from photos of them alone and/or videos of them alone")
     add.add_argument("name", metavar="NAME")
@@ -168,9 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     rm = pe_sub.add_parser("remove", help="forget NAME")
     rm.add_argument("name", metavar="NAME")
 
-    command("devices", help="list cameras and virtual camera devices")
 
-    ev = command("eval", help="measure coverage against labelled faces (boxes.json / tracks.json)")
+def _add_eval(ev: argparse.ArgumentParser) -> None:
+    """``livecam eval``: coverage against labelled faces."""
     ev.add_argument("data", type=Path, metavar="DATA", help="folder with boxes.json or tracks.json")
     ev.add_argument("--live-hz", type=_float, dest="live_hz", help="clips: detect at this rate, as the live path does")
     ev.add_argument("--sweep", type=_float_list, metavar="T1,T2,...",
@@ -188,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_delay_option(ev)
     _add_effect_options(ev)
 
-    be = command("bench", help="latency/throughput of the live path on a replayed clip")
+
+def _add_bench(be: argparse.ArgumentParser) -> None:
+    """``livecam bench``: the live path on a replayed clip."""
     be.add_argument("clip", type=Path, nargs="?", help="video to replay (default: ../shared street clip)")
     be.add_argument("--size", default="1280x720", help="replay size (default 1280x720)")
     be.add_argument("--fps", type=_float, default=30.0)
@@ -204,11 +220,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="... and to this many WebRTC viewers (aiortc clients) on loopback")
     _add_delay_option(be)
     _add_effect_options(be)
-
-    tr = command("tray", help="run with a system tray icon and global hotkeys")
-    _add_effect_options(tr)
-    _add_live_options(tr)
-    return p
 
 
 def settings_from_args(args: argparse.Namespace) -> settings_mod.Settings:
@@ -273,88 +284,105 @@ def _terminate(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+def _anonymize(args: argparse.Namespace) -> int:
+    from livecam import anonymize, batch
+    from livecam.engine import make_anonymizer, make_keep
+
+    s = settings_from_args(args)
+    option = "--keep"
+    if args.reveal is not None:
+        if s.keep and args.keep:
+            raise LivecamError("--reveal and --keep: use one (--reveal NAME leaves only NAME visible)")
+        s, option = s.replace(keep=[args.reveal.strip()]), "--reveal"
+    # --overwrite redoes everything: nothing is checked for resuming
+    identity = batch.Identity.of(s, args.boxes)
+    jobs = anonymize.plan(args.inputs, args.output, overwrite=args.overwrite,
+                          is_done=None if args.overwrite else identity)
+    if args.boxes is not None and s.keep:
+        raise LivecamError("--boxes renders the boxes given, nobody is recognised: leave out --keep/--reveal")
+    n = args.jobs or batch.default_jobs()
+    opts = batch.BatchOptions(jobs=n, audit=args.audit, export_boxes=args.export_boxes, boxes=args.boxes,
+                              progress=not args.quiet, option=option, ray=args.ray, chunk_s=args.chunk)
+    batch.check_files(jobs, opts, args.overwrite)
+    local = args.ray is None and n == 1  # else workers load it (a single long video is split)
+    engine = make_anonymizer(s, keep=make_keep(s, option)) if local else None
+    records = batch.run(jobs, s, opts, engine=engine, identity=identity)
+    faces = sum(sum(r.faces_per_frame) for r in records)
+    log.info("done: %d file(s) written to %s, %d face boxes covered", sum(r.status == "done" for r in records),
+             args.output, faces)
+    return 0
+
+
+def _live(args: argparse.Namespace) -> int:
+    """``livecam run`` and ``livecam tray``."""
+    from livecam import live
+    from livecam.outputs import Outputs
+    from livecam.serve import parse_address
+
+    s = settings_from_args(args)
+    outputs = Outputs(vcam=not args.no_vcam, preview=args.preview, record=args.output, overwrite=args.overwrite,
+                      serve=parse_address(args.serve) if args.serve else None, push=args.push,
+                      vcam_device=s.vcam_device)
+    if args.command == "tray":
+        from livecam.tray.lifecycle import run_tray
+
+        return run_tray(s, outputs, args.config)
+    return live.run_cli(s, outputs)
+
+
+def _people(args: argparse.Namespace) -> int:
+    from livecam.people import cli as peoplecmd
+
+    return peoplecmd.run_cli(args.people_command, getattr(args, "name", None), getattr(args, "inputs", []),
+                             lambda: settings_from_args(args), getattr(args, "face", None),
+                             getattr(args, "faces_preview", None))
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from livecam import devices
+
+    print(devices.report())
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from livecam.harness import evaluate
+
+    s = settings_from_args(args)
+    if args.people:
+        from livecam.harness import peopleeval
+
+        print(peopleeval.run_cli(s, args.data))
+        return 0
+    if args.pan:
+        from livecam.harness import paneval
+
+        modes = (args.pan_only,) if args.pan_only else ("file", "live")
+        print(paneval.run_cli(s, args.data, settings_mod.parse_size(args.pan_window), args.pan_speed,
+                              args.pan_images, args.pan_fps, modes))
+        return 0
+    print(evaluate.run_cli(s, args.data, live_hz=args.live_hz, sweep=args.sweep))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from livecam.harness import bench
+
+    s = settings_from_args(args)
+    print(bench.run_cli(s, args.clip, args.size, args.fps, args.seconds, load=args.load,
+                        judge_faces=args.judge_faces, viewers=args.viewers, webrtc_viewers=args.webrtc_viewers))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {  # what each subcommand runs
+    "anonymize": _anonymize, "run": _live, "tray": _live, "people": _people, "devices": _devices, "eval": _eval,
+    "bench": _bench}
+
+
 def _dispatch(args: argparse.Namespace) -> int:
-    cmd = args.command
-    if cmd == "anonymize":
-        from livecam import anonymize, batch
-        from livecam.engine import make_anonymizer, make_keep
-
-        s = settings_from_args(args)
-        option = "--keep"
-        if args.reveal is not None:
-            if s.keep and args.keep:
-                raise LivecamError("--reveal and --keep: use one (--reveal NAME leaves only NAME visible)")
-            s, option = s.replace(keep=[args.reveal.strip()]), "--reveal"
-        # --overwrite redoes everything: nothing is checked for resuming
-        identity = batch.Identity.of(s, args.boxes)
-        jobs = anonymize.plan(args.inputs, args.output, overwrite=args.overwrite,
-                              is_done=None if args.overwrite else identity)
-        if args.boxes is not None and s.keep:
-            raise LivecamError("--boxes renders the boxes given, nobody is recognised: leave out --keep/--reveal")
-        n = args.jobs or batch.default_jobs()
-        opts = batch.BatchOptions(jobs=n, audit=args.audit, export_boxes=args.export_boxes, boxes=args.boxes,
-                                  progress=not args.quiet, option=option, ray=args.ray, chunk_s=args.chunk)
-        batch.check_files(jobs, opts, args.overwrite)
-        local = args.ray is None and n == 1  # else workers load it (a single long video is split)
-        engine = make_anonymizer(s, keep=make_keep(s, option)) if local else None
-        records = batch.run(jobs, s, opts, engine=engine, identity=identity)
-        faces = sum(sum(r.faces_per_frame) for r in records)
-        log.info("done: %d file(s) written to %s, %d face boxes covered", sum(r.status == "done" for r in records),
-                 args.output, faces)
-        return 0
-    if cmd in ("run", "tray"):
-        from livecam import live
-
-        s = settings_from_args(args)
-        from livecam.outputs import Outputs
-        from livecam.serve import parse_address
-
-        outputs = Outputs(vcam=not args.no_vcam, preview=args.preview, record=args.output, overwrite=args.overwrite,
-                          serve=parse_address(args.serve) if args.serve else None, push=args.push,
-                          vcam_device=s.vcam_device)
-        if cmd == "tray":
-            from livecam.tray.lifecycle import run_tray
-
-            return run_tray(s, outputs, args.config)
-        return live.run_cli(s, outputs)
-    if cmd == "people":
-        from livecam.people import cli as peoplecmd
-
-        return peoplecmd.run_cli(args.people_command, getattr(args, "name", None), getattr(args, "inputs", []),
-                              lambda: settings_from_args(args), getattr(args, "face", None),
-                              getattr(args, "faces_preview", None))
-    if cmd == "devices":
-        from livecam import devices
-
-        print(devices.report())
-        return 0
-    if cmd == "eval":
-        from livecam.harness import evaluate
-
-        s = settings_from_args(args)
-        if args.people:
-            from livecam.harness import peopleeval
-
-            print(peopleeval.run_cli(s, args.data))
-            return 0
-        if args.pan:
-            from livecam.harness import paneval
-
-            modes = (args.pan_only,) if args.pan_only else ("file", "live")
-            print(paneval.run_cli(s, args.data, settings_mod.parse_size(args.pan_window), args.pan_speed,
-                                  args.pan_images, args.pan_fps, modes))
-            return 0
-        print(evaluate.run_cli(s, args.data, live_hz=args.live_hz, sweep=args.sweep))
-        return 0
-    if cmd == "bench":
-        from livecam.harness import bench
-
-        s = settings_from_args(args)
-        print(bench.run_cli(s, args.clip, args.size, args.fps, args.seconds, load=args.load,
-                            judge_faces=args.judge_faces, viewers=args.viewers,
-                            webrtc_viewers=args.webrtc_viewers))
-        return 0
-    raise LivecamError(f"unknown command {cmd!r}")
+    if args.command not in COMMANDS:
+        raise LivecamError(f"unknown command {args.command!r}")
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

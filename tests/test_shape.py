@@ -128,3 +128,20 @@ def test_only_the_command_line_reaches_the_evaluation_harness():
     graph = {m: _imports(m, f, known) for m, f in known.items()}
     users = {m for m, deps in graph.items() if any(d.startswith("livecam.harness") for d in deps)}
     assert {m for m in users if not m.startswith("livecam.harness")} == {"livecam.cli"}
+
+
+def test_no_function_is_longer_than_60_lines():
+    """A function that does one job fits on a screen (the issue that asked for the wings found six over 60 lines)."""
+    long = []
+    for f in [*(ROOT / "livecam").rglob("*.py"), *(ROOT / "tray").rglob("*.py")]:
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno is not None:
+                if node.end_lineno - node.lineno + 1 > 60:
+                    long.append(f"{f.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert long == []
+
+
+def test_no_module_is_longer_than_400_lines():
+    long = [f"{f.relative_to(ROOT)}: {n}" for f in [*(ROOT / "livecam").rglob("*.py"), *(ROOT / "tray").rglob("*.py")]
+            if (n := len(f.read_text().splitlines())) > 400]
+    assert long == []

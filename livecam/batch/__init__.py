@@ -52,30 +52,9 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
     after the rest are done and kept. ``identity``: ``Identity.of(settings)``, if already made."""
     ident = identity or Identity.of(settings)
     given = boxfile.read(opts.boxes, jobs) if opts.boxes else {}
-    records: dict[int, FileRecord] = {}
-    todo = []
-    for i, job in enumerate(jobs):
-        if job.done:
-            records[i] = FileRecord(str(job.src), str(job.dst), job.kind, status="skipped",
-                                    reason="complete from an earlier run with the same settings and model",
-                                    input_bytes=job.src.stat().st_size, output_bytes=job.dst.stat().st_size)
-        else:
-            todo.append(i)
-    if len(todo) < len(jobs):
-        log.info("resuming: %d of %d outputs are complete from an earlier run; doing the other %d",
-                 len(jobs) - len(todo), len(jobs), len(todo))
+    records, todo = _resumed(jobs)
     start = time.perf_counter()
-    infos = {i: _probe(jobs[i]) for i in todo}
-    sizes = {i: 1 if jobs[i].kind == "image" else (info.frames if info else 0) for i, info in infos.items()}
-    total_frames = sum(sizes.values())
-    several = opts.ray is not None or opts.jobs > 1
-    work_units = units(jobs, todo, infos, settings, opts.chunk_s, split=several and opts.boxes is None)
-    if several:  # longest first: the batch does not end with one worker busy on a long file and the rest idle
-        work_units.sort(key=lambda u: -sizes[u.index] / u.parts)
-    split = {u.index: u.parts for u in work_units if u.parts > 1}
-    if split:
-        log.info("splitting %d long video(s) into parts of %.0f s or more: %d parts", len(split), opts.chunk_s,
-                 sum(split.values()))
+    work_units, total_frames = _plan(jobs, todo, settings, opts)
     parts = _Parts()
     from tqdm import tqdm
 
@@ -113,7 +92,45 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
         write_audit(opts.audit, out, settings, ident.model, ident.model_sha, elapsed)
     if opts.export_boxes is not None:
         boxfile.write(opts.export_boxes, out)
-    failed = [(jobs[i], records[i].reason or "failed") for i in range(len(jobs)) if records[i].status == "failed"]
+    _conclude(jobs, out, elapsed)
+    return out
+
+
+def _resumed(jobs: list[Job]) -> tuple[dict[int, FileRecord], list[int]]:
+    """The records of the jobs ``plan`` found complete from an earlier run, and the indices of the others."""
+    records: dict[int, FileRecord] = {}
+    todo = []
+    for i, job in enumerate(jobs):
+        if job.done:
+            records[i] = FileRecord(str(job.src), str(job.dst), job.kind, status="skipped",
+                                    reason="complete from an earlier run with the same settings and model",
+                                    input_bytes=job.src.stat().st_size, output_bytes=job.dst.stat().st_size)
+        else:
+            todo.append(i)
+    if len(todo) < len(jobs):
+        log.info("resuming: %d of %d outputs are complete from an earlier run; doing the other %d",
+                 len(jobs) - len(todo), len(jobs), len(todo))
+    return records, todo
+
+
+def _plan(jobs: list[Job], todo: list[int], settings: Settings, opts: BatchOptions) -> tuple[list[Unit], int]:
+    """The units of work for ``todo`` (long videos split for several workers, longest first) and the frames in all."""
+    infos = {i: _probe(jobs[i]) for i in todo}
+    sizes = {i: 1 if jobs[i].kind == "image" else (info.frames if info else 0) for i, info in infos.items()}
+    several = opts.ray is not None or opts.jobs > 1
+    work_units = units(jobs, todo, infos, settings, opts.chunk_s, split=several and opts.boxes is None)
+    if several:  # longest first: the batch does not end with one worker busy on a long file and the rest idle
+        work_units.sort(key=lambda u: -sizes[u.index] / u.parts)
+    split = {u.index: u.parts for u in work_units if u.parts > 1}
+    if split:
+        log.info("splitting %d long video(s) into parts of %.0f s or more: %d parts", len(split), opts.chunk_s,
+                 sum(split.values()))
+    return work_units, sum(sizes.values())
+
+
+def _conclude(jobs: list[Job], out: list[FileRecord], elapsed: float) -> None:
+    """Nothing half-written stays of a failed file; the batch's line; one error naming the files that failed."""
+    failed = [(job, rec.reason or "failed") for job, rec in zip(jobs, out) if rec.status == "failed"]
     for job, _ in failed:  # a worker killed mid-file leaves its temporary file behind: nothing half-written stays
         for path in media.leftovers(job.dst):
             path.unlink(missing_ok=True)
@@ -124,7 +141,6 @@ def run(jobs: list[Job], settings: Settings, opts: BatchOptions, engine: Anonymi
                  elapsed, frames / elapsed if elapsed > 0 else 0.0)
     if failed:
         raise LivecamError(failure_message(failed, len(jobs)))
-    return out
 
 
 def _probe(job: Job) -> media.VideoInfo | None:

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from livecam.serve.clients import MjpegReader, WebRtcViewer
 from livecam.settings import Settings, parse_size
 from livecam.inputs.replay import Frames, ReplaySource
 from livecam.tracker import iou_matrix
+
+if TYPE_CHECKING:
+    from livecam.live import LivePipeline
 
 
 @dataclass
@@ -135,13 +139,7 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
         watching = time.monotonic()
         counts0 = [r.count for r in readers]
         pipe.wait(max(0.0, min(5.0, seconds) - (watching - t0)))
-        rss = [_rss_mb()]
-        samples: list[tuple[float, float]] = []
-        while (left := seconds - (time.monotonic() - t0)) > 0:
-            pipe.wait(min(left, RSS_EVERY_S))
-            if (mb := _rss_mb()) is not None:
-                samples.append((time.monotonic() - t0, mb))
-        rss.append(_rss_mb())
+        rss, samples = _memory_until(pipe, t0 + seconds, t0)
         status = pipe.status
         per_s = [(r.count - c) / max(1e-6, time.monotonic() - watching) for r, c in zip(readers, counts0)]
         kinds = ["webrtc" if isinstance(r, WebRtcViewer) else "mjpeg" for r in readers]
@@ -171,6 +169,18 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
 
 
 RSS_EVERY_S = 5.0
+
+
+def _memory_until(pipe: LivePipeline, end: float, t0: float) -> tuple[list[float | None], list[tuple[float, float]]]:
+    """The process's memory now and at ``end`` (monotonic), sampled every ``RSS_EVERY_S`` between (time from ``t0``)."""
+    rss = [_rss_mb()]
+    samples: list[tuple[float, float]] = []
+    while (left := end - time.monotonic()) > 0:
+        pipe.wait(min(left, RSS_EVERY_S))
+        if (mb := _rss_mb()) is not None:
+            samples.append((time.monotonic() - t0, mb))
+    rss.append(_rss_mb())
+    return rss, samples
 _NO_FACES = Faces.empty()
 
 

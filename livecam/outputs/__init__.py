@@ -43,15 +43,6 @@ class Outputs:
 
 
 @dataclass(frozen=True)
-class Format:
-    """The picture every output is opened for."""
-
-    width: int
-    height: int
-    fps: float
-
-
-@dataclass(frozen=True)
 class Started:
     """What is running before the outputs open: the ``--serve`` server (bound before the camera opens: a port
     in use costs nothing) and a network camera's sound for ``--push``."""
@@ -62,77 +53,83 @@ class Started:
 
 @dataclass(frozen=True)
 class Output:
-    """One row of the table: ``check`` before the camera opens (``camera``: its spec), ``open`` once the picture's
-    size is known; ``open`` returns None when the option is not used."""
+    """One row of the table: whether the option is used (``wanted``), its ``check`` before the camera opens
+    (``camera``: its spec), and ``open`` once the picture's size is known."""
 
     name: str
-    open: Callable[[Outputs, Format, Started], Sink | None]
+    wanted: Callable[[Outputs, Started], bool]
+    open: Callable[[Outputs, Format, Started], Sink]
     check: Callable[[Outputs, str | None], None] = lambda outputs, camera: None
 
 
-def _web(o: Outputs, f: Format, started: Started) -> Sink | None:
-    return started.web.sink() if started.web is not None else None
+@dataclass(frozen=True)
+class Format:
+    """The picture every output is opened for: ``width`` x ``height`` pixels, ``fps`` frames a second."""
+
+    width: int
+    height: int
+    fps: float
+
+
+def _web(o: Outputs, f: Format, started: Started) -> Sink:
+    assert started.web is not None
+    return started.web.sink()
 
 
 def _check_push(o: Outputs, camera: str | None) -> None:
-    if o.push is not None:
-        from livecam.outputs.push import check_push_url
+    from livecam.outputs.push import check_push_url
 
-        check_push_url(o.push)
+    assert o.push is not None
+    check_push_url(o.push)
 
 
-def _push(o: Outputs, f: Format, started: Started) -> Sink | None:
-    if o.push is None:
-        return None
+def _push(o: Outputs, f: Format, started: Started) -> Sink:
     from livecam.outputs.push import PushSink
 
+    assert o.push is not None
     return PushSink(o.push, f.width, f.height, f.fps, audio=started.sound)
 
 
-def _vcam(o: Outputs, f: Format, started: Started) -> Sink | None:
-    if not o.vcam:
-        return None
+def _vcam(o: Outputs, f: Format, started: Started) -> Sink:
     from livecam.outputs.vcam import VirtualCameraSink
 
     return VirtualCameraSink(f.width, f.height, f.fps, device=o.vcam_device, backend=o.vcam_backend)
 
 
 def _check_file(o: Outputs, camera: str | None) -> None:
-    if o.record is not None:
-        from livecam.outputs.file import check_recording
+    from livecam.outputs.file import check_recording
 
-        check_recording(o.record, o.overwrite, camera)
+    assert o.record is not None
+    check_recording(o.record, o.overwrite, camera)
 
 
-def _file(o: Outputs, f: Format, started: Started) -> Sink | None:
-    if o.record is None:
-        return None
+def _file(o: Outputs, f: Format, started: Started) -> Sink:
     from livecam.outputs.file import FileSink
 
+    assert o.record is not None
     return FileSink(o.record, f.width, f.height, f.fps, overwrite=o.overwrite)
 
 
-def _preview(o: Outputs, f: Format, started: Started) -> Sink | None:
-    if not o.preview:
-        return None
+def _preview(o: Outputs, f: Format, started: Started) -> Sink:
     from livecam.outputs.preview import PreviewSink
 
     return PreviewSink()
 
 
 OUTPUTS: tuple[Output, ...] = (
-    Output("--serve", _web),
-    Output("--push", _push, _check_push),
-    Output("virtual camera", _vcam),
-    Output("--output", _file, _check_file),
-    Output("--preview", _preview),
+    Output("--serve", lambda o, started: started.web is not None, _web),
+    Output("--push", lambda o, started: o.push is not None, _push, _check_push),
+    Output("virtual camera", lambda o, started: o.vcam, _vcam),
+    Output("--output", lambda o, started: o.record is not None, _file, _check_file),
+    Output("--preview", lambda o, started: o.preview, _preview),
 )
 
 
 def check_outputs(outputs: Outputs, camera: str | None) -> None:
     """Every option's own check, before the camera opens."""
     for row in OUTPUTS:
-        row.check(outputs, camera)
+        if row.wanted(outputs, Started()):
+            row.check(outputs, camera)
 
 
 def open_outputs(outputs: Outputs, fmt: Format, started: Started = Started()) -> FanOut:
@@ -140,8 +137,8 @@ def open_outputs(outputs: Outputs, fmt: Format, started: Started = Started()) ->
     sinks: list[Sink] = []
     try:
         for row in OUTPUTS:
-            if (sink := row.open(outputs, fmt, started)) is not None:
-                sinks.append(sink)
+            if row.wanted(outputs, started):
+                sinks.append(row.open(outputs, fmt, started))
     except BaseException:
         FanOut(sinks).close()
         raise
