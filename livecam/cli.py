@@ -63,7 +63,8 @@ def _add_effect_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--color", help="solid colour: name, #rrggbb or r,g,b (default black)")
     g.add_argument("--region", choices=[r.value for r in Region], help="face = whole face, eyes = upper face only")
     g.add_argument("--threshold", type=_float, help="detector confidence threshold (default 0.2: lower covers more)")
-    g.add_argument("--device", help="auto (CUDA if available), cpu or cuda (default auto)")
+    g.add_argument("--device", help="auto (CUDA if available, else the fastest CPU backend that is as accurate as "
+                   "PyTorch), cpu (PyTorch), onnxruntime (int8 on the CPU) or cuda (default auto)")
     g.add_argument("--detect-size", type=_positive_int, dest="detect_size",
                    help="detector input width in pixels (default: automatic)")
     g.add_argument("--model", help="a YOLO face model in ONNX (default: bundled CenterFace)")

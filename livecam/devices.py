@@ -71,4 +71,20 @@ def report() -> str:
                 lines.append(f"  {cam.device} ({cam.backend})")
         except Exception as e:  # every backend failed: show why, with the fix
             lines.append(f"  none: {vcam_help()} ({' / '.join(str(e).splitlines())})")
+    lines += ["face detector (--device auto):", f"  {detector_backend()}"]
     return "\n".join(lines)
+
+
+def detector_backend() -> str:
+    """What ``--device auto`` runs the face detector on here (without loading it: torch takes seconds)."""
+    import importlib.util
+    import shutil
+
+    if shutil.which("nvidia-smi") and importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"PyTorch fp16 on CUDA ({torch.cuda.get_device_name(0)})"
+    from livecam.detectors.backends.choice import describe
+
+    return describe()

@@ -75,6 +75,6 @@ def hindsight_params(settings: Settings) -> HindsightParams:
     return HindsightParams(bridge=settings.bridge_gaps)
 
 
-def load_settings_detector(settings: Settings) -> Detector:
+def load_settings_detector(settings: Settings, live: bool = False) -> Detector:
     """The detector ``settings`` ask for; file mode and the live path load it alike."""
-    return load_detector(settings.model, device=settings.device, input_size=settings.detect_size)
+    return load_detector(settings.model, device=settings.device, input_size=settings.detect_size, live=live)

@@ -82,12 +82,13 @@ def _setting(default: Any = None, kind: type | None = None, *, scope: Scope = Sc
     return field(default=default, metadata=meta)
 
 
-DEVICES_EXPECTED = "auto, cpu or cuda"
+DEVICES_EXPECTED = "auto, cpu, cuda or onnxruntime"
 
 
 def is_device(value: str) -> bool:
-    """A ``--device`` value: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (checked here, resolved by the detectors)."""
-    return value in ("auto", "cpu") or value.startswith("cuda")
+    """A ``--device`` value: ``auto``, ``cpu`` (PyTorch), ``onnxruntime`` (the int8 model on the CPU), ``cuda`` or
+    ``cuda:N`` (checked here, resolved by the detectors)."""
+    return value in ("auto", "cpu", "onnxruntime") or value.startswith("cuda")
 
 
 def _between(lo: float, hi: float, optional: bool = False) -> Callable[[Any], bool]:

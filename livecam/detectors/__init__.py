@@ -7,6 +7,7 @@ in ``passes``.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -15,6 +16,8 @@ import numpy as np
 
 from livecam.detectors.bundled import default_model_path
 from livecam.faces import Faces
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Detector", "default_model_path", "live_cpu_threads", "load_detector", "set_cpu_threads"]
 
@@ -42,18 +45,22 @@ class Detector(Protocol):
         ...
 
 
-def load_detector(model: str | Path | None = None, *, device: str = "auto", input_size: int | None = None) -> Detector:
+def load_detector(model: str | Path | None = None, *, device: str = "auto", input_size: int | None = None,
+                  live: bool = False) -> Detector:
     """Build a detector. ``model=None`` is the bundled CenterFace; an ``.onnx`` path is a YOLO face model
-    (``input_size``: its input for a model exported without a fixed one)."""
+    (``input_size``: its input for a model exported without a fixed one). ``live``: for the live path (``auto``
+    may pick the int8 backend there: ``backends.choice``)."""
     from livecam.detectors.torchrun import resolve_device
 
     dev = resolve_device(device)
     if model is None or str(model) == "centerface":
         from livecam.detectors.centerface import CenterFaceDetector
 
-        return CenterFaceDetector(device=dev)
+        return CenterFaceDetector(device=dev, request=device, live=live)
     from livecam.detectors.yolo import YoloFaceDetector
 
+    if device == "onnxruntime":
+        log.info("--device onnxruntime runs the bundled CenterFace only; %s runs on PyTorch (CPU)", model)
     return YoloFaceDetector(Path(model), device=dev, input_size=input_size)
 
 

@@ -42,7 +42,7 @@ def resolve_device(device: str) -> torch.device:
         raise LivecamError("--device cuda: no CUDA GPU is available to PyTorch here; use --device cpu or auto")
     if not is_device(device):  # the settings' rule; load_detector is also called without Settings
         raise LivecamError(f"--device: unknown value {device!r}; expected {DEVICES_EXPECTED}")
-    return torch.device(device)
+    return torch.device("cpu" if device == "onnxruntime" else device)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,18 @@ def plan_input(frame_w: int, frame_h: int, detect_size: int | None, stride: int 
     return Letterbox(rw / frame_w, rh / frame_h, math.ceil(rw / stride) * stride, math.ceil(rh / stride) * stride)
 
 
+def letterboxed(frame_bgr: np.ndarray, box: Letterbox, rgb: bool = True) -> np.ndarray:
+    """The frame resized and padded (right, bottom) into ``box``: ``uint8 (box.height, box.width, 3)``, RGB when
+    ``rgb`` (the networks' order), else BGR."""
+    h, w = frame_bgr.shape[:2]
+    rw, rh = round(w * box.scale_x), round(h * box.scale_y)
+    img = frame_bgr if (rw, rh) == (w, h) else cv2.resize(
+        frame_bgr, (rw, rh), interpolation=cv2.INTER_AREA if rw < w else cv2.INTER_LINEAR)
+    if (box.width, box.height) != (rw, rh):
+        img = cv2.copyMakeBorder(img, 0, box.height - rh, 0, box.width - rw, cv2.BORDER_CONSTANT, value=0)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if rgb else img
+
+
 class TensorFeeder:
     """Turns BGR uint8 frames into the network's input tensor on ``device``.
 
@@ -85,15 +97,7 @@ class TensorFeeder:
         self._pinned: torch.Tensor | None = None
 
     def __call__(self, frame_bgr: np.ndarray, box: Letterbox) -> torch.Tensor:
-        h, w = frame_bgr.shape[:2]
-        rw, rh = round(w * box.scale_x), round(h * box.scale_y)
-        img = frame_bgr if (rw, rh) == (w, h) else cv2.resize(
-            frame_bgr, (rw, rh), interpolation=cv2.INTER_AREA if rw < w else cv2.INTER_LINEAR)
-        if (box.width, box.height) != (rw, rh):
-            img = cv2.copyMakeBorder(img, 0, box.height - rh, 0, box.width - rw, cv2.BORDER_CONSTANT, value=0)
-        if self.rgb:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        host = torch.from_numpy(np.ascontiguousarray(img))
+        host = torch.from_numpy(np.ascontiguousarray(letterboxed(frame_bgr, box, self.rgb)))
         if self.device.type == "cuda":
             if self._pinned is None or self._pinned.shape != host.shape:
                 self._pinned = torch.empty(host.shape, dtype=torch.uint8, pin_memory=True)

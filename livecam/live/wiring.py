@@ -52,7 +52,7 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
     src = first_source or open_source()
     fps = settings.fps or src.fps or 30.0
     grabber = Grabber(open_source, first=src)
-    worker = DetectionWorker(make_detector or partial(policy.load_settings_detector, settings), settings,
+    worker = DetectionWorker(make_detector or partial(policy.load_settings_detector, settings, live=True), settings,
                              budget_ms=budget_ms)
     return LivePipeline(grabber, worker, sink, settings, (src.width, src.height), fps, camera_name=camera_name,
                         on_frame=on_frame, people=people, recognizer=recognizer)

@@ -1,0 +1,119 @@
+"""The inference backend seam (#37): the int8 model on ONNX Runtime against the PyTorch reference, the accuracy
+gate, the cache, and which backend each path runs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from livecam.detectors import load_detector
+from livecam.detectors.backends import choice, ortint8
+from livecam.detectors.backends.torchnet import TorchBackend
+from livecam.detectors.centerface import load_centerface
+from livecam.detectors.torchrun import plan_input
+from livecam.policy import DetectionPolicy
+from livecam.tracker import iou_matrix
+from tests.conftest import DATA, load_boxes, needs_data
+from tests.test_readme import _demo_frames
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return _demo_frames()[::10]
+
+
+def test_the_int8_detector_finds_the_faces_pytorch_finds_in_the_demo_clip(demo):
+    """Both people of the demo clip, in every frame looked at, where PyTorch fp32 puts them (IoU >= 0.6), on the
+    fast pass and the thorough one; and the backend says what it is."""
+    int8 = load_detector(device="onnxruntime")
+    ref = load_detector(device="cpu")
+    assert int8.backend.name == "ONNX Runtime int8 (CPU)" and ref.backend.name.startswith("PyTorch")
+    policy = DetectionPolicy(0.2, small_faces_s=0.5)
+    for frame in demo:
+        for run in (lambda d: policy.photo(d, frame), lambda d: policy.video(d, frame, thorough=False)):
+            want, got = run(ref), run(int8)
+            assert len(want) == 2 and len(got) >= 2
+            assert (iou_matrix(want.xyxy, got.xyxy).max(1) >= 0.6).all(), (want.xyxy, got.xyxy)
+
+
+def test_the_gate_refuses_a_backend_that_loses_faces(demo):
+    """A backend whose scores are a third lower (a badly quantized model) fails the gate; the int8 model passes."""
+    net = load_centerface()
+    reference = TorchBackend(net, torch.device("cpu"), "fp32")
+
+    class Dimmed:
+        name, on_gpu = "dimmed", False
+
+        def __call__(self, frame, box):
+            hm, scale, offset = reference(frame, box)
+            return hm * 0.33, scale, offset
+
+    frames = ortint8.varied(demo[:4])
+    bad = choice.check(Dimmed(), reference, frames)
+    assert not bad.passed and bad.recall < choice.GATE_RECALL, bad
+    int8 = ortint8.OrtInt8Backend(ortint8.model_path(net, "test"))
+    good = choice.check(int8, reference, frames)
+    assert good.passed and good.faces > 50, good
+
+
+def test_a_corrupt_int8_model_in_the_cache_is_built_again(demo):
+    net = load_centerface()
+    path = ortint8.model_path(net, "corrupt-test")
+    path.write_bytes(b"not an onnx model")
+    again = ortint8.model_path(net, "corrupt-test")
+    assert again == path and path.stat().st_size > 1_000_000
+    box = plan_input(demo[0].shape[1], demo[0].shape[0], 640)
+    hm, _, _ = ortint8.OrtInt8Backend(path)(demo[0], box)
+    assert float(hm.max()) > 0.5  # a face is there
+
+
+def test_files_run_the_reference_and_the_live_path_says_what_it_runs(caplog):
+    """``auto``: files and photos run PyTorch; the live path the int8 model where it passed the gate and was
+    faster here, else PyTorch; each says which and why in one line."""
+    with caplog.at_level(logging.INFO, logger="livecam"):
+        files = load_detector(device="auto")
+        live = load_detector(device="auto", live=True)
+    assert files.backend.name.startswith("PyTorch")
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("detector: ")]
+    assert len(said) == 2 and "files and photos run the reference model" in said[0], said
+    assert said[1].startswith(f"detector: {live.backend.name} (")
+    pick = [p for p in ortint8.cache_dir().glob("backend-*.json")]
+    assert pick, "the live pick is cached"
+    if live.backend.name.startswith("ONNX"):
+        assert "faces" in said[1] and "x PyTorch" in said[1]
+    else:
+        assert "failed the accuracy check" in said[1] or "not faster" in said[1], said[1]
+
+
+def test_livecam_devices_names_the_detector_backend():
+    from livecam.devices import detector_backend
+
+    text = detector_backend()
+    assert text.startswith(("ONNX Runtime int8", "PyTorch", "not measured yet")), text
+
+
+@needs_data
+def test_the_int8_detector_covers_the_group_photos(detector):
+    """The dlib group photos (18 faces, every one covered by PyTorch): every one covered by the int8 model too."""
+    from livecam import effects
+    from livecam.harness.evaluate import is_covered
+    from livecam.media import read_image
+
+    int8 = load_detector(device="onnxruntime")
+    policy = DetectionPolicy(0.2, small_faces_s=0.5)
+    params = effects.EffectParams()
+    missed = []
+    for name, boxes in load_boxes("dlib-faces-dev").items():
+        img = read_image(DATA / "dlib-faces-dev" / name)
+        mask = effects.coverage_mask(img.shape, policy.photo(int8, img), params) > 0
+        missed += [(name, b) for b in boxes if not is_covered(mask, b)]
+    assert missed == []
+
+
+def test_unknown_device_is_one_line_naming_the_choices():
+    from livecam.errors import LivecamError
+
+    with pytest.raises(LivecamError, match="auto, cpu, cuda or onnxruntime"):
+        load_detector(device="tpu")
