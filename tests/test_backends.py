@@ -8,15 +8,21 @@ import logging
 import pytest
 import torch
 
-from livecam.detectors import load_detector
+from livecam.detectors import load_detector as _load
 from livecam.detectors.backends import choice, ortint8
 from livecam.detectors.backends.torchnet import TorchBackend
-from livecam.detectors.centerface import load_centerface
+from livecam.detectors.centerface import CenterFaceDetector, load_centerface
 from livecam.detectors.torchrun import plan_input
 from livecam.policy import DetectionPolicy
 from livecam.tracker import iou_matrix
 from tests.conftest import DATA, load_boxes, needs_data
 from tests.test_readme import _demo_frames
+
+
+def load_detector(**kw) -> CenterFaceDetector:
+    det = _load(**kw)
+    assert isinstance(det, CenterFaceDetector)
+    return det
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,10 +22,9 @@ from torch import nn
 from livecam.errors import ModelError
 from livecam.faces import Faces
 from livecam.detectors.bundled import default_model_path
-from livecam.detectors.torchrun import Letterbox, cache_dir, nms, plan_input
+from livecam.detectors.torchrun import cache_dir, plan_input
 
-if TYPE_CHECKING:
-    from livecam.detectors.backends import Backend
+from livecam.detectors.backends import Backend, decode
 
 log = logging.getLogger(__name__)
 
@@ -182,23 +180,6 @@ def load_centerface(onnx_path: Path | None = None) -> CenterFaceNet:
     except OSError as e:
         log.warning("could not cache the converted model in %s (%s); it will be converted again next time", cached, e)
     return net
-
-
-def decode(heatmap: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, box: Letterbox,
-           threshold: float, nms_iou: float = 0.3) -> Faces:
-    """CenterFace outputs (batch 1) -> ``Faces`` in original-frame pixels (not yet clipped)."""
-    hm = heatmap[0, 0].float()  # compared in float32: a bfloat16 comparison would round the threshold itself
-    ys, xs = torch.nonzero(hm > threshold, as_tuple=True)
-    if ys.numel() == 0:
-        return Faces.empty()
-    score = hm[ys, xs]
-    h = torch.exp(scale[0, 0, ys, xs].float()) * 4
-    w = torch.exp(scale[0, 1, ys, xs].float()) * 4
-    cy = (ys.float() + offset[0, 0, ys, xs].float() + 0.5) * 4
-    cx = (xs.float() + offset[0, 1, ys, xs].float() + 0.5) * 4
-    xyxy = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
-    keep = nms(xyxy, score, nms_iou)
-    return Faces(xyxy[keep].cpu().numpy(), score[keep].cpu().numpy()).scaled(1 / box.scale_x, 1 / box.scale_y)
 
 
 class CenterFaceDetector:

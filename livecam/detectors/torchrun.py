@@ -169,31 +169,43 @@ def _bf16_choice(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:
     shapes = ",".join("x".join(map(str, p.shape)) for p in module.parameters())
     cpu = _cpu_name()
     key = "|".join([cpu, torch.__version__, type(module).__name__, shapes, str(probe_hw)])
-    path = cache_dir() / f"precision-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    answer = measured_once(f"precision-{hashlib.sha256(key.encode()).hexdigest()[:16]}", ("bf16",), lambda: {
+        "bf16": _bf16_is_faster(module, probe_hw), "cpu": cpu, "torch": torch.__version__})
+    return bool(answer["bf16"])
+
+
+PROBE_LOCK_S = 120.0
+
+
+def measured_once(name: str, needs: tuple[str, ...], measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``measure()``'s answer, kept as ``name.json`` in the cache folder and read from there next time (an answer
+    without the keys ``needs`` is measured again). Processes asking together (a batch's workers) measure one at a
+    time: the first measures, the others read its answer. A read-only cache or a stuck measurement elsewhere:
+    measured here, uncached."""
+    path = cache_dir() / f"{name}.json"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock: Any = FileLock(str(path.with_suffix(".lock")), timeout=PROBE_LOCK_S)
         lock.acquire()
-    except (OSError, Timeout) as e:  # a read-only cache or a stuck probe elsewhere: measure here, uncached
-        log.debug("precision probe without the cache lock (%s)", e)
+    except (OSError, Timeout) as e:
+        log.debug("%s measured without the cache lock (%s)", name, e)
         lock = None
     try:
         try:
-            return bool(json.loads(path.read_text())["bf16"])
-        except (OSError, ValueError, KeyError, TypeError):
+            answer = json.loads(path.read_text())
+            if isinstance(answer, dict) and set(needs) <= set(answer):
+                return answer
+        except (OSError, ValueError):
             pass
-        bf16 = _bf16_is_faster(module, probe_hw)
+        answer = measure()
         try:
-            path.write_text(json.dumps({"bf16": bf16, "cpu": cpu, "torch": torch.__version__}))
+            path.write_text(json.dumps(answer))
         except OSError as e:
-            log.debug("could not cache the precision choice in %s (%s)", path, e)
-        return bf16
+            log.debug("could not cache %s in %s (%s)", name, path, e)
+        return answer
     finally:
         if lock is not None:
             lock.release()
-
-
-PROBE_LOCK_S = 120.0
 
 
 def _bf16_is_faster(module: torch.nn.Module, probe_hw: tuple[int, int]) -> bool:

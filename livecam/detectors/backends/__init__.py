@@ -21,7 +21,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from livecam.detectors.torchrun import Letterbox
+from livecam.detectors.torchrun import Letterbox, nms
+from livecam.faces import Faces
 
 
 class Backend(Protocol):
@@ -33,3 +34,20 @@ class Backend(Protocol):
         """Heatmap ``(1, 1, h, w)`` in 0..1, log-scale ``(1, 2, h, w)`` and offset ``(1, 2, h, w)`` at stride 4
         of the letterboxed input (``box``)."""
         ...
+
+
+def decode(heatmap: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, box: Letterbox,
+           threshold: float, nms_iou: float = 0.3) -> Faces:
+    """CenterFace outputs (batch 1) -> ``Faces`` in original-frame pixels (not yet clipped)."""
+    hm = heatmap[0, 0].float()  # compared in float32: a bfloat16 comparison would round the threshold itself
+    ys, xs = torch.nonzero(hm > threshold, as_tuple=True)
+    if ys.numel() == 0:
+        return Faces.empty()
+    score = hm[ys, xs]
+    h = torch.exp(scale[0, 0, ys, xs].float()) * 4
+    w = torch.exp(scale[0, 1, ys, xs].float()) * 4
+    cy = (ys.float() + offset[0, 0, ys, xs].float() + 0.5) * 4
+    cx = (xs.float() + offset[0, 1, ys, xs].float() + 0.5) * 4
+    xyxy = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+    keep = nms(xyxy, score, nms_iou)
+    return Faces(xyxy[keep].cpu().numpy(), score[keep].cpu().numpy()).scaled(1 / box.scale_x, 1 / box.scale_y)

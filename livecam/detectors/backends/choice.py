@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from filelock import FileLock, Timeout
 
-from livecam.detectors.backends import Backend
+from livecam.detectors.backends import Backend, decode
 from livecam.detectors.backends.torchnet import TorchBackend
-from livecam.detectors.torchrun import PROBE_LOCK_S, _cpu_name, cache_dir, plan_input
+from livecam.detectors.torchrun import _cpu_name, cache_dir, measured_once, plan_input
 from livecam.errors import ModelError
 from livecam.tracker import iou_matrix
 
@@ -59,8 +58,6 @@ class Verdict:
 
 def check(candidate: Backend, reference: Backend, frames: list[np.ndarray]) -> Verdict:
     """The accuracy gate: ``candidate``'s faces against ``reference``'s on ``frames`` at ``GATE_WIDTHS``."""
-    from livecam.detectors.centerface import decode
-
     found = total = boxes = 0
     with torch.inference_mode():
         for frame in frames:
@@ -124,28 +121,8 @@ def _cached_pick(net: torch.nn.Module, reference: TorchBackend, path: Path, weig
     """The gate's verdict and the timing, measured once per machine, model and versions (one process at a time:
     a batch's workers start together; the first measures, the others read its answer)."""
     key = "|".join([_cpu_name(), torch.__version__, path.name, weights_sha, reference.name])
-    cached = cache_dir() / f"backend-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
-    lock: Any = FileLock(str(cached.with_suffix(".lock")), timeout=PROBE_LOCK_S)
-    try:
-        lock.acquire()
-    except Timeout:
-        lock = None
-    try:
-        try:
-            pick: dict[str, Any] = json.loads(cached.read_text())
-            if {"backend", "passed", "why"} <= set(pick):
-                return pick
-        except (OSError, ValueError, TypeError):
-            pass
-        pick = measure(net, reference, path)
-        try:
-            cached.write_text(json.dumps(pick))
-        except OSError as e:
-            log.debug("could not cache the backend choice in %s (%s)", cached, e)
-        return pick
-    finally:
-        if lock is not None:
-            lock.release()
+    return measured_once(f"backend-{hashlib.sha256(key.encode()).hexdigest()[:16]}", ("backend", "passed", "why"),
+                         lambda: measure(net, reference, path))
 
 
 def measure(net: torch.nn.Module, reference: TorchBackend, path: Path) -> dict[str, Any]:
