@@ -89,13 +89,14 @@ def choose(net: torch.nn.Module, device: torch.device, request: str, weights_sha
     """The backend for ``--device request`` (resolved to ``device``), logged with why. ``auto`` takes the int8
     model only for the live path (``live``), where detections a second are what keeps faces covered; files
     and photos, where every frame is detected anyway, run the reference."""
-    fp32 = copy.deepcopy(net).float()  # before the reference runs ``net`` in bf16 (in place): exact weights
-    reference = TorchBackend(net, device)
     if device.type != "cpu" or request == "cpu" or (request == "auto" and not live):
+        reference = TorchBackend(net, device)
         why = "--device cpu" if request == "cpu" else "the GPU" if device.type != "cpu" else \
             "files and photos run the reference model; --device onnxruntime runs the faster int8 one"
         log.info("detector: %s (%s)", reference.name, why)
         return reference
+    fp32 = copy.deepcopy(net).float()  # before the reference runs ``net`` in bf16 (in place): exact weights
+    reference = TorchBackend(net, device)
     try:
         from livecam.detectors.backends.ortint8 import OrtInt8Backend, model_path
 
@@ -126,19 +127,11 @@ def _cached_pick(net: torch.nn.Module, reference: TorchBackend, path: Path, weig
 
 
 def measure(net: torch.nn.Module, reference: TorchBackend, path: Path) -> dict[str, Any]:
-    """Gate the int8 model against PyTorch fp32 on the calibration clip's frames (other frames than it was
-    calibrated on: every 4th + 2), then time it against PyTorch's own CPU choice."""
-    from livecam.detectors.backends.ortint8 import OrtInt8Backend, varied
-    import cv2
+    """Gate the int8 model against PyTorch fp32 on demo-clip frames it was not calibrated on (every 8th from the
+    3rd; calibration takes every 4th from the 1st), then time it against PyTorch's own CPU choice."""
+    from livecam.detectors.backends.ortint8 import OrtInt8Backend, demo_frames, varied
 
-    from livecam.inputs.camera import demo_clip
-
-    cap = cv2.VideoCapture(str(demo_clip()))
-    frames = []
-    while (got := cap.read())[0]:
-        frames.append(got[1])
-    cap.release()
-    frames = varied(frames[2::8])
+    frames = varied(demo_frames()[2::8])
     int8 = OrtInt8Backend(path)
     verdict = check(int8, TorchBackend(net, torch.device("cpu"), "fp32"), frames)  # ``net``: fp32, a copy
     probe = frames[-3]  # a 4x4 mosaic: 1920x1080, timed at 640 px

@@ -48,9 +48,9 @@ def _ort() -> Any:
     return onnxruntime
 
 
-def calibration_frames() -> list[np.ndarray]:
-    """BGR frames of the bundled demo clip (two people at a webcam's distance), and mosaics of them (a crowd of
-    small faces): what the int8 model's activation ranges are measured on."""
+def demo_frames() -> list[np.ndarray]:
+    """Every BGR frame of the bundled demo clip (two people at a webcam's distance): the int8 model is calibrated
+    on some of them and checked on others."""
     from livecam.inputs.camera import demo_clip
 
     cap = cv2.VideoCapture(str(demo_clip()))
@@ -59,8 +59,14 @@ def calibration_frames() -> list[np.ndarray]:
         frames.append(got[1])
     cap.release()
     if not frames:
-        raise ModelError(f"cannot read the calibration clip {demo_clip()}: reinstall livecam")
-    return varied(frames[::CALIBRATION_EVERY])
+        raise ModelError(f"cannot read the demo clip {demo_clip()}: reinstall livecam")
+    return frames
+
+
+def calibration_frames() -> list[np.ndarray]:
+    """What the int8 model's activation ranges are measured on: every ``CALIBRATION_EVERY``-th demo frame,
+    ``varied``."""
+    return varied(demo_frames()[::CALIBRATION_EVERY])
 
 
 def varied(frames: list[np.ndarray]) -> list[np.ndarray]:
