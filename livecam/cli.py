@@ -217,6 +217,10 @@ def _add_bench(be: argparse.ArgumentParser) -> None:
     be.add_argument("--viewers", type=_positive_int, default=0,
                     help="also serve the output (--serve) to this many MJPEG viewers on loopback (and one more that "
                          "connects and never reads)")
+    be.add_argument("--detector", action="store_true", help="instead: time every detector backend here (416/640/1280 "
+                    "px, 1 and 2 threads) side by side")
+    be.add_argument("--recall", type=Path, metavar="DATA", help="with --detector: each backend's coverage of "
+                    "these photos (livecam eval)")
     be.add_argument("--webrtc-viewers", type=_positive_int, default=0, dest="webrtc_viewers",
                     help="... and to this many WebRTC viewers (aiortc clients) on loopback")
     _add_delay_option(be)
@@ -370,6 +374,11 @@ def _bench(args: argparse.Namespace) -> int:
     from livecam.harness import bench
 
     s = settings_from_args(args)
+    if args.detector:
+        from livecam.harness import detbench
+
+        print(detbench.run_cli(s, args.recall))
+        return 0
     print(bench.run_cli(s, args.clip, args.size, args.fps, args.seconds, load=args.load,
                         judge_faces=args.judge_faces, viewers=args.viewers, webrtc_viewers=args.webrtc_viewers))
     return 0

@@ -123,3 +123,64 @@ def test_unknown_device_is_one_line_naming_the_choices():
 
     with pytest.raises(LivecamError, match="auto, cpu, cuda or onnxruntime"):
         load_detector(device="tpu")
+
+
+@needs_data
+def test_the_int8_model_keeps_pytorchs_faces_at_the_same_threshold():
+    """WIDER dev photos with many faces (the first 40 in name order, 1024 px): the int8 model finds >= 94% of
+    PyTorch fp32's faces at the same threshold (0.2; 95.3% here), boxes matched at IoU >= 0.5. With every convolution
+    quantized it found 91.4% (the first two in fp32, ``FLOAT_CONVS``: 95.4% of all 3553)."""
+    from livecam.detectors.backends import decode
+    from livecam.media import read_image
+
+    net = load_centerface()
+    reference = TorchBackend(net, torch.device("cpu"), "fp32")
+    int8 = ortint8.OrtInt8Backend(ortint8.model_path(net, "same-threshold-test"))
+    found = total = 0
+    with torch.inference_mode():
+        for name in sorted(load_boxes("wider-val-dev"))[:40]:
+            img = read_image(DATA / "wider-val-dev" / name)
+            box = plan_input(img.shape[1], img.shape[0], 1024)
+            want, got = decode(*reference(img, box), box, 0.2), decode(*int8(img, box), box, 0.2)
+            total += len(want)
+            if len(want) and len(got):
+                found += int((iou_matrix(want.xyxy, got.xyxy).max(1) >= 0.5).sum())
+    assert total > 500 and found / total >= 0.94, (found, total)
+
+
+def test_the_shrink_before_detection_matches_the_area_filter():
+    """The detector's downscale (``shrunk``: whole-block average, then linear) against OpenCV's area filter:
+    identical at integer factors, under 1.5 levels apart on average at fractional ones."""
+    import cv2
+    import numpy as np
+
+    from livecam.detectors.torchrun import shrunk
+
+    frame = np.vstack([np.hstack(_demo_frames()[i * 4:i * 4 + 4]) for i in range(4)])  # 1920x1080, 32 faces
+    for w in (320, 416, 512, 640, 960, 1279):
+        h = round(1080 * w / 1920)
+        want = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        got = shrunk(frame, w, h)
+        assert got.shape == (h, w, 3)
+        diff = np.abs(got.astype(np.float32) - want).mean()
+        assert diff == 0 if 1920 % w == 0 else diff < 1.5, (w, diff)
+
+
+def test_bench_detector_times_every_backend_side_by_side(capsys):
+    """``livecam bench --detector``: one row per backend this machine runs (the reference first, at 1.00x), a
+    time at each width and thread count; a folder without labels is one line naming the fix."""
+    from livecam.errors import LivecamError
+    from livecam.harness import detbench
+    from livecam.settings import Settings
+
+    text = detbench.run_cli(Settings(), None, runs=1)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "backend" not in line]
+    names = [r.split(" | ")[0][2:] for r in rows]
+    assert names[0] == "PyTorch fp32 (CPU)" and "ONNX Runtime int8 (CPU)" in names and "ONNX Runtime fp32 (CPU)" in names
+    for row in rows:
+        cells = row.strip("| ").split(" | ")[1:]
+        assert len(cells) == len(detbench.WIDTHS) * len(detbench.THREADS)
+        assert all(float(c.split(" (")[0]) > 0 for c in cells)
+    assert rows[0].count("(1.00x)") == len(detbench.WIDTHS) * len(detbench.THREADS)
+    with pytest.raises(LivecamError, match="no boxes.json"):
+        detbench.run_cli(Settings(), ortint8.cache_dir())

@@ -204,6 +204,13 @@ class CenterFaceDetector:
             choose(net, device, request, _sha256(onnx_path), live)
         self.on_gpu = self.backend.on_gpu
 
+    @classmethod
+    def running(cls, backend: Backend) -> CenterFaceDetector:
+        """A detector on a backend made elsewhere (``livecam bench --detector`` compares them)."""
+        detector = cls.__new__(cls)
+        detector.backend, detector.on_gpu = backend, backend.on_gpu
+        return detector
+
     @torch.inference_mode()
     def detect(self, frame_bgr: np.ndarray, width: int | None, threshold: float) -> Faces:
         h, w = frame_bgr.shape[:2]
