@@ -8,6 +8,10 @@ matched to tracks by IoU with the Hungarian method. Privacy rules:
 * a face that is no longer detected stays covered for ``hold_s`` seconds (a single
   low-score detection: ``hold_tentative_s``), at its predicted position, its box growing with
   the filter's uncertainty up to ``max_growth``;
+* a mask is as big as the evidence: no drawn box is wider or taller than ``max_width`` times the largest
+  detection of its own track in the last ``evidence_s`` (a face that came closer and was lost does not go on
+  growing with its size velocity; on the pan test 2x cut over-masking from 16.5% to 12.8% for 94.5% of
+  face-frames covered, was 94.8%; 1.6x: 94.1% / 11.7%, 2.5x: 94.6% / 14.0%);
 * a track that was matched at this instant reports the detection box itself, not the
   smoothed estimate (smoothing lags behind a moving face), unless that box is implausible for a
   confirmed face (it shrank to under ``doubt_area`` of the predicted box, or overlaps it less than
@@ -46,6 +50,11 @@ class TrackerParams:
     max_growth: float = 1.0
     """A held box's half-width/height grows by at most this share of the face's size (the camera's
     own motion is taken out before tracking: what is left is the face's, and faces do not jump)."""
+    max_width: float = 2.0
+    """A drawn box is at most this many times as wide and tall as its track's largest detection in the last
+    ``evidence_s`` (before the user's margin): a mask is as big as the evidence, whatever the filter's
+    uncertainty or size velocity say (#38)."""
+    evidence_s: float = 1.0
     hold_tentative_s: float = 0.3
     """How long a face seen only once, with a score below ``confident``, stays covered."""
     confident: float = 0.5
@@ -72,9 +81,11 @@ class TrackerParams:
 
     def __post_init__(self) -> None:
         for name in ("hold_s", "growth", "meas_sigma", "accel_sigma", "init_vel_sigma", "max_growth",
-                     "hold_tentative_s"):
+                     "hold_tentative_s", "evidence_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrackerParams.{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_width < 1:
+            raise ValueError(f"TrackerParams.max_width must be >= 1 (a face's own size), got {self.max_width}")
         if self.confirm_hits < 0:
             raise ValueError(f"TrackerParams.confirm_hits must be >= 0, got {self.confirm_hits}")
         if not 0 < self.iou_match <= 1:
@@ -133,6 +144,8 @@ class FaceTracker:
         self._born = np.zeros(0)
         self._seen = np.zeros(0)
         self._last_box = np.zeros((0, 4))
+        self._largest = np.zeros((0, 2))  # width, height of the largest detection in the last evidence_s
+        self._largest_t = np.zeros(0)     # ... and when it was made
         self._doubt_box = np.zeros((0, 4))  # the box predicted before an implausible detection (else NaN)
         self._score = np.zeros(0, np.float32)
         self._confirmed = np.zeros(0, bool)
@@ -175,6 +188,7 @@ class FaceTracker:
         sig = np.sqrt(np.stack([p[:, 0, 0], p[:, 1, 1]], 1)) + 0.5 * np.sqrt(np.stack([p[:, 2, 2], p[:, 3, 3]], 1))
         grow = np.minimum(self.params.growth * sig, self.params.max_growth * self._size(x)[:, None])
         half = half + np.where(inflate[:, None], grow, 0.0)
+        half = np.minimum(half, self.params.max_width * self._largest / 2)  # x: every track's row, in order
         return np.hstack([x[:, :2] - half, x[:, :2] + half])
 
     def _faces(self, x: np.ndarray, p: np.ndarray, t: float) -> Faces:
@@ -225,7 +239,7 @@ class FaceTracker:
         self._detected = self._ids[np.flatnonzero(self._seen >= t)] if faces is not None else np.zeros(0, np.int64)
         alive = self._alive(t)
         for name in ("_x", "_p", "_ids", "_hits", "_born", "_seen", "_last_box", "_doubt_box", "_score", "_confirmed",
-                     "_score_sum"):
+                     "_score_sum", "_largest", "_largest_t"):
             setattr(self, name, getattr(self, name)[alive])
         return self._faces(self._x, self._p, t)[self._confirmed]
 
@@ -250,6 +264,11 @@ class FaceTracker:
             self._hits[matched_t] += 1
             self._seen[matched_t] = t
             self._last_box[matched_t] = det[matched_d]
+            size = det[matched_d, 2:] - det[matched_d, :2]
+            old = self._largest_t[matched_t] < t - self.params.evidence_s
+            self._largest[matched_t] = np.where(old[:, None], size, np.maximum(self._largest[matched_t], size))
+            self._largest_t[matched_t] = np.where(old | (size >= self._largest[matched_t]).all(1), t,
+                                                  self._largest_t[matched_t])
             prior, found = pred[matched_t], det[matched_d]
             area = np.prod(found[:, 2:] - found[:, :2], axis=1) / np.maximum(1.0, np.prod(prior[:, 2:] - prior[:, :2], axis=1))
             doubt = self._confirmed[matched_t] & ((iou[matched_t, matched_d] < self.params.doubt_iou) |
@@ -282,6 +301,8 @@ class FaceTracker:
             self._born = np.concatenate([self._born, np.full(len(new), t)])
             self._seen = np.concatenate([self._seen, np.full(len(new), t)])
             self._last_box = np.vstack([self._last_box, det[new]])
+            self._largest = np.vstack([self._largest, det[new, 2:] - det[new, :2]])
+            self._largest_t = np.concatenate([self._largest_t, np.full(len(new), t)])
             self._doubt_box = np.vstack([self._doubt_box, np.full((len(new), 4), np.nan)])
             self._score = np.concatenate([self._score, faces.score[new]])
             self._score_sum = np.concatenate([self._score_sum, faces.score[new].astype(np.float64)])

@@ -40,13 +40,36 @@ def test_hold_grow_then_die_exactly_at_hold_time():
         frames += 1
         assert out.track_id.tolist() == [1]
         a = area(out.xyxy[0])
-        cap = (50 * (1 + 2 * p.max_growth)) ** 2
+        cap = (50 * min(1 + 2 * p.max_growth, p.max_width)) ** 2
         assert a > prev or a == pytest.approx(cap), "a held box grows with its uncertainty, up to the cap"
         assert a <= cap + 1e-3
         prev = a
         cx = (out.xyxy[0, 0] + out.xyxy[0, 2]) / 2
         assert cx == pytest.approx(125, abs=1e-3)  # no velocity known: stays centred
     assert frames == int(p.hold_s / DT + 1e-9)
+
+
+def test_a_drawn_box_is_at_most_twice_its_tracks_largest_recent_detection():
+    """#38: a face detected once (its velocity unknown: the filter's uncertainty grows fastest), one coming
+    closer (50 -> 95 px in 0.9 s) and one walking away (120 -> 40 px over 2 s), each then lost: while held, no
+    drawn box is wider or taller than 2x the largest detection of its own track in the last second. Before the
+    rule the face seen once grew to 3x its detection."""
+    p = TrackerParams()
+    for sizes in (np.array([60.0]), np.linspace(50, 95, 10), np.linspace(120, 40, 21)):
+        tr = FaceTracker(p)
+        history = []
+        for i, s in enumerate(sizes):
+            t = i * 0.1
+            tr.update(faces([300 - s / 2, 200 - s / 2, 300 + s / 2, 200 + s / 2]), t)
+            history.append((t, s))
+        t_last = history[-1][0]
+        for k in range(1, int(p.hold_s / DT)):
+            t = t_last + k * DT
+            out = tr.update(None, t)
+            assert len(out) == 1
+            largest = max(s for ts, s in history if ts >= t - p.evidence_s)
+            w, h = out.xyxy[0, 2:] - out.xyxy[0, :2]
+            assert max(w, h) <= p.max_width * largest + 1e-3, (sizes[0], k, w, h, largest)
 
 
 def test_held_box_growth_is_capped():
