@@ -243,6 +243,14 @@ class FaceTracker:
             setattr(self, name, getattr(self, name)[alive])
         return self._faces(self._x, self._p, t)[self._confirmed]
 
+    def _remember_size(self, rows: np.ndarray, det: np.ndarray, t: float) -> None:
+        """Tracks ``rows`` were detected at ``det`` at ``t``: keep each one's largest detection of the last
+        ``evidence_s`` (the bound on its drawn box)."""
+        size = det[:, 2:] - det[:, :2]
+        old = self._largest_t[rows] < t - self.params.evidence_s
+        self._largest[rows] = np.where(old[:, None], size, np.maximum(self._largest[rows], size))
+        self._largest_t[rows] = np.where(old | (size >= self._largest[rows]).all(1), t, self._largest_t[rows])
+
     def _correct(self, faces: Faces, t: float) -> None:
         det = faces.xyxy.astype(np.float64)
         pred = self._boxes(self._x, self._p, np.zeros(len(self._x), bool))
@@ -264,11 +272,7 @@ class FaceTracker:
             self._hits[matched_t] += 1
             self._seen[matched_t] = t
             self._last_box[matched_t] = det[matched_d]
-            size = det[matched_d, 2:] - det[matched_d, :2]
-            old = self._largest_t[matched_t] < t - self.params.evidence_s
-            self._largest[matched_t] = np.where(old[:, None], size, np.maximum(self._largest[matched_t], size))
-            self._largest_t[matched_t] = np.where(old | (size >= self._largest[matched_t]).all(1), t,
-                                                  self._largest_t[matched_t])
+            self._remember_size(matched_t, det[matched_d], t)
             prior, found = pred[matched_t], det[matched_d]
             area = np.prod(found[:, 2:] - found[:, :2], axis=1) / np.maximum(1.0, np.prod(prior[:, 2:] - prior[:, :2], axis=1))
             doubt = self._confirmed[matched_t] & ((iou[matched_t, matched_d] < self.params.doubt_iou) |
@@ -286,25 +290,29 @@ class FaceTracker:
         if not self.params.confirm_hits:
             new, strong = new[strong], strong[strong]
         if len(new):
-            z = _to_state(det[new])
-            size = np.sqrt(np.clip(z[:, 2] * z[:, 3], 1.0, None))
-            pm, pv = (self.params.meas_sigma * size) ** 2, (self.params.init_vel_sigma * size) ** 2
-            p0 = np.zeros((len(new), 8, 8))
-            p0[:, range(4), range(4)] = pm[:, None]
-            p0[:, range(4, 8), range(4, 8)] = pv[:, None]
-            ids = np.arange(self._next_id, self._next_id + len(new))
-            self._next_id += len(new)
-            self._x = np.vstack([self._x, np.hstack([z, np.zeros((len(new), 4))])])
-            self._p = np.concatenate([self._p, p0])
-            self._ids = np.concatenate([self._ids, ids])
-            self._hits = np.concatenate([self._hits, np.ones(len(new), np.int64)])
-            self._born = np.concatenate([self._born, np.full(len(new), t)])
-            self._seen = np.concatenate([self._seen, np.full(len(new), t)])
-            self._last_box = np.vstack([self._last_box, det[new]])
-            self._largest = np.vstack([self._largest, det[new, 2:] - det[new, :2]])
-            self._largest_t = np.concatenate([self._largest_t, np.full(len(new), t)])
-            self._doubt_box = np.vstack([self._doubt_box, np.full((len(new), 4), np.nan)])
-            self._score = np.concatenate([self._score, faces.score[new]])
-            self._score_sum = np.concatenate([self._score_sum, faces.score[new].astype(np.float64)])
-            self._confirmed = np.concatenate([self._confirmed, strong | ((self.params.confirm_hits == 1) &
-                                                                         (faces.score[new] > self.params.confirm_score))])
+            self._start(faces, det, new, strong, t)
+
+    def _start(self, faces: Faces, det: np.ndarray, new: np.ndarray, strong: np.ndarray, t: float) -> None:
+        """New tracks for detections ``new`` (``strong``: scored above ``start_score``)."""
+        z = _to_state(det[new])
+        size = np.sqrt(np.clip(z[:, 2] * z[:, 3], 1.0, None))
+        pm, pv = (self.params.meas_sigma * size) ** 2, (self.params.init_vel_sigma * size) ** 2
+        p0 = np.zeros((len(new), 8, 8))
+        p0[:, range(4), range(4)] = pm[:, None]
+        p0[:, range(4, 8), range(4, 8)] = pv[:, None]
+        ids = np.arange(self._next_id, self._next_id + len(new))
+        self._next_id += len(new)
+        self._x = np.vstack([self._x, np.hstack([z, np.zeros((len(new), 4))])])
+        self._p = np.concatenate([self._p, p0])
+        self._ids = np.concatenate([self._ids, ids])
+        self._hits = np.concatenate([self._hits, np.ones(len(new), np.int64)])
+        self._born = np.concatenate([self._born, np.full(len(new), t)])
+        self._seen = np.concatenate([self._seen, np.full(len(new), t)])
+        self._last_box = np.vstack([self._last_box, det[new]])
+        self._largest = np.vstack([self._largest, det[new, 2:] - det[new, :2]])
+        self._largest_t = np.concatenate([self._largest_t, np.full(len(new), t)])
+        self._doubt_box = np.vstack([self._doubt_box, np.full((len(new), 4), np.nan)])
+        self._score = np.concatenate([self._score, faces.score[new]])
+        self._score_sum = np.concatenate([self._score_sum, faces.score[new].astype(np.float64)])
+        self._confirmed = np.concatenate([self._confirmed, strong | ((self.params.confirm_hits == 1) &
+                                                                     (faces.score[new] > self.params.confirm_score))])

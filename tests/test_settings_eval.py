@@ -233,3 +233,21 @@ def test_each_setting_is_declared_once_and_the_key_lists_follow(tmp_path, monkey
     assert settings_from_args(args).replace() == S.Settings(delay_s=0.5, threshold=0.3, size=(640, 360))
     with pytest.raises(S.SettingsError, match=r"invalid setting delay_s = 9\.0: expected seconds between 0"):
         S.from_mapping({"delay_s": 9})
+
+
+def test_mask_ratios_measure_each_mask_against_the_face_it_covers():
+    """#38's honest over-masking figure: a mask twice a face's width counts 2.0; a mask over half of a small face
+    beside a big one is measured against the face it overlaps most; a mask on background counts as on no face."""
+    import numpy as np
+
+    from livecam.harness.evaluate import mask_ratios
+
+    faces = np.array([[100, 100, 120, 120], [300, 100, 400, 220]], np.float32)
+    drawn = np.array([[90, 90, 130, 130],      # 2x the small face
+                      [310, 110, 390, 210],    # inside the big one: 0.8 x 0.83 of it
+                      [500, 300, 540, 340],    # background
+                      [100, 105, 120, 125]],   # three quarters of the small face: 1.0 x 1.0
+                     np.float32)
+    ratios, unmatched = mask_ratios(drawn, faces)
+    assert ratios == [2.0, pytest.approx(0.8333, abs=1e-3), 1.0] and unmatched == 1
+    assert mask_ratios(drawn, np.zeros((0, 4), np.float32)) == ([], 4)

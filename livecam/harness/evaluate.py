@@ -36,6 +36,29 @@ def is_covered(mask: np.ndarray, box: Sequence[float] | np.ndarray) -> bool:
     return x2 > x1 and y2 > y1 and float(mask[y1:y2, x1:x2].mean()) >= COVERED
 
 
+def mask_ratios(drawn: np.ndarray, faces: np.ndarray) -> tuple[list[float], int]:
+    """How much larger each drawn mask (``drawn``, xyxy with the margin) is than the labelled face it covers:
+    ``max(mask width / face width, mask height / face height)`` for each mask that covers at least half of a
+    face (the face it overlaps most), and how many masks cover no face (background: counted as over-masking)."""
+    ratios: list[float] = []
+    unmatched = 0
+    fw = np.maximum(1e-6, faces[:, 2] - faces[:, 0]) if len(faces) else np.zeros(0)
+    fh = np.maximum(1e-6, faces[:, 3] - faces[:, 1]) if len(faces) else np.zeros(0)
+    for x1, y1, x2, y2 in drawn:
+        if not len(faces):
+            unmatched += 1
+            continue
+        iw = np.clip(np.minimum(x2, faces[:, 2]) - np.maximum(x1, faces[:, 0]), 0, None)
+        ih = np.clip(np.minimum(y2, faces[:, 3]) - np.maximum(y1, faces[:, 1]), 0, None)
+        share = iw * ih / (fw * fh)
+        k = int(np.argmax(share))
+        if share[k] < 0.5:
+            unmatched += 1
+        else:
+            ratios.append(float(max((x2 - x1) / fw[k], (y2 - y1) / fh[k])))
+    return ratios, unmatched
+
+
 def height_bin(height: float) -> str:
     """The ``HEIGHT_BINS`` label for a face ``height`` pixels tall."""
     return next(label for lo, hi, label in HEIGHT_BINS if lo <= height < hi)

@@ -28,7 +28,7 @@ import numpy as np
 from livecam import effects, media
 from livecam.harness import replay
 from livecam.errors import LivecamError
-from livecam.harness.evaluate import HEIGHT_BINS, height_bin, is_covered, load_photo_labels
+from livecam.harness.evaluate import HEIGHT_BINS, height_bin, is_covered, load_photo_labels, mask_ratios
 from livecam.settings import Settings
 from livecam.inputs.replay import ReplaySource
 
@@ -116,6 +116,8 @@ class PanRow:
     by_height: dict[str, float]
     found_32: float
     sent: int
+    ratio: tuple[float, float]  # drawn mask / face size, p95 and max, over masks that cover a face
+    unmatched: float            # share of drawn masks that cover no labelled face
 
 
 @dataclass
@@ -130,12 +132,20 @@ class PanScore:
     uncovered_after: int = 0
     by_height: dict[str, tuple[int, int]] = field(default_factory=dict)  # label -> (face-frames, covered)
     per_face: dict[int, list[float]] = field(default_factory=dict)  # face id -> [face-frames, covered, max height]
+    ratios: list[float] = field(default_factory=list)
+    masks: int = 0
+    unmatched: int = 0
 
-    def add(self, clip: PanClip, index: int, mask: np.ndarray | None) -> None:
+    def add(self, clip: PanClip, index: int, mask: np.ndarray | None, drawn: np.ndarray | None = None) -> None:
         """Score an output frame made from input frame ``index`` (delays are counted in input frames);
-        ``mask`` is the obscured-pixel mask, or None for a wholly obscured frame."""
+        ``mask`` is the obscured-pixel mask, or None for a wholly obscured frame; ``drawn``: the masks' boxes."""
         self.frames += 1
         b, ok, ids = clip.labels(index)
+        if drawn is not None:
+            ratios, unmatched = mask_ratios(drawn, b if len(b) else np.zeros((0, 4)))
+            self.ratios += ratios
+            self.masks += len(drawn)
+            self.unmatched += unmatched
         w, h = clip.size
         if mask is None:
             self.obscured_frames += 1
@@ -186,6 +196,8 @@ class PanScore:
             by_height={k: c / n for k, (n, c) in self.by_height.items()},
             found_32=self.found_share(32.0),
             sent=self.frames,
+            ratio=(float(np.percentile(self.ratios, 95)), max(self.ratios)) if self.ratios else (0.0, 0.0),
+            unmatched=self.unmatched / max(1, self.masks),
         )
 
     def found_share(self, min_height: float) -> float:
@@ -205,10 +217,10 @@ def run_file(clip: PanClip, settings: Settings, fps: float) -> PanRow:
     done = 0
     for i in range(len(clip)):
         for _, faces in engine.push(clip[i], i / fps):
-            score.add(clip, done, effects.coverage_mask(shape, faces, params) > 0)
+            score.add(clip, done, effects.coverage_mask(shape, faces, params) > 0, effects.mask_boxes(faces, params))
             done += 1
     for _, faces in engine.flush():
-        score.add(clip, done, effects.coverage_mask(shape, faces, params) > 0)
+        score.add(clip, done, effects.coverage_mask(shape, faces, params) > 0, effects.mask_boxes(faces, params))
         done += 1
     return score.row(f"file mode (`livecam anonymize`, look-ahead {settings.lookahead_s:g} s)")
 
@@ -233,7 +245,7 @@ def run_live(clip: PanClip, settings: Settings, fps: float) -> PanRow:
         if r.index < 0 or r.capture_t - t0 < 1.0:
             continue
         mask = None if r.obscured_all else effects.coverage_mask((clip.size[1], clip.size[0]), r.faces, params) > 0
-        score.add(clip, r.index, mask)
+        score.add(clip, r.index, mask, None if mask is None else effects.mask_boxes(r.faces, params))
     return score.row(f"live path (`livecam run`, clip as camera, delay {settings.delay_s:g} s)")
 
 
@@ -242,13 +254,14 @@ def format_rows(rows: Sequence[PanRow], clip: PanClip, speed: int, fps: float) -
     lines = [f"moving camera: {w}x{h} window panning {speed} px/frame at {fps:g} fps across {len(clip.images)} photos "
              f"({len(clip)} frames)",
              "| run | face-frames covered | over-masked | faces never covered | frames to first cover p50/p95/max "
-             "| uncovered after first cover | faces >= 32 px found once: covered | wholly obscured frames |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| uncovered after first cover | faces >= 32 px found once: covered | wholly obscured frames "
+             "| mask / face size p95 / max | masks on no face |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         d = r.delay
         lines.append(f"| {r.run} | {r.covered:.1%} ({r.face_frames}) | {r.over:.1%} | "
                      f"{r.never} / {r.faces} | {d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} | {r.uncovered_after} | "
-                     f"{r.found_32:.1%} | {r.obscured:.1%} |")
+                     f"{r.found_32:.1%} | {r.obscured:.1%} | {r.ratio[0]:.1f} / {r.ratio[1]:.1f} | {r.unmatched:.1%} |")
     lines.append("\ncovered by face height: " + "; ".join(
         f"{r.run.split(' (')[0]}: " + ", ".join(f"{lb} {r.by_height.get(lb, 0):.1%}" for _, _, lb in HEIGHT_BINS)
         for r in rows))
