@@ -251,3 +251,12 @@ def test_mask_ratios_measure_each_mask_against_the_face_it_covers():
     ratios, unmatched = mask_ratios(drawn, faces)
     assert ratios == [2.0, pytest.approx(0.8333, abs=1e-3), 1.0] and unmatched == 1
     assert mask_ratios(drawn, np.zeros((0, 4), np.float32)) == ([], 4)
+
+
+def test_livecam_bench_finds_the_street_clip_beside_the_project_by_default():
+    """``livecam bench`` with no clip replays ``../shared``'s street clip (it looked inside the project after the
+    harness moved into its own package)."""
+    from livecam.harness.bench import default_clip
+    from tests.conftest import SHARED
+
+    assert default_clip() == (SHARED / "data" / "clips" / "street-1080p.mp4").resolve()

@@ -248,9 +248,14 @@ def longest_bare_run(bare: dict[int, list]) -> int:
     return longest
 
 
+def default_clip() -> Path:
+    """The street clip in ``../shared`` beside the project root (a developer's checkout; users give a clip)."""
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "clips" / "street-1080p.mp4"
+
+
 def run_cli(settings: Settings, clip: Path | None, size_text: str, fps: float, seconds: float,
             load: str | None = None, judge_faces: bool = False, viewers: int = 0, webrtc_viewers: int = 0) -> str:
-    clip = clip or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips" / "street-1080p.mp4"
+    clip = clip or default_clip()
     if not Path(clip).is_file():
         raise LivecamError(f"benchmark clip not found: {clip}; give one: livecam bench CLIP")
     if load:
