@@ -21,6 +21,8 @@ from livecam.policy import DetectionPolicy, hindsight_params, load_settings_dete
 from livecam.people import InlineKeep, keep_in_photo
 from livecam.scene import SceneTracker
 from livecam.settings import Settings
+from livecam.text.finder import load_text_finder
+from livecam.text.timeline import TextTimeline
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +66,14 @@ class Anonymizer:
     ``(anonymized copy, faces covered)``. ``lookahead_s`` of frames are held in memory
     (1080p: 6.2 MB a frame)."""
 
-    def __init__(self, detector: Detector, params: EngineParams | None = None, keep: InlineKeep | None = None):
+    def __init__(self, detector: Detector, params: EngineParams | None = None, keep: InlineKeep | None = None,
+                 text: TextTimeline | None = None):
         self.detector = detector
         self.params = params or EngineParams()
         self.keep = keep
         """``--keep``/``--reveal``: faces whose track is recognised as a kept person are left visible."""
+        self.text = text
+        """``--cover plates|text``: the text found and the frames it covers (None: faces only)."""
         self.reset()
 
     def reset(self) -> None:
@@ -80,6 +85,8 @@ class Anonymizer:
         self._t = 0.0
         if self.keep is not None:
             self.keep.gate.reset()
+        if self.text is not None:
+            self.text.reset()
 
     def push(self, frame_bgr: np.ndarray, t: float = 0.0) -> list[tuple[np.ndarray, Faces]]:
         """Detect on ``frame_bgr`` captured at ``t`` seconds (times increasing); returns the frames
@@ -94,6 +101,10 @@ class Anonymizer:
             self._thorough.cut()
             if self.keep is not None:
                 self.keep.gate.reset()
+            if self.text is not None:
+                self.text.cut()
+        if self.text is not None:
+            self.text.see(frame_bgr, t, self.scene.view(seq)[0], self.scene.epoch)
         self.scene.detected(seq, self.params.policy.video(self.detector, frame_bgr, self._thorough.due(t)), t)
         if self.keep is not None:
             self.keep.frame(frame_bgr, self.scene.faces(seq, t), t)
@@ -114,7 +125,10 @@ class Anonymizer:
         if self.keep is not None:
             visible = self.keep.gate.visible(faces, self._t)
             self.keep.revealed, faces = faces[visible], faces[~visible]
-        return effects.apply(held.payload, faces, self.params.effect), faces
+        out = effects.apply(held.payload, faces, self.params.effect)
+        if self.text is not None:
+            out = effects.apply_texts(out, self.text.at(held.t, held.offset, held.epoch), self.params.effect)
+        return out, faces
 
     def __call__(self, frame_bgr: np.ndarray, t: float = 0.0) -> tuple[np.ndarray, Faces]:
         """One frame in, the same frame out, anonymized (no look-ahead: ``lookahead_s`` must be 0)."""
@@ -133,7 +147,10 @@ class Anonymizer:
         if self.keep is not None:
             gate = self.keep.gate
             faces = faces[~keep_in_photo(gate.people, gate.names, self.keep.describer, frame_bgr, faces, gate.params)]
-        return effects.apply(frame_bgr, faces, self.params.effect), faces
+        out = effects.apply(frame_bgr, faces, self.params.effect)
+        if self.text is not None:
+            out = effects.apply_texts(out, self.text.finder(frame_bgr), self.params.effect)
+        return out, faces
 
 
 def make_keep(settings: Settings, option: str = "--keep") -> InlineKeep | None:
@@ -150,6 +167,8 @@ def make_keep(settings: Settings, option: str = "--keep") -> InlineKeep | None:
 def make_anonymizer(settings: Settings, detector: Detector | None = None, keep: InlineKeep | None = None) -> Anonymizer:
     """The file-mode engine for ``settings`` (its model loaded unless ``detector`` is given; ``keep``:
     ``make_keep(settings)``, made once for a batch)."""
+    finder = load_text_finder(settings.cover)
     return Anonymizer(detector or load_settings_detector(settings),
                       EngineParams(effect=settings.effect_params(), policy=DetectionPolicy.from_settings(settings),
-                                   lookahead_s=settings.lookahead_s, hindsight=hindsight_params(settings)), keep)
+                                   lookahead_s=settings.lookahead_s, hindsight=hindsight_params(settings)), keep,
+                      None if finder is None else TextTimeline(finder))

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 from livecam import controls
 from livecam.effects import Effect, EffectParams, Region, Shape
 from livecam.errors import LivecamError
+from livecam.text import COVER_EXPECTED, Cover, parse_cover
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,9 @@ class Settings:
     keep: tuple[str, ...] = _setting((), expected="names enrolled with `livecam people add`",
                                      valid=lambda v: all(isinstance(n, str) and n and "," not in n for n in v))
     """Faces recognised as these enrolled people stay visible; everyone else is covered (empty: nobody)."""
+    cover: tuple[Cover, ...] = _setting((Cover.FACES,), scope=Scope.RESTART, expected=COVER_EXPECTED + ", faces included",
+                                        shown=lambda v: ",".join(c.value for c in v), valid=lambda v: Cover.FACES in v)
+    """What is covered besides faces (faces always are): licence plates, every text region (``livecam.text``)."""
     # desktop state
     anonymize: bool = _setting(True, bool, scope=Scope.SESSION)
     privacy_screen: bool = _setting(False, bool, scope=Scope.SESSION)
@@ -186,7 +190,7 @@ def _plain(v: Any) -> Any:
     if isinstance(v, enum.Enum):
         return v.value
     if isinstance(v, tuple):
-        return list(v)
+        return [_plain(x) for x in v]
     return v
 
 
@@ -248,6 +252,11 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise SettingsError(f"invalid setting keep = {value!r}: expected a list of names")
             value = tuple(value)
+        elif key == "cover":
+            try:
+                value = parse_cover(value if isinstance(value, str) else [str(v) for v in value])
+            except (ValueError, TypeError) as e:
+                raise SettingsError(f"invalid setting cover = {value!r}: {e}") from None
         elif key == "hotkeys":
             if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
                 raise SettingsError(f"invalid setting hotkeys = {value!r}: expected a table of action = \"keys\"")
