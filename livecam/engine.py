@@ -148,7 +148,7 @@ class Anonymizer:
             gate = self.keep.gate
             faces = faces[~keep_in_photo(gate.people, gate.names, self.keep.describer, frame_bgr, faces, gate.params)]
         out = effects.apply(frame_bgr, faces, self.params.effect)
-        if self.text is not None:
+        if self.text is not None and self.text.finder is not None:
             out = effects.apply_texts(out, self.text.finder(frame_bgr), self.params.effect)
         return out, faces
 

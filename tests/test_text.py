@@ -17,6 +17,7 @@ from livecam.text.timeline import TextParams, TextTimeline
 from tests.conftest import DATA, needs_data
 from tests.helpers.cli import livecam
 from tests.helpers.video import make_video, read_video
+from tests.test_effects import retained_detail
 
 PLATE = (240, 220, 400, 262)  # the generated plate's white box, xyxy
 
@@ -174,3 +175,62 @@ def test_a_bad_cover_option_is_one_line(tmp_path):
     assert r.stderr.strip().splitlines() == [
         "livecam: error: invalid setting cover = 'plates': expected any of faces, plates, text joined by commas, "
         "e.g. faces,plates, faces included"]
+
+
+class _NoFaces:
+    input_size, on_gpu = None, False
+
+    def detect(self, frame_bgr, width, threshold):
+        from livecam.faces import Faces
+
+        return Faces.empty()
+
+
+class _Broken:
+    def __call__(self, frame):
+        raise RuntimeError("onnxruntime: bad allocation")
+
+
+def _live(frames, finder, seconds):
+    from livecam.harness import replay
+    from livecam.inputs.replay import ReplaySource
+
+    replay.register()
+    replay.RecordingBackend.instances.clear()
+    reports = []
+    pipe = replay.replay_pipeline(Settings().replace(cover="faces,plates"), ReplaySource(frames, 25.0, loop=True),
+                                  reports.append, make_detector=_NoFaces, text_finder=finder)
+    backend = replay.RecordingBackend.instances[-1]
+    backend.keep = True
+    pipe.start()
+    pipe.wait(seconds)
+    pipe.stop()
+    assert pipe.wait(10) and pipe.error is None, pipe.error
+    return backend.frames, reports, pipe
+
+
+def test_live_covers_the_plate_in_every_frame_sent_or_obscures_the_frame():
+    frames = [plate_scene(dx=i) for i in range(50)]
+    sent, reports, pipe = _live(frames, load_text_finder((Cover.FACES, Cover.PLATES)), 4.0)
+    x1, y1, x2, y2 = PLATE
+    shown = 0
+    for out, r in zip(sent, reports):
+        dx = r.index % len(frames)
+        if r.obscured_all:
+            assert retained_detail(frames[dx], out) < 0.05
+            continue
+        box = (x1 + dx + 4, y1 + 4, x2 + dx - 4, y2 - 4)
+        assert detail(out, box) < 0.3 * detail(frames[dx], box), r
+        shown += 1
+    assert reports[0].obscured_all  # nothing leaves before the first check
+    assert shown >= 0.3 * len(reports), f"anonymized {shown} of {len(reports)} frames"
+    assert pipe.status.text_hz > 0
+
+
+def test_live_text_detector_failure_fails_closed_and_says_so():
+    frames = [plate_scene(dx=i) for i in range(20)]
+    sent, reports, pipe = _live(frames, _Broken(), 2.0)
+    assert all(r.obscured_all for r in reports)
+    assert pipe.status.reason.startswith("text detector failed: RuntimeError: onnxruntime: bad allocation")
+    for out, r in zip(sent, reports):
+        assert retained_detail(frames[r.index % len(frames)], out) < 0.05

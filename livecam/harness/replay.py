@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the live path is imported when a pipeline is built
     from livecam.serve import WebServer
     from livecam.inputs import FrameSource
     from livecam.inputs.replay import ReplaySource
+    from livecam.text import TextFinder
 
 BACKEND = "livecam-recorder"
 
@@ -72,12 +73,14 @@ def replay_pipeline(settings: Settings, src: ReplaySource, on_frame: Callable[[F
                     make_detector: Callable[[], Detector] | None = None,
                     open_source: Callable[[], FrameSource] | None = None, warm: bool = True,
                     web: WebServer | None = None, people: People | None = None,
-                    make_describer: Callable[[], Describer] | None = None) -> LivePipeline:
+                    make_describer: Callable[[], Describer] | None = None,
+                    text_finder: TextFinder | None = None) -> LivePipeline:
     """The live pipeline with ``src`` as its camera and the real ``pyvirtualcam.Camera`` (recording
     backend) as its output; call ``.start()`` on it. ``warm``: its model loaded and its size chosen
     first (as after a warm start). ``open_source``: how the camera is reopened when it ends (default:
     the same replay); ``make_detector``: another detector than the settings' (tests); ``people``: the
-    enrolled people (default: ``livecam people``'s file), ``make_describer``: their checks' model (tests)."""
+    enrolled people (default: ``livecam people``'s file), ``make_describer``: their checks' model (tests);
+    ``text_finder``: another finder than ``--cover``'s (tests)."""
     from livecam.live import build_pipeline
     from livecam.outputs import Format, Outputs, Started, open_outputs
 
@@ -86,7 +89,7 @@ def replay_pipeline(settings: Settings, src: ReplaySource, on_frame: Callable[[F
                         Format(src.width, src.height, src.fps), Started(web=web))
     pipe = build_pipeline(settings, open_source or (lambda: src), sink, first_source=src,
                           make_detector=make_detector, on_frame=on_frame, people=people,
-                          make_describer=make_describer)
+                          make_describer=make_describer, text_finder=text_finder)
     if web is not None:
         web.attach(pipe)
     if warm:

@@ -31,6 +31,8 @@ class Status:
     detect_hz: float = 0.0
     detector_ms: float = 0.0
     detect_size: int | None = None
+    text_hz: float = 0.0
+    """--cover plates/text: text checks a second lately (0: none asked)."""
     frames_out: int = 0
     camera: str = ""
     people: tuple[str, ...] = ()

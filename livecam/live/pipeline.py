@@ -27,6 +27,7 @@ from livecam.live.statelog import StateLog
 from livecam.people import People, RecognitionWorker
 from livecam.scene import SceneTracker
 from livecam.settings import RESTART_KEYS, Settings
+from livecam.text.live import LiveText
 from livecam.outputs import Sink, states
 from livecam.outputs.preview import PreviewSink
 
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 RECOVER_S = 0.3
 """After a stall or detector error, detection must be healthy this long before anonymizing again."""
-FLAPPING_KINDS = ("face detection stalled", "face detector failed")
+FLAPPING_KINDS = ("face detection stalled", "face detector failed", "text detection stalled", "text detector failed")
 GAP_NEW_SCENE_S = 0.3
 """A frame this long after the previous one taken (the pipeline thread or the camera starved for a
 moment, the frames between dropped) starts a new scene: faces may have moved further than a tracked box
@@ -47,8 +48,9 @@ class LivePipeline:
                  out_size: tuple[int, int], fps: float, camera_name: str = "",
                  on_frame: Callable[[FrameReport], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, people: People | None = None,
-                 recognizer: RecognitionWorker | None = None):
+                 recognizer: RecognitionWorker | None = None, text: LiveText | None = None):
         self._grabber = grabber
+        self._text = text or LiveText(None)  # --cover plates/text: checked in a thread of its own
         self._worker = worker
         self._sink = sink
         self._settings = settings
@@ -105,6 +107,7 @@ class LivePipeline:
         self._grabber.start()
         self._worker.start()
         self._keep.start()
+        self._text.start()
         self._thread.start()
         return self
 
@@ -124,6 +127,7 @@ class LivePipeline:
         finally:
             self._worker.stop()
             self._keep.stop()
+            self._text.stop()
             self._grabber.stop()
             try:
                 self._sink.close()
@@ -154,6 +158,7 @@ class LivePipeline:
                 frame = self._follow(cap)
                 new_scene = self._scene.epoch == cap.seq
                 self._worker.offer(cap if frame is cap.frame else replace(cap, frame=frame), urgent=new_scene)
+                self._text.offer(cap.seq, cap.t, frame, urgent=new_scene)
                 faces = self._scene.faces(cap.seq, cap.t, tentative=True)
                 self._window.add(cap.seq, cap.t, (cap, frame), self._scene.view(cap.seq)[0], self._scene.epoch, faces)
                 self._keep.follow(cap.t, faces, new_scene, self._settings)
@@ -290,6 +295,7 @@ class LivePipeline:
 
     def _take_results(self) -> None:
         self._keep.take()
+        self._text.take(self._scene)
         for r in self._worker.results():
             self._det_times.append(r.t)
             self._det_ms.append(r.ms)
@@ -314,7 +320,7 @@ class LivePipeline:
             span = self._det_times[-1] - self._det_times[0]
             hz = (len(self._det_times) - 1) / span if span > 0 else 0.0
             self._status = replace(self._status, detect_hz=hz, detector_ms=float(np.median(self._det_ms)),
-                                   detect_size=self._worker.detect_size)
+                                   detect_size=self._worker.detect_size, text_hz=self._text.hz)
 
     def _detected_since(self, seq: int) -> bool:
         """A detection of frame ``seq`` or of a later frame (of any scene) has been applied."""
@@ -345,7 +351,7 @@ class LivePipeline:
         if s.privacy_screen:
             self._set_status(Mode.PRIVACY, None)
             return effects.obscure_all(frame, "privacy screen"), Faces.empty(), "privacy screen"
-        distrust = self._distrust(held)
+        distrust = self._distrust(held) or self._text.distrust(held.t, held.epoch)
         if not s.anonymize:
             self._set_status(Mode.PAUSED, None)
             return frame, Faces.empty(), None
@@ -363,7 +369,8 @@ class LivePipeline:
             faces = self._presenter.others(faces, frame.shape[1], frame.shape[0])
         else:
             self._presenter.reset()
-        return effects.apply(frame, faces, s.effect_params()), faces, None
+        out = effects.apply(frame, faces, s.effect_params())
+        return self._text.cover(out, held.t, held.offset, held.epoch, s.effect_params()), faces, None
 
     def _set_status(self, mode: Mode, reason: str | None) -> None:
         """Publish a mode change. Reasons differing only after their ':' (e.g. an age in ms) are one state."""

@@ -22,6 +22,9 @@ from livecam.outputs import Format, Outputs, Started, check_outputs, open_output
 from livecam.outputs.base import Sink
 from livecam.live.grabber import Grabber
 from livecam.inputs import FrameSource
+from livecam.text import TextFinder
+from livecam.text.finder import load_text_finder
+from livecam.text.live import LiveText, TextWorker
 
 if TYPE_CHECKING:  # aiohttp (~0.2 s to import) loads only with --serve, PyAV with --push or a network camera
     from livecam.audio import AudioTap
@@ -41,10 +44,11 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
                    first_source: FrameSource | None = None, make_detector: Callable[[], Detector] | None = None,
                    on_frame: Callable[[FrameReport], None] | None = None, camera_name: str = "",
                    budget_ms: float | None = None, make_describer: Callable[[], Describer] | None = None,
-                   people: People | None = None) -> LivePipeline:
+                   people: People | None = None, text_finder: TextFinder | None = None) -> LivePipeline:
     """Wire capture, detection and output for ``settings``; call ``.start()`` on the result. With people
     enrolled (``people``, default: ``livecam people``'s file), identity checks run in a process of their
-    own for ``--keep`` and presenter mode; a ``--keep`` name nobody enrolled is an error here."""
+    own for ``--keep`` and presenter mode; a ``--keep`` name nobody enrolled is an error here. ``--cover`` plates or
+    text: ``text_finder`` (default: ``--cover``'s, loaded here: a missing model stops start-up with its fix)."""
     people = people if people is not None else load_people()
     require(people, settings.keep)
     cv2.setNumThreads(LIVE_CV_THREADS)
@@ -54,8 +58,10 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
     grabber = Grabber(open_source, first=src)
     worker = DetectionWorker(make_detector or partial(policy.load_settings_detector, settings, live=True), settings,
                              budget_ms=budget_ms)
+    finder = text_finder or load_text_finder(settings.cover)
     return LivePipeline(grabber, worker, sink, settings, (src.width, src.height), fps, camera_name=camera_name,
-                        on_frame=on_frame, people=people, recognizer=recognizer)
+                        on_frame=on_frame, people=people, recognizer=recognizer,
+                        text=None if finder is None else LiveText(TextWorker(finder)))
 
 
 def _recognizer(make_describer: Callable[[], Describer], required: bool) -> RecognitionWorker | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -15,6 +14,7 @@ from livecam.detectors import Detector
 from livecam.policy import DetectionPolicy
 from livecam.faces import Faces
 from livecam.mailbox import Mailbox
+from livecam.procs import lower_thread_priority
 from livecam.settings import Settings
 from livecam.live.grabber import Captured
 
@@ -211,7 +211,7 @@ class DetectionWorker:
 
     def _run(self) -> None:
         if DETECT_NICENESS:
-            _lower_priority(DETECT_NICENESS)
+            lower_thread_priority(DETECT_NICENESS)
         _use_live_cpu_threads()
         try:
             det = self.detector if self.detector is not None else self._make()
@@ -350,20 +350,6 @@ detection kept up better beside other work (beside x264 0.6-2.8% of frames obscu
 at nice 5), but the output dropped to 23-27 fps, and with a 1080p camera the pipeline thread, starved,
 skipped enough frames that the scene gate saw cuts and flapped in and out of failing closed. Under load
 the ``LoadGovernor`` makes detection cheaper instead, and ``--delay`` absorbs the stalls."""
-
-
-def _lower_priority(niceness: int) -> None:
-    """Make the calling thread yield the CPU to capture and output (Linux: per-thread nice).
-
-    On a 2-core machine the detection thread otherwise delays frames on their way to the
-    virtual camera; detection is asynchronous, so running it a little later costs nothing."""
-    import os
-
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-        except OSError as e:  # not allowed here: keep going at normal priority
-            log.debug("could not lower the detection thread's priority: %s", e)
 
 
 def _default_hz(det: Detector) -> float:

@@ -42,17 +42,20 @@ class TextTimeline:
     """Findings in time order (``see`` each frame as it comes, ``at`` for each frame that leaves; both in time
     order). Keeps only what a frame still to leave can need."""
 
-    def __init__(self, finder: TextFinder, params: TextParams | None = None):
+    def __init__(self, finder: TextFinder | None, params: TextParams | None = None):
         self.finder = finder
         self.params = params or TextParams()
         self._found: deque[_Finding] = deque()
         self._next: float | None = None
+        self.newest: float | None = None
+        """When the newest finding's frame was taken."""
         self.record: list[Texts] | None = None
         """Set to a list to have ``at``'s answers appended to it (the measurement harness)."""
 
     def reset(self) -> None:
         self._found.clear()
         self._next = None
+        self.newest = None
 
     def cut(self) -> None:
         """A new scene: look at its first frame at once."""
@@ -61,13 +64,22 @@ class TextTimeline:
     def see(self, frame_bgr: np.ndarray, t: float, offset: tuple[float, float], epoch: int) -> bool:
         """Run the finder on this frame if it is due; ``offset``: the frame's camera offset (stabilised = frame -
         offset). Returns whether it ran. The finder's errors propagate (the caller fails closed)."""
-        if self._next is not None and t < self._next - 1e-6:
+        if self.finder is None or (self._next is not None and t < self._next - 1e-6):
             return False
         every = self.params.every_s
         self._next = (np.floor(t / every + 1e-6) + 1) * every
-        texts = self.finder(frame_bgr)
-        self._found.append(_Finding(t, epoch, texts.moved(-offset[0], -offset[1])))
+        self.add(t, epoch, self.finder(frame_bgr), offset)
         return True
+
+    def add(self, t: float, epoch: int, texts: Texts, offset: tuple[float, float]) -> None:
+        """A finding made elsewhere (the live path's text thread) on the frame at ``t`` (frame coordinates)."""
+        self._found.append(_Finding(t, epoch, texts.moved(-offset[0], -offset[1])))
+        self.newest = t
+
+    def gap(self, t: float, epoch: int) -> float | None:
+        """Seconds from ``t`` to the nearest finding of scene ``epoch`` still kept (None: none)."""
+        gaps = [abs(f.t - t) for f in self._found if f.epoch == epoch]
+        return min(gaps) if gaps else None
 
     def at(self, t: float, offset: tuple[float, float], epoch: int) -> Texts:
         """What covers the frame at ``t`` (frame coordinates): every finding of its scene within ``hold_s``."""
