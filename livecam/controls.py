@@ -9,10 +9,12 @@ only what ``web`` allows (it never names the people kept visible).
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any
 
 from livecam.effects import Effect
+from livecam.text import Cover
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ CONTROLS: tuple[Control, ...] = (
     Control("keep", "Keep visible", web=False),  # one item per person enrolled, and "Keep me visible"
     Control("effect", "Effect", tuple((e.value.capitalize(), e) for e in Effect), hotkey="cycle_effect",
             keys="<ctrl>+<alt>+<shift>+e"),
+    Control("cover", "Cover", (("Faces", (Cover.FACES,)), ("Faces and licence plates", (Cover.FACES, Cover.PLATES)),
+                               ("Faces and all text", (Cover.FACES, Cover.TEXT)))),
     Control("strength", "Strength", (("Light", 0.5), ("Normal", 1.0), ("Strong", 2.0), ("Maximum", 4.0))),
     Control("delay_s", "Delay (look ahead)", (("None (video calls)", 0.0), ("0.25 s", 0.25), ("0.5 s (streaming)", 0.5),
                                               ("1 s", 1.0), ("2 s", 2.0))),
@@ -64,6 +68,14 @@ def by_hotkey(action: str) -> Control | None:
 
 def web_table() -> list[dict[str, Any]]:
     """The web page's controls, as JSON: ``[{"key", "label", "choices": [[label, value], ...]}]``."""
-    return [{"key": c.key, "label": c.label,
-             "choices": [[label, value.value if isinstance(value, Effect) else value] for label, value in c.choices]}
+    return [{"key": c.key, "label": c.label, "choices": [[label, _plain(value)] for label, value in c.choices]}
             for c in CONTROLS if c.web]
+
+
+def _plain(value: Any) -> Any:
+    """A choice as the settings file writes it (enums by value, tuples as lists)."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -22,7 +22,8 @@ from livecam.people import InlineKeep, keep_in_photo
 from livecam.scene import SceneTracker
 from livecam.settings import Settings
 from livecam.text.finder import load_text_finder
-from livecam.text.timeline import TextTimeline
+from livecam.text import plates_only
+from livecam.text.timeline import TextParams, TextTimeline
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,9 @@ class Anonymizer:
             faces = faces[~keep_in_photo(gate.people, gate.names, self.keep.describer, frame_bgr, faces, gate.params)]
         out = effects.apply(frame_bgr, faces, self.params.effect)
         if self.text is not None and self.text.finder is not None:
-            out = effects.apply_texts(out, self.text.finder(frame_bgr), self.params.effect)
+            texts = self.text.finder(frame_bgr)
+            out = effects.apply_texts(out, texts[texts.plate] if self.text.params.plates_only else texts,
+                                      self.params.effect)
         return out, faces
 
 
@@ -171,4 +174,4 @@ def make_anonymizer(settings: Settings, detector: Detector | None = None, keep: 
     return Anonymizer(detector or load_settings_detector(settings),
                       EngineParams(effect=settings.effect_params(), policy=DetectionPolicy.from_settings(settings),
                                    lookahead_s=settings.lookahead_s, hindsight=hindsight_params(settings)), keep,
-                      None if finder is None else TextTimeline(finder))
+                      None if finder is None else TextTimeline(finder, TextParams(plates_only=plates_only(settings.cover))))

@@ -135,9 +135,10 @@ class Settings:
     keep: tuple[str, ...] = _setting((), expected="names enrolled with `livecam people add`",
                                      valid=lambda v: all(isinstance(n, str) and n and "," not in n for n in v))
     """Faces recognised as these enrolled people stay visible; everyone else is covered (empty: nobody)."""
-    cover: tuple[Cover, ...] = _setting((Cover.FACES,), scope=Scope.RESTART, expected=COVER_EXPECTED + ", faces included",
+    cover: tuple[Cover, ...] = _setting((Cover.FACES,), expected=COVER_EXPECTED + ", faces included",
                                         shown=lambda v: ",".join(c.value for c in v), valid=lambda v: Cover.FACES in v)
-    """What is covered besides faces (faces always are): licence plates, every text region (``livecam.text``)."""
+    """What is covered besides faces (faces always are): licence plates, every text region (``livecam.text``); live,
+    a change loads the text model in the text thread, frames wholly obscured until its first check."""
     # desktop state
     anonymize: bool = _setting(True, bool, scope=Scope.SESSION)
     privacy_screen: bool = _setting(False, bool, scope=Scope.SESSION)

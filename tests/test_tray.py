@@ -566,7 +566,7 @@ def test_gtk_tray_menu_works_on_a_real_panel(desktop, tmp_path):
         subprocess.run(["xdotool", "key", "Down", "Down", "Return"], env=env, check=True)  # Privacy screen
         _wait_for_color(env, tmp_path, Mode.PRIVACY)
         open_menu()
-        subprocess.run(["xdotool", "key", *["Down"] * 8, "Return"], env=env, check=True)  # Show preview
+        subprocess.run(["xdotool", "key", *["Down"] * 9, "Return"], env=env, check=True)  # Show preview
         found = ""
         deadline = time.monotonic() + 20
         while not found and time.monotonic() < deadline:

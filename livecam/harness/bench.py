@@ -56,6 +56,7 @@ class BenchResult:
     rss_mb: list[float | None] = field(default_factory=list)  # resident memory after 5 s and at the end
     rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MB) every RSS_EVERY_S
     viewer_errors: list[str] = field(default_factory=list)
+    text_hz: float = 0.0  # --cover plates/text: checks a second
 
     @property
     def fps_out(self) -> float:
@@ -85,6 +86,7 @@ class BenchResult:
             ("added latency p50 / p95 / max", f"{np.percentile(lat, 50):.1f} / {np.percentile(lat, 95):.1f} / {lat.max():.1f} ms"),
             ("detection rate", f"{self.detect_hz:.1f} Hz"),
             ("detector time (median)", f"{self.detector_ms:.1f} ms at width {self.detect_size}"),
+            *([("plate / text checks (--cover)", f"{self.text_hz:.1f} Hz")] if self.text_hz else []),
             ("fully obscured frames after 1 s", f"{self.obscured_after_1s:.1%}"),
             ("fail-closed episodes after 1 s", f"{self.episodes}" + (" (" + ", ".join(
                 f"{k}: {n} frames" for k, n in sorted(self.reasons.items(), key=lambda kv: -kv[1])) + ")"
@@ -165,7 +167,7 @@ def run_bench(settings: Settings, clip: Path, size: tuple[int, int], fps: float,
     return BenchResult(elapsed, src.index + 1, len(reports), lat, obscured, status.detect_hz, status.detector_ms,
                        status.detect_size, reports, load or "none", episodes, reasons,
                        bare_faces(settings, frames, reports) if judge_faces else None, per_s, kinds, rss, samples,
-                       errors)
+                       errors, status.text_hz)
 
 
 RSS_EVERY_S = 5.0

@@ -5,8 +5,9 @@
   farther plates); a plate is found when the cover boxes (the detected text boxes padded as ``effects`` pads
   them), each no larger than 4x the plate in width and height, hide at least 70% of it. Text boxes on no
   labelled plate are counted a frame (signs, stickers, dealers' names: the plate rule should drop most).
-* **motion**: the pan test's moving camera (``paneval``) over the photos, through ``livecam anonymize``'s
-  engine: plate-frames covered by plate height, frames from a plate's first appearance to its first cover.
+* **motion**: the pan test's moving camera (``paneval``) over the photos, and a 720p one over pictures of 2x2
+  photos (farther plates), through ``livecam anonymize``'s engine: plate-frames covered by plate height, frames
+  from a plate's first appearance to its first cover.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import numpy as np
 
 from livecam import effects, media
 from livecam.harness.evaluate import load_photo_labels
-from livecam.harness.paneval import MIN_VISIBLE, build_pan_clip
+from livecam.harness.paneval import MIN_VISIBLE, PanClip, build_pan_clip
 from livecam.settings import Settings
-from livecam.text import Cover, TextFinder, Texts
+from livecam.text import Cover, TextFinder, Texts, to_cover
 from livecam.text.finder import load_text_finder
 
 PLATE_BINS = ((0, 15, "<15 px"), (15, 30, "15-30 px"), (30, 1e9, ">30 px"))
@@ -77,28 +78,41 @@ def _touching(texts: Texts, plates: np.ndarray) -> np.ndarray:
             & (np.minimum(t[..., 3], p[..., 3]) > np.maximum(t[..., 1], p[..., 1]))).any(1)
 
 
-def distance_row(finder: TextFinder, data: Path, k: int) -> str:
+def distance_row(finder: TextFinder, cover: Sequence[Cover], data: Path, k: int) -> str:
     hits: dict[str, list[bool]] = {label: [] for _, _, label in PLATE_BINS}
     other, frames, spent = 0, 0, 0.0
     for frame, plates in tiled(data, k):
         t0 = time.process_time()
-        texts = finder(frame)
+        texts = to_cover(finder(frame), cover)
         spent += time.process_time() - t0
         frames += 1
-        cover = effects.text_boxes(texts)
+        boxes = effects.text_boxes(texts)
         for p in plates:
-            hits[plate_bin(p[3] - p[1])].append(found(p, cover))
+            hits[plate_bin(p[3] - p[1])].append(found(p, boxes))
         other += int((~_touching(texts, plates)).sum())
     cells = " | ".join(f"{np.mean(h):.0%} ({len(h)})" if h else "- (0)" for h in hits.values())
     name = "photo alone" if k == 1 else f"{k}x{k} tiled"
     return f"| {name} | {cells} | {other / max(1, frames):.2f} | {1000 * spent / max(1, frames):.0f} |"
 
 
-def pan_row(settings: Settings, data: Path, images: int, speed: int, fps: float) -> str:
+def distant_clip(data: Path, images: int, speed: int) -> PanClip:
+    """A 1280x720 window panning across ``images`` pictures of 2x2 photos tiled into 1920x1080 (plates at about
+    half their size: farther cars in a 720p video)."""
+    pictures, boxes = [], []
+    for picture, plates in tiled(data, 2, (1920, 1080)):
+        if len(pictures) >= images:
+            break
+        pictures.append(picture)
+        boxes.append(plates)
+    spans = [(k, x, (1080 - 720) // 2, sum(len(b) for b in boxes[:k])) for k in range(len(pictures))
+             for x in range(0, 1920 - 1280 + 1, speed)]
+    return PanClip(pictures, spans, boxes, [np.ones(len(b), bool) for b in boxes], (1280, 720))
+
+
+def pan_row(settings: Settings, clip: PanClip, fps: float, name: str) -> str:
     """The engine over a panning window; plate-frames covered by height, frames to first cover p50/p95/max."""
     from livecam.engine import make_anonymizer
 
-    clip = build_pan_clip(data, (640, 360), speed, images)
     engine = make_anonymizer(settings)
     assert engine.text is not None
     covers: list[Texts] = []
@@ -126,7 +140,7 @@ def pan_row(settings: Settings, data: Path, images: int, speed: int, fps: float)
     delays = [first_cover[p] - s for p, s in first_seen.items() if p in first_cover]
     d = np.percentile(delays, [50, 95, 100]) if delays else np.zeros(3)
     cells = " | ".join(f"{np.mean(v):.1%} ({len(v)})" if v else "- (0)" for v in hits.values())
-    return (f"| moving camera ({len(clip.images)} photos, {len(clip)} frames) | {cells} | plates never covered "
+    return (f"| {name} ({len(clip.images)} pictures, {len(clip)} frames) | {cells} | plates never covered "
             f"{len(first_seen) - len(first_cover)} of {len(first_seen)}; frames to first cover p50/p95/max "
             f"{d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} |")
 
@@ -143,9 +157,12 @@ def run_cli(settings: Settings, data: Path, images: int = 20, speed: int = 8, fp
         assert finder is not None
         lines += ["| frame | plates " + " | plates ".join(label for _, _, label in PLATE_BINS)
                   + " | text boxes on no plate, a frame | CPU ms a frame |", "|---|---:|---:|---:|---:|---:|"]
-        lines += [distance_row(finder, Path(data), k) for k in (1, 2, 4)]
+        lines += [distance_row(finder, settings.cover, Path(data), k) for k in (1, 2, 4)]
     if "motion" in parts:
         lines += ["", "| run | plate-frames " + " | plate-frames ".join(label for _, _, label in PLATE_BINS)
                   + " | first cover |", "|---|---:|---:|---:|---|"]
-        lines.append(pan_row(settings, Path(data), images, speed, fps))
+        lines.append(pan_row(settings, build_pan_clip(Path(data), (640, 360), speed, images), fps,
+                             "640x360 window over the photos"))
+        lines.append(pan_row(settings, distant_clip(Path(data), images, speed), fps,
+                             "1280x720 window over 2x2 photos in 1920x1080"))
     return "\n".join(lines)

@@ -279,6 +279,7 @@ class LivePipeline:
                 self._scene.set_params(DetectionPolicy.from_settings(new).tracker_params())
                 self._worker.set_threshold(new.threshold)
             self._window.params = hindsight_params(new)
+            self._text.set_cover(new.cover)
             self._grabber.backlog = capture_backlog(new, self._fps)
             self._settings = new
             changed = True

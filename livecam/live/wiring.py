@@ -61,7 +61,7 @@ def build_pipeline(settings: Settings, open_source: Callable[[], FrameSource], s
     finder = text_finder or load_text_finder(settings.cover)
     return LivePipeline(grabber, worker, sink, settings, (src.width, src.height), fps, camera_name=camera_name,
                         on_frame=on_frame, people=people, recognizer=recognizer,
-                        text=None if finder is None else LiveText(TextWorker(finder)))
+                        text=LiveText(None if finder is None else TextWorker(lambda: finder), cover=settings.cover))
 
 
 def _recognizer(make_describer: Callable[[], Describer], required: bool) -> RecognitionWorker | None:

@@ -83,7 +83,7 @@ def status_json(status: Status, settings: Settings) -> dict[str, Any]:
     plain = to_mapping(settings)
     return {"mode": status.mode.value, "reason": status.reason, "camera": status.camera,
             "detect_hz": round(status.detect_hz, 1), "detector_ms": round(status.detector_ms, 1),
-            "detect_size": status.detect_size, "frames_out": status.frames_out, "outputs": dict(status.outputs),
+            "detect_size": status.detect_size, "text_hz": round(status.text_hz, 1), "frames_out": status.frames_out, "outputs": dict(status.outputs),
             "settings": {k: plain[k] for k in TOGGLES + VALUES}}
 
 

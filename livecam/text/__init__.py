@@ -106,16 +106,27 @@ class Texts:
         """Boxes shifted by ``(dx, dy)`` pixels."""
         return Texts(self.xyxy + np.array([dx, dy, dx, dy], np.float32), self.score, self.plate)
 
-    def covered_boxes(self, pad: float) -> np.ndarray:
+    def covered_boxes(self, pad: float, plate_pad: float | None = None) -> np.ndarray:
         """``(N, 4) float32``: each box pushed out by ``pad`` times its height on every side (what a cover hides:
-        a detected text line's box is tight round the letters)."""
-        h = self.height[:, None] * pad
-        return (self.xyxy + np.hstack([-h, -h, h, h])).astype(np.float32)
+        a detected text line's box is tight round the letters); plates by ``plate_pad`` above and below."""
+        h = self.height[:, None]
+        dy = h * np.where(self.plate, pad if plate_pad is None else plate_pad, pad)[:, None]
+        return (self.xyxy + np.hstack([-h * pad, -dy, h * pad, dy])).astype(np.float32)
 
 
 class TextFinder(Protocol):
-    """Text regions to cover in a BGR ``uint8 (H, W, 3)`` frame, boxes in that frame's pixels: every text
-    region (``Cover.TEXT``) or only those read as plates (``Cover.PLATES``), as the finder was built."""
+    """Every text region in a BGR ``uint8 (H, W, 3)`` frame, boxes in that frame's pixels, with ``plate`` set on
+    those read as plates when the finder reads them (``Cover.PLATES``; which are covered: ``to_cover``)."""
 
     def __call__(self, frame_bgr: np.ndarray) -> Texts:
         ...
+
+
+def plates_only(cover: Sequence[Cover]) -> bool:
+    """Whether ``cover`` asks for plates and not every text region."""
+    return Cover.PLATES in cover and Cover.TEXT not in cover
+
+
+def to_cover(texts: Texts, cover: Sequence[Cover]) -> Texts:
+    """The regions of one finding that ``cover`` covers (a single photo; videos: ``timeline.TextTimeline``)."""
+    return texts[texts.plate] if plates_only(cover) else texts

@@ -22,7 +22,8 @@ from livecam import effects
 from livecam.mailbox import Mailbox
 from livecam.procs import lower_thread_priority
 from livecam.scene import SceneTracker
-from livecam.text import TextFinder, Texts
+from livecam.text import Cover, TextFinder, Texts, plates_only
+from livecam.text.finder import load_text_finder
 from livecam.text.timeline import TextParams, TextTimeline
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,13 @@ class TextResult:
 
 
 class TextWorker:
-    """Runs ``finder`` in its own thread on the newest frame offered, at most ``hz`` times a second."""
+    """Runs the finder ``make_finder`` builds (in this thread: a model loaded while livecam runs does not hold up
+    the video) on the newest frame offered, at most ``hz`` times a second; a finder that fails to load is one
+    failed result."""
 
-    def __init__(self, finder: TextFinder, hz: float = TEXT_HZ, clock: Callable[[], float] = time.monotonic):
-        self.finder = finder
+    def __init__(self, make_finder: Callable[[], TextFinder], hz: float = TEXT_HZ,
+                 clock: Callable[[], float] = time.monotonic):
+        self._make = make_finder
         self.hz = hz
         self._clock = clock
         self._frames: Mailbox[tuple[int, float, np.ndarray, bool]] = Mailbox()
@@ -79,6 +83,12 @@ class TextWorker:
 
     def _run(self) -> None:
         lower_thread_priority(TEXT_NICENESS)
+        try:
+            finder = self._make()
+        except Exception as e:  # the pipeline fails closed and says why
+            with self._lock:
+                self._results.append(TextResult(0, self._clock(), None, str(e) or type(e).__name__, 0.0))
+            return
         last = -1e9
         while not self._stop.is_set():
             offered = self._frames.take()
@@ -95,7 +105,7 @@ class TextWorker:
             last = self._clock()
             t0 = time.perf_counter()
             try:
-                texts, error = self.finder(frame), None
+                texts, error = finder(frame), None
             except Exception as e:  # reported to the pipeline, which fails closed
                 texts, error = None, f"{type(e).__name__}: {e}"
             with self._lock:
@@ -108,17 +118,47 @@ class LiveText:
     frame cannot be trusted. Used only from the pipeline thread. Without a worker (``--cover faces``) it does
     nothing: no text is covered, no frame is distrusted for it."""
 
-    def __init__(self, worker: TextWorker | None, hold_s: float = LIVE_HOLD_S):
+    def __init__(self, worker: TextWorker | None, hold_s: float = LIVE_HOLD_S,
+                 make_finder: Callable[[tuple[Cover, ...]], TextFinder | None] = load_text_finder,
+                 cover: tuple[Cover, ...] = (Cover.FACES,)):
+        self._hold_s = hold_s
+        self._make = make_finder
+        self.covering = cover
+        self._started = False
+        self._restart(worker)
+
+    def _restart(self, worker: TextWorker | None) -> None:
         self.worker = worker
         every = 1.0 / worker.hz if worker is not None else 1.0
-        self.timeline = TextTimeline(None, TextParams(every_s=every, hold_s=max(hold_s, every)))
+        self.timeline = TextTimeline(None, TextParams(every_s=every, hold_s=max(self._hold_s, every),
+                                                      plates_only=plates_only(self.covering)))
         self.error: str | None = None
         self._times: deque[float] = deque(maxlen=16)
         self._slow_said = False
 
     def start(self) -> None:
+        self._started = True
         if self.worker is not None:
             self.worker.start()
+
+    def set_cover(self, cover: tuple[Cover, ...]) -> None:
+        """``--cover`` changed while livecam runs (tray, web page): the old check stops (its last result is
+        dropped), the new one loads its model in its own thread; until its first check frames are obscured."""
+        if cover == self.covering:
+            return
+        log.info("covering %s", ", ".join(c.value for c in cover))
+        self.covering = cover
+        if self.worker is not None:
+            self.worker.stop(join_s=0)
+        needs = Cover.PLATES in cover or Cover.TEXT in cover
+        self._restart(TextWorker(lambda: self._finder(cover)) if needs else None)
+        if self._started and self.worker is not None:
+            self.worker.start()
+
+    def _finder(self, cover: tuple[Cover, ...]) -> TextFinder:
+        finder = self._make(cover)
+        assert finder is not None
+        return finder
 
     def stop(self) -> None:
         if self.worker is not None:

@@ -42,8 +42,8 @@ class PlateRule:
 
 
 class PlateFinder:
-    """Text regions read as plates (``TextFinder``): the detector's regions of plate shape, each read by the
-    recogniser and kept when it reads as a plate (``PlateRule``)."""
+    """Every text region, ``plate`` set on those read as plates (``TextFinder``): the detector's regions of plate
+    shape, each read by the recogniser and judged by ``PlateRule``."""
 
     def __init__(self, detector: TextDetector, rule: PlateRule | None = None, threads: int = 1):
         self.detector = detector
@@ -51,8 +51,7 @@ class PlateFinder:
         self.recogniser = Recogniser(threads)
 
     def __call__(self, frame_bgr: np.ndarray) -> Texts:
-        texts = self.judged(frame_bgr, self.detector(frame_bgr))
-        return texts[texts.plate]
+        return self.judged(frame_bgr, self.detector(frame_bgr))
 
     def judged(self, frame_bgr: np.ndarray, texts: Texts) -> Texts:
         """``texts`` with ``plate`` set by the rule (every region kept)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,10 @@ measurement on openalpr's plates tiled into 720p frames), at about 2.6x the cost
 PROB_THRESHOLD = 0.3   # PaddleOCR's DB defaults: a pixel is text above this probability
 BOX_THRESHOLD = 0.5    # a region is text when its mean probability is above this
 UNCLIP = 1.6           # a region's box pushed out by area * UNCLIP / perimeter (DB shrinks text when it trains)
-INSTALL = "pip install rapidocr-onnxruntime"
+# its wheel says Python < 3.13; livecam reads only its model files, so on a newer Python it installs without its own
+# dependencies
+INSTALL = "pip install " + ("" if sys.version_info < (3, 13) else "--no-deps --ignore-requires-python ") + \
+    "rapidocr-onnxruntime"
 
 
 def model_path(name: str) -> Path:

@@ -24,6 +24,12 @@ class TextParams:
     hold_s: float = 0.25
     """A finding covers the frames this long before and after its own: a little over ``every_s``, so every frame
     between two runs is covered by both."""
+    plates_only: bool = False
+    """Cover only the regions read as plates (``--cover faces,plates``), not every text region."""
+    sticky_s: float = 1.0
+    """A region read as a plate stays one: a text region of another finding within this long that overlaps it (in
+    stabilised coordinates) is covered as a plate too. A plate half out of the picture reads "NZJ" and fails the
+    plate rule; a dirty or blurred frame misreads it."""
 
     def __post_init__(self) -> None:
         if self.every_s <= 0 or self.hold_s < self.every_s:
@@ -83,11 +89,26 @@ class TextTimeline:
 
     def at(self, t: float, offset: tuple[float, float], epoch: int) -> Texts:
         """What covers the frame at ``t`` (frame coordinates): every finding of its scene within ``hold_s``."""
-        hold = self.params.hold_s
-        while self._found and self._found[0].t < t - hold - 1e-6:
+        hold, sticky = self.params.hold_s, self.params.sticky_s if self.params.plates_only else 0.0
+        while self._found and self._found[0].t < t - max(hold, sticky) - 1e-6:
             self._found.popleft()
-        near = [f.texts for f in self._found if f.epoch == epoch and abs(f.t - t) <= hold + 1e-6]
-        texts = Texts.concat(near).moved(*offset)
+        same = [f for f in self._found if f.epoch == epoch]
+        texts = Texts.concat([f.texts for f in same if abs(f.t - t) <= hold + 1e-6])
+        if self.params.plates_only:
+            plates = np.concatenate([f.texts.xyxy[f.texts.plate] for f in same if abs(f.t - t) <= sticky + 1e-6]
+                                    + [np.zeros((0, 4), np.float32)])
+            texts = texts[texts.plate | _overlapping(texts.xyxy, plates)]
+            texts = Texts(texts.xyxy, texts.score, np.ones(len(texts), bool))
+        texts = texts.moved(*offset)
         if self.record is not None:
             self.record.append(texts)
         return texts
+
+
+def _overlapping(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """``(N,) bool``: boxes (``(N, 4)`` xyxy) that overlap any of ``others`` (``(M, 4)``)."""
+    if not len(boxes) or not len(others):
+        return np.zeros(len(boxes), bool)
+    a, b = boxes[:, None], others[None]
+    return ((np.minimum(a[..., 2], b[..., 2]) > np.maximum(a[..., 0], b[..., 0]))
+            & (np.minimum(a[..., 3], b[..., 3]) > np.maximum(a[..., 1], b[..., 1]))).any(1)
