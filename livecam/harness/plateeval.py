@@ -98,7 +98,8 @@ def distance_row(finder: TextFinder, cover: Sequence[Cover], data: Path, k: int)
 def distant_clip(data: Path, images: int, speed: int) -> PanClip:
     """A 1280x720 window panning across ``images`` pictures of 2x2 photos tiled into 1920x1080 (plates at about
     half their size: farther cars in a 720p video)."""
-    pictures, boxes = [], []
+    pictures: list[np.ndarray] = []
+    boxes: list[np.ndarray] = []
     for picture, plates in tiled(data, 2, (1920, 1080)):
         if len(pictures) >= images:
             break
