@@ -22,6 +22,7 @@ from livecam.people import InlineKeep, keep_in_photo
 from livecam.scene import SceneTracker
 from livecam.settings import Settings
 from livecam.text.finder import load_text_finder
+from livecam.text.ppocr import FILES_WIDTH
 from livecam.text import plates_only
 from livecam.text.timeline import TextParams, TextTimeline
 
@@ -170,7 +171,7 @@ def make_keep(settings: Settings, option: str = "--keep") -> InlineKeep | None:
 def make_anonymizer(settings: Settings, detector: Detector | None = None, keep: InlineKeep | None = None) -> Anonymizer:
     """The file-mode engine for ``settings`` (its model loaded unless ``detector`` is given; ``keep``:
     ``make_keep(settings)``, made once for a batch)."""
-    finder = load_text_finder(settings.cover)
+    finder = load_text_finder(settings.cover, FILES_WIDTH)
     return Anonymizer(detector or load_settings_detector(settings),
                       EngineParams(effect=settings.effect_params(), policy=DetectionPolicy.from_settings(settings),
                                    lookahead_s=settings.lookahead_s, hindsight=hindsight_params(settings)), keep,

@@ -1,7 +1,8 @@
 """``livecam eval DATA --plates``: licence plates found and covered, on a ``boxes.json`` set of car photos
 (one labelled plate a photo: recall, not false alarms).
 
-* **distance**: each photo fitted into a 1280x720 frame alone, or 2x2 / 4x4 photos tiled into one (smaller,
+* **distance** (the text detector at the width files use, ``ppocr.FILES_WIDTH``): each photo fitted into a 1280x720
+  frame alone, or 2x2 / 4x4 photos tiled into one (smaller,
   farther plates); a plate is found when the cover boxes (the detected text boxes padded as ``effects`` pads
   them), each no larger than 4x the plate in width and height, hide at least 70% of it. Text boxes on no
   labelled plate are counted a frame (signs, stickers, dealers' names: the plate rule should drop most).
@@ -25,6 +26,7 @@ from livecam.harness.paneval import MIN_VISIBLE, PanClip, build_pan_clip
 from livecam.settings import Settings
 from livecam.text import Cover, TextFinder, Texts, to_cover
 from livecam.text.finder import load_text_finder
+from livecam.text.ppocr import FILES_WIDTH
 
 PLATE_BINS = ((0, 15, "<15 px"), (15, 30, "15-30 px"), (30, 1e9, ">30 px"))
 FRAME = (1280, 720)
@@ -154,7 +156,7 @@ def run_cli(settings: Settings, data: Path, images: int = 20, speed: int = 8, fp
     lines = [f"{data}: --cover {','.join(c.value for c in settings.cover)} (a plate is found when {what} boxes "
              f"cover {FOUND:.0%} of it)"]
     if "distance" in parts:
-        finder = load_text_finder(settings.cover)
+        finder = load_text_finder(settings.cover, FILES_WIDTH)
         assert finder is not None
         lines += ["| frame | plates " + " | plates ".join(label for _, _, label in PLATE_BINS)
                   + " | text boxes on no plate, a frame | CPU ms a frame |", "|---|---:|---:|---:|---:|---:|"]
