@@ -78,6 +78,7 @@ def test_texts_record_checks_shapes():
 @pytest.mark.parametrize("text, plate", [
     ("KX12 ABC", True), ("M5-XSX", True), ('"RK·708A!', True), ("BSE：55-79", True), ("627", False),
     ("NEW YORK", False), ("WASHINGTON9", False), ("1234567890", False), ("京A12345", False), ("", False),
+    ("2014-05-13", False), ("06:46:42", False), ("376-8750", False), ("9937410", True), ("RK-619A", True),
 ])
 def test_plate_rule_reads(text, plate):
     assert PlateRule().reads_as_plate(text) is plate
