@@ -225,7 +225,7 @@ def test_each_setting_is_declared_once_and_the_key_lists_follow(tmp_path, monkey
     assert S.SESSION_KEYS == ("anonymize", "privacy_screen", "presenter", "preview")
     assert set(S.RESTART_KEYS) == {"device", "detect_size", "model", "small_faces_s", "camera", "size", "fps",
                                    "vcam_device", "detect_hz", "hotkeys"}
-    assert set(S.TRAY_KEYS) == {"effect", "strength", "delay_s", "keep"}
+    assert set(S.TRAY_KEYS) == {"effect", "strength", "delay_s", "keep", "cover"}
     fields = {f.name for f in dataclasses.fields(S.Settings)}
     assert set(S.OPTION_KEYS) == fields - set(S.SESSION_KEYS) - {"hotkeys"}
     monkeypatch.setenv("LIVECAM_CONFIG", str(tmp_path / "none.toml"))
