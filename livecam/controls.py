@@ -42,10 +42,10 @@ CONTROLS: tuple[Control, ...] = (
     Control("presenter", "Presenter mode (keep main face visible)", hotkey="toggle_presenter",
             keys="<ctrl>+<alt>+<shift>+m"),
     Control("keep", "Keep visible", web=False),  # one item per person enrolled, and "Keep me visible"
-    Control("effect", "Effect", tuple((e.value.capitalize(), e) for e in Effect), hotkey="cycle_effect",
-            keys="<ctrl>+<alt>+<shift>+e"),
     Control("cover", "Cover", (("Faces", (Cover.FACES,)), ("Faces and licence plates", (Cover.FACES, Cover.PLATES)),
                                ("Faces and all text", (Cover.FACES, Cover.TEXT)))),
+    Control("effect", "Effect", tuple((e.value.capitalize(), e) for e in Effect), hotkey="cycle_effect",
+            keys="<ctrl>+<alt>+<shift>+e"),
     Control("strength", "Strength", (("Light", 0.5), ("Normal", 1.0), ("Strong", 2.0), ("Maximum", 4.0))),
     Control("delay_s", "Delay (look ahead)", (("None (video calls)", 0.0), ("0.25 s", 0.25), ("0.5 s (streaming)", 0.5),
                                               ("1 s", 1.0), ("2 s", 2.0))),

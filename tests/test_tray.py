@@ -18,6 +18,7 @@ import pytest
 
 from livecam import settings as S
 from livecam.effects import Effect
+from livecam.text import Cover
 from livecam.live import Mode
 from livecam.live.commands import reason_kind
 from livecam.live.pipeline import FLAPPING_KINDS
@@ -176,7 +177,8 @@ def test_the_real_pystray_menu_builds_and_every_item_works(tmp_path, monkeypatch
 
     labels = [it.text for it in leaves(root)]
     assert labels == ["Anonymize faces", "Privacy screen (cover everything)", "Presenter mode (keep main face visible)",
-                      "Keep me visible (look at the camera, alone, for 4 s)", "Blur", "Pixelate", "Solid", "Light", "Normal", "Strong", "Maximum", "None (video calls)",
+                      "Keep me visible (look at the camera, alone, for 4 s)", "Faces", "Faces and licence plates",
+                      "Faces and all text", "Blur", "Pixelate", "Solid", "Light", "Normal", "Strong", "Maximum", "None (video calls)",
                       "0.25 s", "0.5 s (streaming)", "1 s", "2 s", "Show preview", "Open settings file", "Quit"]
     icon = object()
     expected = {"Anonymize faces": ("anonymize", False), "Privacy screen (cover everything)": ("privacy_screen", True),
@@ -184,7 +186,9 @@ def test_the_real_pystray_menu_builds_and_every_item_works(tmp_path, monkeypatch
                 "Solid": ("effect", Effect.SOLID), "Blur": ("effect", Effect.BLUR), "Light": ("strength", 0.5),
                 "Maximum": ("strength", 4.0), "Strong": ("strength", 2.0), "Normal": ("strength", 1.0),
                 "Show preview": ("preview", True), "None (video calls)": ("delay_s", 0.0), "0.25 s": ("delay_s", 0.25),
-                "0.5 s (streaming)": ("delay_s", 0.5), "1 s": ("delay_s", 1.0), "2 s": ("delay_s", 2.0)}
+                "0.5 s (streaming)": ("delay_s", 0.5), "1 s": ("delay_s", 1.0), "2 s": ("delay_s", 2.0),
+                "Faces and licence plates": ("cover", (Cover.FACES, Cover.PLATES)), "Faces": ("cover", (Cover.FACES,)),
+                "Faces and all text": ("cover", (Cover.FACES, Cover.TEXT))}
     for item in leaves(root):
         before = item.checked
         item(icon)  # what pystray does on a click
