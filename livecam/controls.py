@@ -68,14 +68,15 @@ def by_hotkey(action: str) -> Control | None:
 
 def web_table() -> list[dict[str, Any]]:
     """The web page's controls, as JSON: ``[{"key", "label", "choices": [[label, value], ...]}]``."""
-    return [{"key": c.key, "label": c.label, "choices": [[label, _plain(value)] for label, value in c.choices]}
+    return [{"key": c.key, "label": c.label, "choices": [[label, plain(value)] for label, value in c.choices]}
             for c in CONTROLS if c.web]
 
 
-def _plain(value: Any) -> Any:
-    """A choice as the settings file writes it (enums by value, tuples as lists)."""
+def plain(value: Any) -> Any:
+    """A value as the settings file writes it (enums by value, tuples as lists): the web page's choices, and
+    ``livecam.settings``' own."""
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value

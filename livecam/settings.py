@@ -166,7 +166,7 @@ class Settings:
                             color=self.color, region=self.region)
 
     def replace(self, **changes: Any) -> Settings:
-        return from_mapping({**to_mapping(self), **{k: _plain(v) for k, v in changes.items()}})
+        return from_mapping({**to_mapping(self), **{k: controls.plain(v) for k, v in changes.items()}})
 
 
 def keys(scope: Scope | None = None, *, option: bool | None = None) -> tuple[str, ...]:
@@ -185,14 +185,6 @@ RESTART_KEYS = keys(Scope.RESTART)
 OPTION_KEYS = keys(option=True)  # set by a command-line option of the same name
 # changed from the tray's menu (livecam.controls) and saved by it: the controls that are not session state
 TRAY_KEYS = tuple(c.key for c in controls.CONTROLS if c.key not in SESSION_KEYS)
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, enum.Enum):
-        return v.value
-    if isinstance(v, tuple):
-        return [_plain(x) for x in v]
-    return v
 
 
 _ENUMS = {"effect": Effect, "shape": Shape, "region": Region}
@@ -277,7 +269,7 @@ def from_mapping(data: Mapping[str, Any]) -> Settings:
 
 def to_mapping(s: Settings) -> dict[str, Any]:
     """Plain values (TOML-ready, ``None`` kept) for every setting."""
-    out = {f.name: (dict(v) if isinstance(v := getattr(s, f.name), Mapping) else _plain(v))
+    out = {f.name: (dict(v) if isinstance(v := getattr(s, f.name), Mapping) else controls.plain(v))
            for f in dataclasses.fields(Settings)}
     b, g, r = s.color
     out["color"] = f"#{r:02x}{g:02x}{b:02x}"
