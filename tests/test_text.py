@@ -162,7 +162,7 @@ def test_ppocr_finds_the_plate_and_the_sign_and_reads_only_the_plate_as_one():
     frame = plate_scene()
     text = load_text_finder((Cover.FACES, Cover.TEXT))
     plates = load_text_finder((Cover.FACES, Cover.PLATES))
-    assert load_text_finder((Cover.FACES,)) is None
+    assert load_text_finder((Cover.FACES,)) is None and text is not None and plates is not None
     found_text, found_plates = text(frame), plates(frame)
     assert len(found_text) == 2 and not found_text.plate.any() and found_plates.plate.tolist() == [False, True]
     found_plates = found_plates[found_plates.plate]
@@ -178,6 +178,7 @@ def test_plates_in_real_car_photos_are_found():
     from livecam.harness.plateeval import found, tiled
 
     finder = load_text_finder((Cover.FACES, Cover.PLATES))
+    assert finder is not None
     hits = []
     for i, (frame, plates) in enumerate(tiled(DATA / "plates-dev", 1)):
         if i % 6:
@@ -233,7 +234,7 @@ def _live(frames, finder, seconds, cover="faces,plates", commands=()):
 
     replay.register()
     replay.RecordingBackend.instances.clear()
-    reports = []
+    reports: list = []
     pipe = replay.replay_pipeline(Settings().replace(cover=cover), ReplaySource(frames, 25.0, loop=True),
                                   reports.append, make_detector=_NoFaces, text_finder=finder)
     backend = replay.RecordingBackend.instances[-1]
