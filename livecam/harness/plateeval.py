@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from livecam import effects, media
-from livecam.harness.evaluate import load_photo_labels
+from livecam.harness.evaluate import is_covered, load_photo_labels
 from livecam.harness.paneval import MIN_VISIBLE, PanClip, build_pan_clip
 from livecam.settings import Settings
 from livecam.text import Cover, TextFinder, Texts, to_cover
@@ -149,16 +149,17 @@ def pan_row(settings: Settings, clip: PanClip, fps: float, name: str) -> str:
             f"{d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} |")
 
 
-def _detail(img: np.ndarray, box: np.ndarray) -> float:
-    x1, y1, x2, y2 = (int(round(float(v))) for v in box)
-    roi = img[max(0, y1):max(0, y2), max(0, x1):max(0, x2)]
-    return float(cv2.Laplacian(cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()) if roi.size else 0.0
+def _changed(out: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """``(H, W) bool``: the pixels an effect replaced. Effects copy every other pixel bit for bit; inside a cover a
+    flat area (a plate's white) may blur to its own value, so holes up to ``_HOLES`` px are closed."""
+    diff = (cv2.absdiff(out, src).max(2) > 0).astype(np.uint8)
+    return cv2.morphologyEx(diff, cv2.MORPH_CLOSE, np.ones((_HOLES, _HOLES), np.uint8)) > 0
 
 
 def live_row(settings: Settings, clip: PanClip, fps: float, name: str) -> str:
     """The live pipeline on the clip replayed in real time, judged on the frames it sent: a plate is covered in a
-    frame wholly obscured, or where its visible part kept under ``LIVE_DETAIL`` of its detail (Laplacian
-    variance: blur and pixelate; ``--effect solid`` too). Plate-frames in a plate's first second are left out."""
+    frame wholly obscured, or where ``FOUND`` of its visible part was replaced (``_changed``), as files count it.
+    Plate-frames in a plate's first second are left out."""
     from livecam.harness import replay
     from livecam.inputs.replay import ReplaySource
 
@@ -183,6 +184,7 @@ def live_row(settings: Settings, clip: PanClip, fps: float, name: str) -> str:
                 continue
             boxes, _, ids = clip.labels(r.index)
             obscured += r.obscured_all
+            changed = _changed(out, clip[r.index]) if not r.obscured_all else None
             for box, pid in zip(boxes, ids):
                 vis = np.array([max(0, box[0]), max(0, box[1]), min(clip.size[0], box[2]), min(clip.size[1], box[3])])
                 if vis[2] <= vis[0] or vis[3] <= vis[1] or (vis[2] - vis[0]) * (vis[3] - vis[1]) < \
@@ -190,7 +192,7 @@ def live_row(settings: Settings, clip: PanClip, fps: float, name: str) -> str:
                     continue
                 if r.index - first_seen.setdefault(int(pid), r.index) < fps:
                     continue
-                hit = r.obscured_all or _detail(out, vis) < LIVE_DETAIL * _detail(clip[r.index], vis)
+                hit = changed is None or is_covered(changed, vis)
                 hits[plate_bin(box[3] - box[1])].append(bool(hit))
         if time.monotonic() > deadline + 10:
             break
@@ -202,7 +204,7 @@ def live_row(settings: Settings, clip: PanClip, fps: float, name: str) -> str:
             f"Hz |")
 
 
-LIVE_DETAIL = 0.3
+_HOLES = 9
 _SCORED = np.empty(0, np.uint8)
 
 
