@@ -23,7 +23,7 @@ from livecam.scene import SceneTracker
 from livecam.settings import Settings
 from livecam.text.finder import load_text_finder
 from livecam.text.ppocr import FILES_WIDTH
-from livecam.text import plates_only
+from livecam.text import plates_only, to_cover
 from livecam.text.timeline import TextParams, TextTimeline
 
 log = logging.getLogger(__name__)
@@ -151,8 +151,7 @@ class Anonymizer:
             faces = faces[~keep_in_photo(gate.people, gate.names, self.keep.describer, frame_bgr, faces, gate.params)]
         out = effects.apply(frame_bgr, faces, self.params.effect)
         if self.text is not None and self.text.finder is not None:
-            texts = self.text.finder(frame_bgr)
-            out = effects.apply_texts(out, texts[texts.plate] if self.text.params.plates_only else texts,
+            out = effects.apply_texts(out, to_cover(self.text.finder(frame_bgr), self.text.params.plates_only),
                                       self.params.effect)
         return out, faces
 

@@ -25,7 +25,7 @@ from livecam import effects, media
 from livecam.harness.evaluate import is_covered, load_photo_labels
 from livecam.harness.paneval import MIN_VISIBLE, PanClip, build_pan_clip
 from livecam.settings import Settings
-from livecam.text import Cover, TextFinder, Texts, to_cover
+from livecam.text import Cover, TextFinder, Texts, covers_text, plates_only, to_cover
 from livecam.text.finder import load_text_finder
 from livecam.text.ppocr import FILES_WIDTH
 
@@ -86,7 +86,7 @@ def distance_row(finder: TextFinder, cover: Sequence[Cover], data: Path, k: int)
     other, frames, spent = 0, 0, 0.0
     for frame, plates in tiled(data, k):
         t0 = time.process_time()
-        texts = to_cover(finder(frame), cover)
+        texts = to_cover(finder(frame), plates_only(cover))
         spent += time.process_time() - t0
         frames += 1
         boxes = effects.text_boxes(texts)
@@ -210,7 +210,7 @@ _SCORED = np.empty(0, np.uint8)
 
 def run_cli(settings: Settings, data: Path, images: int = 20, speed: int = 8, fps: float = 30.0,
             parts: Sequence[str] = ("distance", "motion", "live")) -> str:
-    if Cover.PLATES not in settings.cover and Cover.TEXT not in settings.cover:
+    if not covers_text(settings.cover):
         settings = settings.replace(cover=[*(c.value for c in settings.cover), Cover.PLATES.value])
     what = "text" if Cover.TEXT in settings.cover else "plates"
     lines = [f"{data}: --cover {','.join(c.value for c in settings.cover)} (a plate is found when {what} boxes "

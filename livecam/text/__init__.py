@@ -122,11 +122,17 @@ class TextFinder(Protocol):
         ...
 
 
+def covers_text(cover: Sequence[Cover]) -> bool:
+    """Whether ``cover`` asks for a text finder at all (plates or every text region)."""
+    return Cover.PLATES in cover or Cover.TEXT in cover
+
+
 def plates_only(cover: Sequence[Cover]) -> bool:
     """Whether ``cover`` asks for plates and not every text region."""
     return Cover.PLATES in cover and Cover.TEXT not in cover
 
 
-def to_cover(texts: Texts, cover: Sequence[Cover]) -> Texts:
-    """The regions of one finding that ``cover`` covers (a single photo; videos: ``timeline.TextTimeline``)."""
-    return texts[texts.plate] if plates_only(cover) else texts
+def to_cover(texts: Texts, only_plates: bool) -> Texts:
+    """The regions of one finding that are covered (a single photo; videos: ``timeline.TextTimeline``):
+    ``only_plates`` is ``plates_only(cover)``."""
+    return texts[texts.plate] if only_plates else texts

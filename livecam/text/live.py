@@ -22,7 +22,7 @@ from livecam import effects
 from livecam.mailbox import Mailbox
 from livecam.procs import lower_thread_priority
 from livecam.scene import SceneTracker
-from livecam.text import Cover, TextFinder, Texts, plates_only
+from livecam.text import Cover, TextFinder, Texts, covers_text, plates_only
 from livecam.text.finder import load_text_finder
 from livecam.text.timeline import TextParams, TextTimeline
 
@@ -150,8 +150,7 @@ class LiveText:
         self.covering = cover
         if self.worker is not None:
             self.worker.stop(join_s=0)
-        needs = Cover.PLATES in cover or Cover.TEXT in cover
-        self._restart(TextWorker(lambda: self._finder(cover)) if needs else None)
+        self._restart(TextWorker(lambda: self._finder(cover)) if covers_text(cover) else None)
         if self._started and self.worker is not None:
             self.worker.start()
 
