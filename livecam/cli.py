@@ -149,7 +149,7 @@ def _eval(args: argparse.Namespace) -> int:
 
         modes = (args.pan_only,) if args.pan_only else ("file", "live")
         print(paneval.run_cli(s, args.data, settings_mod.parse_size(args.pan_window), args.pan_speed,
-                              args.pan_images, args.pan_fps, modes))
+                              args.pan_images, args.pan_fps, modes, args.pan_crowd))
         return 0
     print(evaluate.run_cli(s, args.data, live_hz=args.live_hz, sweep=args.sweep))
     return 0

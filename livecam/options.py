@@ -189,6 +189,8 @@ def _add_eval(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("--pan-images", dest="pan_images", type=_positive_int, default=20,
                     help="photos to pan across (default 20)")
     ev.add_argument("--pan-fps", dest="pan_fps", type=_float, default=30.0, help="frame rate (default 30)")
+    ev.add_argument("--pan-crowd", dest="pan_crowd", type=_positive_int, metavar="N", default=0,
+                    help="pan only across photos with at least N labelled faces (a crowd; e.g. 25)")
     ev.add_argument("--plates", action="store_true", help="licence plates in DATA's car photos (boxes.json): found by "
                     "distance and covered on a moving camera, with --cover's plates or text")
     ev.add_argument("--people", action="store_true",

@@ -321,7 +321,7 @@ def test_live_output_on_a_street_clip_leaves_no_face_bare_for_long():
     s = Settings()
     backend, reports, pipe = _run(frames, s, seconds=10.0, loop=True)
     assert len(reports) > 200
-    misses, total, run = bench.bare_faces(s, frames, reports)
+    misses, total, run, _, _ = bench.bare_faces(s, frames, reports)
     st = pipe.status
     print(f"street clip, live: {misses} of {total} face-frames bare, longest run {run} frames, "
           f"{sum(r.obscured_all for r in reports)} of {len(reports)} frames obscured; detection {st.detect_hz:.1f} "

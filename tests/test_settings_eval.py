@@ -120,6 +120,10 @@ def test_eval_photos_prints_the_coverage_table():
     assert r.returncode == 0, r.stderr
     assert "| all | 18 | 100.0% |" in r.stdout
     assert "over-masked:" in r.stdout
+    sizes = re.search(r"mask / face size p95 ([0-9.]+), max ([0-9.]+); ([0-9.]+)% of (\d+) masks on no labelled face",
+                      r.stdout)
+    assert sizes, r.stdout
+    assert 1.0 <= float(sizes[1]) <= float(sizes[2]) < 3 and int(sizes[4]) >= 18, sizes[0]  # 18 faces, each masked
 
 
 @needs_data
@@ -136,6 +140,7 @@ def test_eval_clips_at_the_live_rate_and_the_pan_test_print_their_tables():
     row = next(line for line in pan.stdout.splitlines() if line.startswith("| file mode"))
     assert float(row.split("|")[2].split("%")[0]) >= 95.0, row  # 100% measured
     assert "covered by face height: file mode:" in pan.stdout
+    assert "| mask / face size p95 / max | masks on no face | frame masked |" in pan.stdout
 
 
 @needs_data
@@ -251,6 +256,46 @@ def test_mask_ratios_measure_each_mask_against_the_face_it_covers():
     ratios, unmatched = mask_ratios(drawn, faces)
     assert ratios == [2.0, pytest.approx(0.8333, abs=1e-3), 1.0] and unmatched == 1
     assert mask_ratios(drawn, np.zeros((0, 4), np.float32)) == ([], 4)
+    # a crowd: a mask drawn on a 40 px face also covers all of a 10 px face behind it; it is measured against
+    # its own face (1.4x with the margin), not 5.6x the small one
+    crowd = np.array([[200, 200, 240, 240], [205, 205, 215, 215]], np.float32)
+    ratios, unmatched = mask_ratios(np.array([[192, 192, 248, 248]], np.float32), crowd)
+    assert ratios == [pytest.approx(1.4)] and unmatched == 0
+
+
+def test_the_pan_test_keeps_crowds_and_reports_the_frame_masked(tmp_path):
+    """#38's crowd footage: ``--pan-crowd N`` pans only across photos with at least N labelled faces; every run
+    reports the share of the frame masked (a wholly obscured frame counts whole) and each mask against the face
+    it covers."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    from livecam.errors import LivecamError
+    from livecam.harness.paneval import PanScore, build_pan_clip
+
+    faces = {"crowd.png": [[20 + 30 * k, 40, 40 + 30 * k, 60] for k in range(5)], "two.png": [[50, 50, 70, 70]] * 2}
+    for name in faces:
+        cv2.imwrite(str(tmp_path / name), np.full((120, 220, 3), 128, np.uint8))
+    (tmp_path / "boxes.json").write_text(json.dumps(faces))
+    assert len(build_pan_clip(tmp_path, (160, 120), 8).images) == 2
+    crowd = build_pan_clip(tmp_path, (160, 120), 8, min_faces=3)
+    assert len(crowd.images) == 1 and len(crowd.boxes[0]) == 5
+    with pytest.raises(LivecamError, match="with 6 or more labelled faces"):
+        build_pan_clip(tmp_path, (160, 120), 8, min_faces=6)
+
+    score = PanScore()
+    mask = np.zeros((120, 160), bool)
+    b, _, _ = crowd.labels(0)
+    for x1, y1, x2, y2 in b.astype(int):
+        mask[y1:y2, x1:x2] = True
+    score.add(crowd, 0, mask, b.copy())       # each face masked exactly: 1.0x
+    score.add(crowd, 1, None)                 # wholly obscured
+    row = score.row("test")
+    assert row.masked == pytest.approx((mask.mean() + 1.0) / 2)
+    assert row.ratio == (pytest.approx(1.0), pytest.approx(1.0)) and row.unmatched == 0
+    assert row.covered == 1.0
 
 
 def test_livecam_bench_finds_the_street_clip_beside_the_project_by_default():

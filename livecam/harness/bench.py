@@ -14,14 +14,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from livecam import effects
 from livecam.detectors import Detector, load_detector
 from livecam.errors import LivecamError
-from livecam.harness.evaluate import is_covered
+from livecam.harness.evaluate import MaskSizes, is_covered
 from livecam.faces import Faces
 from livecam.harness.loadgen import Load
 from livecam.harness.loadgen import parse as parse_load
@@ -50,7 +50,7 @@ class BenchResult:
     load: str = "none"
     episodes: int = 0               # fail-closed episodes after the first second
     reasons: dict[str, int] = field(default_factory=dict)  # wholly obscured frames after 1 s, by kind of reason
-    bare: tuple[int, int, int] | None = None  # (face-frames bare, face-frames, longest run of a bare face)
+    bare: FaceJudgement | None = None  # --faces
     viewer_fps: list[float] = field(default_factory=list)  # --viewers: frames per second each viewer received
     viewer_kinds: list[str] = field(default_factory=list)   # "mjpeg" / "webrtc", for each
     rss_mb: list[float | None] = field(default_factory=list)  # resident memory after 5 s and at the end
@@ -105,8 +105,10 @@ class BenchResult:
         if self.viewer_errors:
             rows.append(("viewer errors", "; ".join(sorted(set(self.viewer_errors)))))
         if self.bare is not None:
-            n, total, run = self.bare
+            n, total, run, sizes, masked = self.bare
             rows.append(("faces bare (vs full-size detection)", f"{n} of {total} face-frames, longest run {run} frames"))
+            rows.append(("masks (vs the same faces)", f"{masked:.1%} of the frame masked; "
+                         + sizes.text("face found at full size (small faces, background)")))
         return "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
 
@@ -204,28 +206,43 @@ def _web_server() -> WebServer:
     return WebServer(Address("127.0.0.1", port), token="bench").start()
 
 
-def bare_faces(settings: Settings, frames: Frames, reports: list) -> tuple[int, int, int]:
+class FaceJudgement(NamedTuple):
+    """``livecam bench --faces``: the output frames judged against the faces found offline."""
+
+    bare: int         # face-frames left bare
+    face_frames: int
+    longest: int      # longest run of one face bare
+    sizes: MaskSizes  # drawn masks against those faces (masks on none: small faces, background)
+    masked: float     # mean share of a frame obscured (wholly obscured frames: all of it)
+
+
+def bare_faces(settings: Settings, frames: Frames, reports: list) -> FaceJudgement:
     """Faces the detector finds with confidence in the frame itself (score >= 0.5, >= 20 px tall,
-    full resolution, offline) that an output frame left bare: ``(bare face-frames, face-frames,
-    longest run of one face bare)``. Wholly obscured frames cover everything."""
+    full resolution, offline) that an output frame left bare. Wholly obscured frames cover everything."""
     det = load_detector(device="cpu")
     params = settings.effect_params()
     ref = {}
     bare: dict[int, list] = {}
     total = 0
+    sizes = MaskSizes()
+    masked = []
     for n, r in enumerate(reports):
         if r.index < 0 or r.obscured_all:
+            masked.append(1.0)
             continue
         k = r.index % len(frames)
         if k not in ref:
             ref[k] = reference_faces(det, frames[k])
         h, w = frames[k].shape[:2]
         mask = effects.coverage_mask((h, w), r.faces, params) > 0
+        masked.append(float(mask.mean()))
+        sizes.add(effects.mask_boxes(r.faces, params), ref[k])
         for b in ref[k]:
             total += 1
             if not is_covered(mask, b):
                 bare.setdefault(n, []).append([float(v) for v in b])
-    return sum(len(v) for v in bare.values()), total, longest_bare_run(bare)
+    return FaceJudgement(sum(len(v) for v in bare.values()), total, longest_bare_run(bare), sizes,
+                         float(np.mean(masked)) if masked else 0.0)
 
 
 def reference_faces(det: Detector, frame: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -39,7 +39,9 @@ def is_covered(mask: np.ndarray, box: Sequence[float] | np.ndarray) -> bool:
 def mask_ratios(drawn: np.ndarray, faces: np.ndarray) -> tuple[list[float], int]:
     """How much larger each drawn mask (``drawn``, xyxy with the margin) is than the labelled face it covers:
     ``max(mask width / face width, mask height / face height)`` for each mask that covers at least half of a
-    face (the face it overlaps most), and how many masks cover no face (background: counted as over-masking)."""
+    face (of those, the one it matches best by IoU: in a crowd a face's mask also covers half of a small face
+    behind it, which is not the face it was drawn for), and how many masks cover no face (background: counted
+    as over-masking)."""
     ratios: list[float] = []
     unmatched = 0
     fw = np.maximum(1e-6, faces[:, 2] - faces[:, 0]) if len(faces) else np.zeros(0)
@@ -50,13 +52,45 @@ def mask_ratios(drawn: np.ndarray, faces: np.ndarray) -> tuple[list[float], int]
             continue
         iw = np.clip(np.minimum(x2, faces[:, 2]) - np.maximum(x1, faces[:, 0]), 0, None)
         ih = np.clip(np.minimum(y2, faces[:, 3]) - np.maximum(y1, faces[:, 1]), 0, None)
-        share = iw * ih / (fw * fh)
-        k = int(np.argmax(share))
+        inter = iw * ih
+        share = inter / (fw * fh)
+        iou = np.where(share >= 0.5, inter / ((x2 - x1) * (y2 - y1) + fw * fh - inter), -1.0)
+        k = int(np.argmax(iou))
         if share[k] < 0.5:
             unmatched += 1
         else:
             ratios.append(float(max((x2 - x1) / fw[k], (y2 - y1) / fh[k])))
     return ratios, unmatched
+
+
+@dataclass
+class MaskSizes:
+    """The size half of the honest over-masking figure, for a whole run: each drawn mask against the labelled
+    face it covers (``mask_ratios``), and the masks that cover none."""
+
+    ratios: list[float] = field(default_factory=list)
+    masks: int = 0
+    unmatched: int = 0
+
+    def add(self, drawn: np.ndarray, faces: np.ndarray) -> None:
+        """One frame's drawn masks (xyxy, margin included) and labelled faces (xyxy)."""
+        ratios, unmatched = mask_ratios(drawn, faces if len(faces) else np.zeros((0, 4)))
+        self.ratios += ratios
+        self.masks += len(drawn)
+        self.unmatched += unmatched
+
+    @property
+    def ratio(self) -> tuple[float, float]:
+        """p95 and max of mask / face size over the masks that cover a face."""
+        return (float(np.percentile(self.ratios, 95)), max(self.ratios)) if self.ratios else (0.0, 0.0)
+
+    @property
+    def unmatched_share(self) -> float:
+        return self.unmatched / max(1, self.masks)
+
+    def text(self, faces: str = "labelled face") -> str:
+        p95, top = self.ratio
+        return f"mask / face size p95 {p95:.1f}, max {top:.1f}; {self.unmatched_share:.1%} of {self.masks} masks on no {faces}"
 
 
 def height_bin(height: float) -> str:
@@ -101,6 +135,7 @@ class PhotoResult:
     threshold: float
     hits: dict[str, list[bool]]
     over: float
+    sizes: MaskSizes = field(default_factory=MaskSizes)
 
 
 @dataclass(frozen=True)
@@ -134,13 +169,15 @@ def eval_photos(data: Path, settings: Settings, make_engine: Callable[[Settings]
     params = settings.effect_params()
     hits: list[dict[str, list[bool]]] = [defaultdict(list) for _ in thresholds]
     over: list[list[float]] = [[] for _ in thresholds]
+    sizes = [MaskSizes() for _ in thresholds]
     for name, bs in boxes.items():
         img = media.read_image(data / name)
         faces = engine.detect_photo(img)
         for i, t in enumerate(thresholds):
             mask = effects.coverage_mask(img.shape, faces[faces.score > t], params) > 0
             over[i].append(score_image(mask, bs, attrs.get(name), hits[i]))
-    return [PhotoResult(len(boxes), t, h, float(np.mean(o))) for t, h, o in zip(thresholds, hits, over)]
+            sizes[i].add(effects.mask_boxes(faces[faces.score > t], params), np.asarray(bs, np.float32).reshape(-1, 4))
+    return [PhotoResult(len(boxes), t, h, float(np.mean(o)), z) for t, h, o, z in zip(thresholds, hits, over, sizes)]
 
 
 def eval_clips(data: Path, settings: Settings, engine: Anonymizer, live_hz: float | None = None) -> ClipResult:
@@ -201,7 +238,7 @@ def format_report(res: Result, data: Path) -> str:
         if hits.get(key):
             lines.append(f"| {key} | {len(hits[key])} | {np.mean(hits[key]):.1%} |")
     if isinstance(res, PhotoResult):
-        lines.append(f"\nover-masked: {res.over:.1%} of the image outside labelled faces")
+        lines.append(f"\nover-masked: {res.over:.1%} of the image outside labelled faces; {res.sizes.text()}")
     else:
         lines.append("\n| clip | face-frames | not covered | longest run |")
         lines.append("|---|---:|---:|---:|")
@@ -215,12 +252,13 @@ def format_sweep(results: Sequence[Result], data: Path) -> str:
     photos = isinstance(results[0], PhotoResult)
     keys = [k for k in ("easy", "medium", "all", HEIGHT_BINS[0][2]) if results[0].hits.get(k)] if photos else ["all"]
     lines = [f"{data}: coverage by detector threshold (lower covers more faces and more background)",
-             "| threshold | " + " | ".join(keys) + (" | over-masked |" if photos else " | not covered | longest run |"),
-             "|---:" * (len(keys) + (2 if photos else 3)) + "|"]
+             "| threshold | " + " | ".join(keys) + (" | over-masked | mask / face size p95 / max | masks on no face |"
+                                                    if photos else " | not covered | longest run |"),
+             "|---:" * (len(keys) + (4 if photos else 3)) + "|"]
     for r in results:
         cells = [f"{np.mean(r.hits[k]):.1%}" for k in keys]
         if isinstance(r, PhotoResult):
-            cells.append(f"{r.over:.1%}")
+            cells += [f"{r.over:.1%}", f"{r.sizes.ratio[0]:.1f} / {r.sizes.ratio[1]:.1f}", f"{r.sizes.unmatched_share:.1%}"]
         else:
             cells += [str(sum(c.not_covered for c in r.clips.values())),
                       str(max(c.longest_run for c in r.clips.values()))]

@@ -28,7 +28,7 @@ import numpy as np
 from livecam import effects, media
 from livecam.harness import replay
 from livecam.errors import LivecamError
-from livecam.harness.evaluate import HEIGHT_BINS, height_bin, is_covered, load_photo_labels, mask_ratios
+from livecam.harness.evaluate import HEIGHT_BINS, MaskSizes, height_bin, is_covered, load_photo_labels
 from livecam.settings import Settings
 from livecam.inputs.replay import ReplaySource
 
@@ -61,8 +61,9 @@ class PanClip:
 
 
 def build_pan_clip(data: Path, size: tuple[int, int] = (640, 360), speed: int = 8, images: int = 20,
-                   direction: str = "right") -> PanClip:
-    """The first ``images`` photos of ``data`` that are wider and taller than the window."""
+                   direction: str = "right", min_faces: int = 0) -> PanClip:
+    """The first ``images`` photos of ``data`` that are wider and taller than the window (and, with ``min_faces``,
+    have at least that many scored faces: a crowd)."""
     all_boxes, attrs = load_photo_labels(data)
     w, h = size
     imgs: list[np.ndarray] = []
@@ -80,6 +81,8 @@ def build_pan_clip(data: Path, size: tuple[int, int] = (640, 360), speed: int = 
         b = np.asarray(all_boxes[name], np.float32).reshape(-1, 4)
         a = attrs.get(name) or [{}] * len(b)
         ok = np.array([not x.get("invalid") and x.get("difficulty") != "none" for x in a], bool)
+        if ok.sum() < min_faces:
+            continue
         # the window's height is centred on the faces, so they pass through the pan
         cy = float(np.median((b[ok, 1] + b[ok, 3]) / 2)) if ok.any() else ih / 2
         y = int(np.clip(cy - h / 2, 0, ih - h))
@@ -93,7 +96,8 @@ def build_pan_clip(data: Path, size: tuple[int, int] = (640, 360), speed: int = 
         spans += [(k, x, y, next_id) for x in xs]
         next_id += len(b)
     if not imgs:
-        raise LivecamError(f"{data}: no photo is larger than the {w}x{h} pan window")
+        raise LivecamError(f"{data}: no photo is larger than the {w}x{h} pan window"
+                           + (f" with {min_faces} or more labelled faces" if min_faces else ""))
     return PanClip(imgs, spans, boxes, valid, (w, h))
 
 
@@ -118,6 +122,7 @@ class PanRow:
     sent: int
     ratio: tuple[float, float]  # drawn mask / face size, p95 and max, over masks that cover a face
     unmatched: float            # share of drawn masks that cover no labelled face
+    masked: float               # share of the frame obscured (faces included; a wholly obscured frame: all)
 
 
 @dataclass
@@ -132,9 +137,8 @@ class PanScore:
     uncovered_after: int = 0
     by_height: dict[str, tuple[int, int]] = field(default_factory=dict)  # label -> (face-frames, covered)
     per_face: dict[int, list[float]] = field(default_factory=dict)  # face id -> [face-frames, covered, max height]
-    ratios: list[float] = field(default_factory=list)
-    masks: int = 0
-    unmatched: int = 0
+    sizes: MaskSizes = field(default_factory=MaskSizes)
+    masked: list[float] = field(default_factory=list)
 
     def add(self, clip: PanClip, index: int, mask: np.ndarray | None, drawn: np.ndarray | None = None) -> None:
         """Score an output frame made from input frame ``index`` (delays are counted in input frames);
@@ -142,11 +146,9 @@ class PanScore:
         self.frames += 1
         b, ok, ids = clip.labels(index)
         if drawn is not None:
-            ratios, unmatched = mask_ratios(drawn, b if len(b) else np.zeros((0, 4)))
-            self.ratios += ratios
-            self.masks += len(drawn)
-            self.unmatched += unmatched
+            self.sizes.add(drawn, b)
         w, h = clip.size
+        self.masked.append(1.0 if mask is None else float(mask.mean()))
         if mask is None:
             self.obscured_frames += 1
             self.over.append(1.0)
@@ -196,8 +198,8 @@ class PanScore:
             by_height={k: c / n for k, (n, c) in self.by_height.items()},
             found_32=self.found_share(32.0),
             sent=self.frames,
-            ratio=(float(np.percentile(self.ratios, 95)), max(self.ratios)) if self.ratios else (0.0, 0.0),
-            unmatched=self.unmatched / max(1, self.masks),
+            ratio=self.sizes.ratio, unmatched=self.sizes.unmatched_share,
+            masked=float(np.mean(self.masked)) if self.masked else 0.0,
         )
 
     def found_share(self, min_height: float) -> float:
@@ -251,17 +253,18 @@ def run_live(clip: PanClip, settings: Settings, fps: float) -> PanRow:
 
 def format_rows(rows: Sequence[PanRow], clip: PanClip, speed: int, fps: float) -> str:
     w, h = clip.size
+    faces = sum(int(v.sum()) for v in clip.valid)
     lines = [f"moving camera: {w}x{h} window panning {speed} px/frame at {fps:g} fps across {len(clip.images)} photos "
-             f"({len(clip)} frames)",
+             f"({len(clip)} frames, {faces} labelled faces)",
              "| run | face-frames covered | over-masked | faces never covered | frames to first cover p50/p95/max "
              "| uncovered after first cover | faces >= 32 px found once: covered | wholly obscured frames "
-             "| mask / face size p95 / max | masks on no face |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| mask / face size p95 / max | masks on no face | frame masked |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         d = r.delay
         lines.append(f"| {r.run} | {r.covered:.1%} ({r.face_frames}) | {r.over:.1%} | "
                      f"{r.never} / {r.faces} | {d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} | {r.uncovered_after} | "
-                     f"{r.found_32:.1%} | {r.obscured:.1%} | {r.ratio[0]:.1f} / {r.ratio[1]:.1f} | {r.unmatched:.1%} |")
+                     f"{r.found_32:.1%} | {r.obscured:.1%} | {r.ratio[0]:.1f} / {r.ratio[1]:.1f} | {r.unmatched:.1%} | {r.masked:.1%} |")
     lines.append("\ncovered by face height: " + "; ".join(
         f"{r.run.split(' (')[0]}: " + ", ".join(f"{lb} {r.by_height.get(lb, 0):.1%}" for _, _, lb in HEIGHT_BINS)
         for r in rows))
@@ -269,8 +272,8 @@ def format_rows(rows: Sequence[PanRow], clip: PanClip, speed: int, fps: float) -
 
 
 def run_cli(settings: Settings, data: Path, size: tuple[int, int] = (640, 360), speed: int = 8, images: int = 20,
-            fps: float = 30.0, modes: Sequence[str] = ("file", "live")) -> str:
-    clip = build_pan_clip(Path(data), size, speed, images)
+            fps: float = 30.0, modes: Sequence[str] = ("file", "live"), min_faces: int = 0) -> str:
+    clip = build_pan_clip(Path(data), size, speed, images, min_faces=min_faces)
     rows: list[PanRow] = []
     if "file" in modes:
         rows.append(run_file(clip, settings, fps))
