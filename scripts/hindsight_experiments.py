@@ -5,6 +5,8 @@ Detections are computed once with the engine's own schedule (fast pass every fra
 every 0.5 s and on cuts; cached in /tmp) and replayed through the tracker and the look-ahead
 window (``livecam.hindsight``) with each variant, so a variant takes seconds.
 Rerun: .venv/bin/python scripts/hindsight_experiments.py [DATA] [--images N] [--threshold T]
+``--masks [--crowd 25]``: the mask-size choices of #38 (docs/accuracy.md, "Tight masks"), on crowd photos with
+``--crowd``.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def replay(clip, dets, params: TrackerParams, fps, settings, lookahead_s: float,
 
     def leave() -> None:
         held, faces = win.pop()
-        score.add(clip, held.seq, effects.coverage_mask(shape, faces, fx) > 0)
+        score.add(clip, held.seq, effects.coverage_mask(shape, faces, fx) > 0, effects.mask_boxes(faces, fx))
 
     for i, (faces, (ox, oy), cut) in enumerate(dets):
         t = i / fps
@@ -61,16 +63,18 @@ def replay(clip, dets, params: TrackerParams, fps, settings, lookahead_s: float,
 def main() -> None:
     ap = pan_arguments()
     ap.add_argument("--only", help="run only variants whose name contains this")
+    ap.add_argument("--masks", action="store_true", help="the mask-size variants (#38) instead of the others")
+    ap.add_argument("--crowd", type=int, default=0, metavar="N", help="only photos with at least N labelled faces")
     ap.add_argument("--small-faces-every", type=float, nargs="+", default=[0.5], dest="cadences",
                     help="thorough-pass cadences to compare (seconds; one detection run each): the defaults' "
                          "variants run on the first")
     args = ap.parse_args()
     fps = 30.0
     s = Settings(threshold=args.threshold)
-    clip = build_pan_clip(Path(args.data), images=args.images)
+    clip = build_pan_clip(Path(args.data), images=args.images, min_faces=args.crowd)
     runs = {}
     for every in args.cadences:
-        cache = Path(f"/tmp/livecam-pan-dets-{Path(args.data).name}-{args.images}-{s.threshold}-{every:g}.pkl")
+        cache = Path(f"/tmp/livecam-pan-dets-{Path(args.data).name}-{args.images}-{args.crowd}-{s.threshold}-{every:g}.pkl")
         if cache.exists():
             runs[every] = pickle.loads(cache.read_bytes())
         else:
@@ -110,6 +114,13 @@ def main() -> None:
         for bridge in (True, False):
             variants.append((f"threshold {thr:g}, confirm 3, look-ahead 1 s, {'' if bridge else 'not '}bridged",
                              tracking(thr, 3), 1.0, replace(hp, bridge=bridge)))
+    if args.masks:
+        p3 = tracking(s.threshold, 3)
+        variants = [("defaults (held boxes <= 2x their track's largest detection in the last second)", p3, 1.0, hp)]
+        variants += [(f"held boxes <= {w:g}x", replace(p3, max_width=w), 1.0, hp) for w in (1.0, 1.25, 1.5, 2.5)]
+        variants += [("hold 0.5 s", replace(p3, hold_s=0.5), 1.0, hp), ("confirm 4", tracking(s.threshold, 4), 1.0, hp),
+                     ("bridged (--bridge-gaps)", p3, 1.0, replace(hp, bridge=True)),
+                     ("threshold 0.25", tracking(0.25, 3), 1.0, hp)]
     if args.only:
         variants = [v for v in variants if args.only in v[0]]
     rows = []
