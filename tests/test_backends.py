@@ -166,7 +166,7 @@ def test_the_shrink_before_detection_matches_the_area_filter():
         assert diff == 0 if 1920 % w == 0 else diff < 1.5, (w, diff)
 
 
-def test_bench_detector_times_every_backend_side_by_side(capsys):
+def test_bench_detector_times_every_backend_side_by_side():
     """``livecam bench --detector``: one row per backend this machine runs (the reference first, at 1.00x), a
     time at each width and thread count; a folder without labels is one line naming the fix."""
     from livecam.errors import LivecamError

@@ -50,11 +50,7 @@ def variants() -> list[Variant]:
         return lambda threads: TorchBackend(net, device, precision)
 
     def ort(path: Path, name: str) -> Callable[[int], Backend]:
-        def make(threads: int) -> Backend:
-            backend = OrtInt8Backend(path, threads)
-            backend.name = name
-            return backend
-        return make
+        return lambda threads: OrtInt8Backend(path, threads, name)
 
     found = [Variant("PyTorch fp32 (CPU)", torch_on(cpu, "fp32"))]
     if torch.ops.mkldnn._is_mkldnn_bf16_supported():

@@ -176,8 +176,10 @@ class OrtInt8Backend:
     on_gpu = False
     name = "ONNX Runtime int8 (CPU)"
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, name: str | None = None):
+        """``name``: what the log and tables call it (the same class runs the fp32 export in ``bench --detector``)."""
         self.path = path
+        self.name = name or type(self).name
         self._session = _session(path, threads or torch.get_num_threads())
 
     def __call__(self, frame_bgr: np.ndarray, box: Letterbox) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
