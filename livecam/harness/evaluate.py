@@ -74,7 +74,7 @@ class MaskSizes:
 
     def add(self, drawn: np.ndarray, faces: np.ndarray) -> None:
         """One frame's drawn masks (xyxy, margin included) and labelled faces (xyxy)."""
-        ratios, unmatched = mask_ratios(drawn, faces if len(faces) else np.zeros((0, 4)))
+        ratios, unmatched = mask_ratios(drawn, faces)
         self.ratios += ratios
         self.masks += len(drawn)
         self.unmatched += unmatched
@@ -173,10 +173,12 @@ def eval_photos(data: Path, settings: Settings, make_engine: Callable[[Settings]
     for name, bs in boxes.items():
         img = media.read_image(data / name)
         faces = engine.detect_photo(img)
+        labelled = np.asarray(bs, np.float32).reshape(-1, 4)
         for i, t in enumerate(thresholds):
-            mask = effects.coverage_mask(img.shape, faces[faces.score > t], params) > 0
+            shown = faces[faces.score > t]
+            mask = effects.coverage_mask(img.shape, shown, params) > 0
             over[i].append(score_image(mask, bs, attrs.get(name), hits[i]))
-            sizes[i].add(effects.mask_boxes(faces[faces.score > t], params), np.asarray(bs, np.float32).reshape(-1, 4))
+            sizes[i].add(effects.mask_boxes(shown, params), labelled)
     return [PhotoResult(len(boxes), t, h, float(np.mean(o)), z) for t, h, o, z in zip(thresholds, hits, over, sizes)]
 
 
