@@ -71,7 +71,7 @@ def report() -> str:
                 lines.append(f"  {cam.device} ({cam.backend})")
         except Exception as e:  # every backend failed: show why, with the fix
             lines.append(f"  none: {vcam_help()} ({' / '.join(str(e).splitlines())})")
-    lines += ["face detector (--device auto):", f"  {detector_backend()}"]
+    lines += ["face detector (--device auto):"] + [f"  {line}" for line in detector_backend().splitlines()]
     return "\n".join(lines)
 
 

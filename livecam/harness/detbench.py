@@ -37,11 +37,10 @@ class Variant:
 
 def variants() -> list[Variant]:
     """What runs here: PyTorch fp32 first (the reference), then whichever others this machine has."""
-    from livecam.detectors.backends.ortint8 import OrtInt8Backend, export_onnx, model_path
+    from livecam.detectors.backends.ortnet import FP32, INT8, OrtBackend, fp32_path, model_path
     from livecam.detectors.backends.torchnet import TorchBackend
     from livecam.detectors.bundled import default_model_path
     from livecam.detectors.centerface import _sha256, load_centerface
-    from livecam.detectors.torchrun import cache_dir
 
     net = load_centerface().eval()
     cpu = torch.device("cpu")
@@ -50,17 +49,14 @@ def variants() -> list[Variant]:
         return lambda threads: TorchBackend(net, device, precision)
 
     def ort(path: Path, name: str) -> Callable[[int], Backend]:
-        return lambda threads: OrtInt8Backend(path, threads, name)
+        return lambda threads: OrtBackend(path, name, threads)
 
     found = [Variant("PyTorch fp32 (CPU)", torch_on(cpu, "fp32"))]
     if torch.ops.mkldnn._is_mkldnn_bf16_supported():
         found.append(Variant("PyTorch bf16 (CPU)", torch_on(cpu, "bf16")))
-    fp32 = cache_dir() / "centerface-fp32.onnx"
-    fp32.parent.mkdir(parents=True, exist_ok=True)
-    export_onnx(net, fp32)
-    found.append(Variant("ONNX Runtime fp32 (CPU)", ort(fp32, "ONNX Runtime fp32 (CPU)")))
-    found.append(Variant("ONNX Runtime int8 (CPU)", ort(model_path(net, _sha256(default_model_path())),
-                                                       "ONNX Runtime int8 (CPU)")))
+    sha = _sha256(default_model_path())
+    found.append(Variant(FP32, ort(fp32_path(net, sha), FP32)))
+    found.append(Variant(INT8, ort(model_path(net, sha), INT8)))
     if torch.cuda.is_available():
         found.append(Variant("PyTorch fp16 (CUDA)", torch_on(torch.device("cuda"), "fp16")))
     return found
@@ -68,7 +64,7 @@ def variants() -> list[Variant]:
 
 def probe_frame() -> np.ndarray:
     """A 1920x1080 mosaic (4x4) of demo-clip frames: 32 faces of ~20-70 px at these widths."""
-    from livecam.detectors.backends.ortint8 import demo_frames
+    from livecam.detectors.backends.ortnet import demo_frames
 
     frames = demo_frames()[::7]
     mosaic = np.vstack([np.hstack(frames[r * 4:r * 4 + 4]) for r in range(4)])

@@ -5,13 +5,15 @@ the network's three maps (heatmap, log-scale, offset) as torch tensors on the CP
 decodes them the same way whatever ran the network. Two backends:
 
 * ``torchnet.TorchBackend``: PyTorch, the reference: CUDA in fp16, the CPU in bf16 where it is faster, else fp32;
-* ``ortint8.OrtInt8Backend``: ONNX Runtime on the CPU, running a copy of the shipped weights quantized to int8
-  on this machine (calibrated on the bundled demo clip, cached like the converted weights); used only where
-  its faces match PyTorch's (``choice.check``) and it is faster (``choice``).
+* ``ortnet.OrtBackend``: ONNX Runtime on the CPU, running the shipped weights exported to ONNX, either as they
+  are (fp32: PyTorch fp32's numbers to ~1e-5, faster) or quantized to int8 on this machine (calibrated on the
+  bundled demo clip), each cached like the converted weights.
 
-``--device auto`` picks between them for the live path once per machine and caches the pick (``choice``); files
-and photos run PyTorch (on the WIDER dev photos the int8 model covers 93.6% of the easy faces against 95.0%);
-``--device cpu`` is PyTorch on the CPU, ``--device onnxruntime`` the int8 model wherever it passes the gate.
+``--device auto`` on a CPU picks once per machine and caches the pick (``choice``): the live path runs the int8
+model where its faces match PyTorch's and it is faster; files and photos, where every face found counts, run
+the fp32 export where its maps are PyTorch fp32's and it is faster (the int8 model covers 93.6% of the WIDER dev
+easy faces against 95.0%). ``--device cpu`` is PyTorch on the CPU, ``--device onnxruntime`` the int8 model
+wherever it passes the gate.
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
-"""CenterFace in int8 on ONNX Runtime (the CPU): the shipped weights exported to ONNX and quantized on this machine.
+"""CenterFace on ONNX Runtime (the CPU): the shipped weights exported to ONNX, as they are (fp32: files and photos,
+``fp32_path``) and quantized to int8 on this machine (the live path, ``model_path``).
 
-Built once and cached beside the converted weights (``cache_dir()``): the PyTorch module is exported to ONNX
+The fp32 export runs the same arithmetic as PyTorch fp32 (its maps differ by ~1e-5) in 0.4-0.7x the time here:
+ONNX Runtime's CPU convolutions against PyTorch's eager ones. It is built in ~2 s and cached.
+
+The int8 model is built once and cached beside the converted weights (``cache_dir()``): the PyTorch module is exported to ONNX
 (opset 17, any input size) and quantized statically with ONNX Runtime (QDQ, weights per channel; calibrated on
 frames of the bundled demo clip, CC BY 4.0: as they are, each person zoomed in, and tiled 2x2 to 8x8, so that
 large and small faces are in the calibration: ~5 s here). Weights use 7 bits (``reduce_range``): on CPUs without VNNI (AVX2), 8-bit
@@ -20,7 +24,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 CALIBRATION_WIDTH = 640
 CALIBRATION_EVERY = 4  # every 4th frame of the demo clip (28 of 110), and mosaics of them
 MOSAICS = (2, 3, 4, 6, 8)
+OPSET = 17
 FLOAT_CONVS = 2
 """The first two convolutions (the stem and the first depthwise one, at half the input's resolution) stay fp32:
 quantizing them cost 1.4 points of easy faces on WIDER dev (93.6% against PyTorch's 95.0%); in fp32 95.3%.
@@ -92,9 +97,26 @@ def network_input(frame_bgr: np.ndarray, box: Letterbox) -> np.ndarray:
 
 def model_path(net: torch.nn.Module, weights_sha: str) -> Path:
     """The int8 model for these weights, built now if the cache has none that loads."""
+    return _cached("int8", f"{weights_sha}|{RECIPE}", lambda path: _build(net, path))
+
+
+def fp32_path(net: torch.nn.Module, weights_sha: str) -> Path:
+    """The fp32 export of these weights, built now if the cache has none that loads."""
+
+    def build(path: Path) -> None:
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            export_onnx(net, Path(tmp) / "fp32.onnx")
+            os.replace(Path(tmp) / "fp32.onnx", path)
+
+    return _cached("fp32", f"{weights_sha}|opset{OPSET}", build)
+
+
+def _cached(kind: str, recipe: str, build: Callable[[Path], None]) -> Path:
+    """``centerface-KIND-<key>.onnx`` in the cache folder, ``build`` (to that path, atomically) unless one that
+    loads is there; the key changes with ``recipe`` and the versions of ONNX Runtime and PyTorch."""
     ort = _ort()
-    key = hashlib.sha256(f"{weights_sha}|{RECIPE}|{ort.__version__}|{torch.__version__}".encode()).hexdigest()[:16]
-    path = cache_dir() / f"centerface-int8-{key}.onnx"
+    key = hashlib.sha256(f"{recipe}|{ort.__version__}|{torch.__version__}".encode()).hexdigest()[:16]
+    path = cache_dir() / f"centerface-{kind}-{key}.onnx"
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path.with_suffix(".lock")), timeout=300):  # a batch's workers: one builds, the others wait
         if path.is_file():
@@ -102,8 +124,8 @@ def model_path(net: torch.nn.Module, weights_sha: str) -> Path:
                 _session(path, 1)
                 return path
             except Exception as e:  # a corrupt cache is rebuilt, never trusted
-                log.warning("ignoring unreadable int8 model %s (%s); building it again", path, e)
-        _build(net, path)
+                log.warning("ignoring unreadable %s model %s (%s); building it again", kind, path, e)
+        build(path)
     return path
 
 
@@ -154,7 +176,7 @@ def export_onnx(net: torch.nn.Module, path: Path) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(module, (x,), str(path), input_names=["input"],
                           output_names=["heatmap", "scale", "offset", "landmarks"],
-                          dynamic_axes={"input": {2: "height", 3: "width"}}, opset_version=17, dynamo=False)
+                          dynamic_axes={"input": {2: "height", 3: "width"}}, opset_version=OPSET, dynamo=False)
 
 
 def _session(path: Path, threads: int) -> Any:
@@ -169,17 +191,20 @@ def _session(path: Path, threads: int) -> Any:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-class OrtInt8Backend:
-    """The int8 model on ONNX Runtime's CPU provider, on as many threads as PyTorch is given here
-    (``set_cpu_threads``: the live path keeps a core for capture and output)."""
+INT8 = "ONNX Runtime int8 (CPU)"
+FP32 = "ONNX Runtime fp32 (CPU)"
+
+
+class OrtBackend:
+    """A CenterFace ONNX model (``model_path``: int8, ``fp32_path``: fp32) on ONNX Runtime's CPU provider, on as
+    many threads as PyTorch is given here (``set_cpu_threads``: the live path keeps a core for capture and
+    output). ``name``: what the log and tables call it (``INT8`` or ``FP32``)."""
 
     on_gpu = False
-    name = "ONNX Runtime int8 (CPU)"
 
-    def __init__(self, path: Path, threads: int | None = None, name: str | None = None):
-        """``name``: what the log and tables call it (the same class runs the fp32 export in ``bench --detector``)."""
+    def __init__(self, path: Path, name: str, threads: int | None = None):
         self.path = path
-        self.name = name or type(self).name
+        self.name = name
         self._session = _session(path, threads or torch.get_num_threads())
 
     def __call__(self, frame_bgr: np.ndarray, box: Letterbox) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
