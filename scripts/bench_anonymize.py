@@ -5,8 +5,8 @@
 
 Both tools run as their command-line programs, end to end (start-up, decode, detect,
 encode), on CLIP (default ../shared/data/clips/street-1080p.mp4); deface with its default
-settings except ``--replacewith solid``. Prints frames per second for each and the ratio,
-as a Markdown table. Each tool's best of ``--runs`` wall times is used.
+settings except ``--replacewith solid``; livecam also with ``--device cpu`` (PyTorch, the reference
+backend, against ``auto``'s pick). Prints frames per second for each and the ratio, as a Markdown table. Each tool's best of ``--runs`` wall times is used.
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ def main() -> None:
         cmds = {
             "livecam anonymize --effect solid": [sys.executable, "-m", "livecam", "-q", "anonymize", str(args.clip),
                                                  "-o", str(out / "livecam.mp4"), "--effect", "solid"],
+            "livecam anonymize --effect solid --device cpu": [  # PyTorch: the reference backend (#37)
+                sys.executable, "-m", "livecam", "-q", "anonymize", str(args.clip), "-o", str(out / "reference.mp4"),
+                "--effect", "solid", "--device", "cpu"],
             "deface --replacewith solid": [deface, str(args.clip), "-o", str(out / "deface.mp4"),
                                            "--replacewith", "solid"],
         }
