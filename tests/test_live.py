@@ -310,15 +310,10 @@ def test_camera_back_at_another_size_is_painted_where_the_faces_are():
         assert box_coverage(is_magenta(out, tol=0), track[r.index]["box"]) >= 0.7, f"frame {r.index}: face bare"
 
 
-@needs_data
-def test_live_output_on_a_street_clip_leaves_no_face_bare_for_long():
-    """The real detector, live, on the multi-face street clip (played twice, with the loop's jump
-    cut): every face the detector finds with confidence in the frame itself (score >= 0.5, at
-    least 20 px, full resolution) must be covered in the output frames sent for that frame; a
-    miss (detection latency, a smaller live detector size) may last a few frames, never longer
-    than a third of a second."""
+def _street_clip_live(s: Settings) -> tuple[int, int, int, live.Status, bool]:
+    """The street clip at 720p, live for 10 s (played twice, with the loop's jump cut): (face-frames bare, face-frames,
+    longest bare run, the pipeline's status, whether detection kept up)."""
     frames = ReplaySource.from_video(DATA / "clips" / "street-1080p.mp4", size=(1280, 720)).frames
-    s = Settings()
     backend, reports, pipe = _run(frames, s, seconds=10.0, loop=True)
     assert len(reports) > 200
     misses, total, run, _, _ = bench.bare_faces(s, frames, reports)
@@ -326,7 +321,32 @@ def test_live_output_on_a_street_clip_leaves_no_face_bare_for_long():
     print(f"street clip, live: {misses} of {total} face-frames bare, longest run {run} frames, "
           f"{sum(r.obscured_all for r in reports)} of {len(reports)} frames obscured; detection {st.detect_hz:.1f} "
           f"Hz at {st.detector_ms:.0f} ms, {st.detect_size} px")
-    kept_up = _kept_up(pipe, reports)
+    return misses, total, run, st, _kept_up(pipe, reports)
+
+
+@needs_data
+def test_live_at_the_narrowest_width_held_boxes_keep_mispredicted_faces_covered():
+    """Detection at 320 px (where a busy machine's load governor ends up): faces are found less precisely and
+    less often, and the tracker's held boxes, growing with the filter's uncertainty, are what keeps them covered
+    between detections. Measured here: 7 of 1533 face-frames bare, longest run 3; with held boxes capped at 2x
+    their track's largest recent detection (#38, now off by default) 74-76 of ~1520, runs of 12."""
+    misses, total, run, st, _ = _street_clip_live(Settings(detect_size=320))
+    assert total > 1000
+    gap_s = 1.0 / max(1.0, st.detect_hz) + st.detector_ms / 1000  # a slower machine: faces bare a little longer
+    share = 0.01 * max(1.0, gap_s / (1 / 12 + 0.03))
+    assert misses <= share * total, f"{misses} of {total} face-frames bare (allowed {share:.1%})"
+    assert run <= max(6, round((Settings().stale_ms + st.detector_ms) / 1000 * 25)), run
+
+
+@needs_data
+def test_live_output_on_a_street_clip_leaves_no_face_bare_for_long():
+    """The real detector, live, on the multi-face street clip (played twice, with the loop's jump
+    cut): every face the detector finds with confidence in the frame itself (score >= 0.5, at
+    least 20 px, full resolution) must be covered in the output frames sent for that frame; a
+    miss (detection latency, a smaller live detector size) may last a few frames, never longer
+    than a third of a second."""
+    s = Settings()
+    misses, total, run, st, kept_up = _street_clip_live(s)
     assert total > 1000 or not kept_up
     # Detection at the narrowest width (320 px, AUTO_SIZES[-1]) is this machine at its limit too: a CPU without
     # bf16 here chose it at start and ran 9.8-10.2 Hz at 30-34 ms, where 12-35 ms/640-768 px gave 8-14 bare;
