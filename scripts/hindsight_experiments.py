@@ -116,8 +116,8 @@ def main() -> None:
                              tracking(thr, 3), 1.0, replace(hp, bridge=bridge)))
     if args.masks:
         p3 = tracking(s.threshold, 3)
-        variants = [("defaults (held boxes <= 2x their track's largest detection in the last second)", p3, 1.0, hp)]
-        variants += [(f"held boxes <= {w:g}x", replace(p3, max_width=w), 1.0, hp) for w in (1.0, 1.25, 1.5, 2.5)]
+        variants = [("defaults (held boxes not capped by their track's largest recent detection)", p3, 1.0, hp)]
+        variants += [(f"held boxes <= {w:g}x", replace(p3, max_width=w), 1.0, hp) for w in (1.0, 1.25, 1.5, 2.0, 2.5)]
         variants += [("hold 0.5 s", replace(p3, hold_s=0.5), 1.0, hp), ("confirm 4", tracking(s.threshold, 4), 1.0, hp),
                      ("bridged (--bridge-gaps)", p3, 1.0, replace(hp, bridge=True)),
                      ("threshold 0.25", tracking(0.25, 3), 1.0, hp)]

