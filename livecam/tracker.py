@@ -190,7 +190,8 @@ class FaceTracker:
         sig = np.sqrt(np.stack([p[:, 0, 0], p[:, 1, 1]], 1)) + 0.5 * np.sqrt(np.stack([p[:, 2, 2], p[:, 3, 3]], 1))
         grow = np.minimum(self.params.growth * sig, self.params.max_growth * self._size(x)[:, None])
         half = half + np.where(inflate[:, None], grow, 0.0)
-        half = np.minimum(half, self.params.max_width * self._largest / 2)  # x: every track's row, in order
+        if math.isfinite(self.params.max_width):  # off (inf): no bound (inf * a 0-px detection would be NaN)
+            half = np.minimum(half, self.params.max_width * self._largest / 2)  # x: every track's row, in order
         return np.hstack([x[:, :2] - half, x[:, :2] + half])
 
     def _faces(self, x: np.ndarray, p: np.ndarray, t: float) -> Faces:

@@ -55,7 +55,7 @@ def _ort() -> Any:
     try:
         import onnxruntime
     except ImportError:
-        raise ModelError(f"the int8 detector needs ONNX Runtime, which is not installed: {INSTALL_HINT}") from None
+        raise ModelError(f"the ONNX Runtime detectors need ONNX Runtime, which is not installed: {INSTALL_HINT}") from None
     return onnxruntime
 
 
