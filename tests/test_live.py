@@ -315,13 +315,14 @@ def _street_clip_live(s: Settings) -> tuple[int, int, int, live.Status, bool]:
     longest bare run, the pipeline's status, whether detection kept up)."""
     frames = ReplaySource.from_video(DATA / "clips" / "street-1080p.mp4", size=(1280, 720)).frames
     backend, reports, pipe = _run(frames, s, seconds=10.0, loop=True)
-    assert len(reports) > 200
+    kept_up = _kept_up(pipe, reports)
+    assert len(reports) > 200 or not kept_up  # beside two busy threads: 177 frames, every one obscured
     misses, total, run, _, _ = bench.bare_faces(s, frames, reports)
     st = pipe.status
     print(f"street clip, live: {misses} of {total} face-frames bare, longest run {run} frames, "
           f"{sum(r.obscured_all for r in reports)} of {len(reports)} frames obscured; detection {st.detect_hz:.1f} "
           f"Hz at {st.detector_ms:.0f} ms, {st.detect_size} px")
-    return misses, total, run, st, _kept_up(pipe, reports)
+    return misses, total, run, st, kept_up
 
 
 @needs_data
@@ -331,8 +332,8 @@ def test_live_at_the_narrowest_width_held_boxes_keep_mispredicted_faces_covered(
     between detections. Measured here: 7-25 of ~1530 face-frames bare (4 runs), longest runs 3-8; with held boxes
     capped at 2x their track's largest recent detection (#38, now off by default) 74-76 of ~1520 (4.9%, where
     this bound allows 3.5%), runs of 12."""
-    misses, total, run, st, _ = _street_clip_live(Settings(detect_size=320))
-    assert total > 1000
+    misses, total, run, st, kept_up = _street_clip_live(Settings(detect_size=320))
+    assert total > 1000 or not kept_up  # a busy machine obscures whole frames instead (0 face-frames sent bare)
     gap_s = 1.0 / max(1.0, st.detect_hz) + st.detector_ms / 1000  # a slower machine: faces bare a little longer
     share = 0.02 * max(1.0, gap_s / (1 / 12 + 0.03))
     assert misses <= share * total, f"{misses} of {total} face-frames bare (allowed {share:.1%})"
